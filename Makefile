@@ -1,0 +1,49 @@
+# Weihai Planning Atlas. `make run` serves the map; `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+export HOST PORT
+
+.PHONY: run serve setup test-setup build store test browser-deps bench clean
+
+run: setup store ## set up, build the store if missing, serve on http://$(HOST):$(PORT)
+	$(BIN)/python -m flask --app server run --host $(HOST) --port $(PORT)
+
+serve: setup store ## production serving with gunicorn
+	$(BIN)/gunicorn -w 2 -b $(HOST):$(PORT) 'server:create_app()'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+test-setup: $(VENV)/.test-installed browser-deps
+
+build: setup ## (re)build the store from layers/data/ (atomic: a failed build keeps the old store)
+	$(BIN)/python -m layers.build
+
+store: setup
+	$(BIN)/python -m layers.build --if-missing
+
+browser-deps: ## Debian chromium + CJK fonts for the browser tests
+	@bash .ci/browser-deps
+
+test: test-setup ## set up and run the whole suite
+	$(BIN)/python -m pytest
+
+bench: test-setup ## measure; writes bench/RESULTS.md
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var

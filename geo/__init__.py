@@ -1,0 +1,1 @@
+"""Geometry, coordinate systems, storage and formats. Knows nothing of the web."""

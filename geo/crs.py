@@ -1,0 +1,143 @@
+"""Named coordinate systems, cached transformers and the GCJ-02 ("Mars") conversion.
+
+All conversions are vectorised over every vertex of every geometry (``shapely.transform`` hands the
+whole coordinate array to numpy). GCJ-02 is not an EPSG system: it is WGS84 with a deliberate,
+published non-linear offset (about 420 m near Weihai) used by Amap/Gaode and other Chinese maps.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+
+from .errors import CRSError
+
+WGS84 = "EPSG:4326"
+CGCS2000 = "EPSG:4490"
+#: CGCS2000 / 3-degree Gauss-Kruger CM 123E: the atlas measures areas and lengths here.
+GK_CM123E = "EPSG:4550"
+#: CGCS2000 / 3-degree Gauss-Kruger zone 41 (false easting with the zone prefix 41).
+GK_ZONE41 = "EPSG:4529"
+WEB_MERCATOR = "EPSG:3857"
+#: Not an EPSG code: the Chinese offset system of Amap/Gaode, handled by the functions below.
+GCJ02 = "GCJ-02"
+
+NAMED = {
+    WGS84: {"zh": "WGS84 经纬度", "en": "WGS84 longitude/latitude"},
+    CGCS2000: {"zh": "CGCS2000 经纬度", "en": "CGCS2000 longitude/latitude"},
+    GK_CM123E: {"zh": "CGCS2000 3度带高斯-克吕格 中央经线123°E", "en": "CGCS2000 3-degree GK CM 123E"},
+    GK_ZONE41: {"zh": "CGCS2000 3度带高斯-克吕格 41带(带号)", "en": "CGCS2000 3-degree GK zone 41"},
+    WEB_MERCATOR: {"zh": "Web 墨卡托", "en": "Web Mercator"},
+    GCJ02: {"zh": "GCJ-02 火星坐标(高德等,非 EPSG)", "en": "GCJ-02 (Amap/Gaode offset, not an EPSG code)"},
+}
+
+# Krasovsky 1940 ellipsoid, as used by the published GCJ-02 algorithm.
+_A = 6378245.0
+_EE = 0.00669342162296594323
+
+
+def normalise(name: str) -> str:
+    """The canonical name of a coordinate system we accept, or a CRSError listing them."""
+    text = str(name).strip()
+    upper = text.upper().replace("_", "-")
+    if upper in ("GCJ-02", "GCJ02"):
+        return GCJ02
+    if upper.isdigit():
+        upper = f"EPSG:{upper}"
+    if upper in NAMED:
+        return upper
+    raise CRSError(
+        f"unknown coordinate system {text!r}; use one of {', '.join(NAMED)}",
+        parameter="crs",
+        status=400,
+    )
+
+
+@lru_cache(maxsize=64)
+def transformer(src: str, dst: str) -> Transformer:
+    """A cached, thread-safe-enough pyproj transformer (lon/lat axis order always)."""
+    return Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+
+
+def _out_of_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    return (lon < 72.004) | (lon > 137.8347) | (lat < 0.8293) | (lat > 55.8271)
+
+
+def _offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The GCJ-02 offset (dlon, dlat) in degrees at WGS84 positions (published algorithm)."""
+    x = lon - 105.0
+    y = lat - 35.0
+    sx = np.sqrt(np.abs(x))
+    t1 = (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sx + t1
+    dlat += (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
+    dlat += (160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
+    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sx + t1
+    dlon += (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
+    dlon += (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
+    rad = lat / 180.0 * np.pi
+    magic = 1.0 - _EE * np.sin(rad) ** 2
+    smagic = np.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * smagic) * np.pi)
+    dlon = (dlon * 180.0) / (_A / smagic * np.cos(rad) * np.pi)
+    outside = _out_of_china(lon, lat)
+    return np.where(outside, 0.0, dlon), np.where(outside, 0.0, dlat)
+
+
+def wgs84_to_gcj02_xy(xy: np.ndarray) -> np.ndarray:
+    """(N, 2) lon/lat WGS84 -> GCJ-02, vectorised."""
+    xy = np.asarray(xy, dtype="float64")
+    dlon, dlat = _offset(xy[:, 0], xy[:, 1])
+    return np.column_stack([xy[:, 0] + dlon, xy[:, 1] + dlat])
+
+
+def gcj02_to_wgs84_xy(xy: np.ndarray, *, tolerance: float = 1e-9, max_iter: int = 30) -> np.ndarray:
+    """(N, 2) lon/lat GCJ-02 -> WGS84, vectorised.
+
+    The forward offset has no closed inverse; this is a fixed-point iteration (the offset varies
+    slowly, so each step gains about three orders of magnitude). It stops when every vertex moves
+    less than ``tolerance`` degrees (1e-9 deg is about 0.1 mm).
+    """
+    gcj = np.asarray(xy, dtype="float64")
+    wgs = gcj.copy()
+    for _ in range(max_iter):
+        err = wgs84_to_gcj02_xy(wgs) - gcj
+        wgs -= err
+        if not np.isfinite(err).all() or np.abs(err).max(initial=0.0) < tolerance:
+            break
+    return wgs
+
+
+def _apply(geoms, func):
+    return shapely.transform(np.asarray(geoms, dtype=object), func)
+
+
+def gcj02_to_wgs84(geoms):
+    """Shapely geometries (array-like) in GCJ-02 -> WGS84."""
+    return _apply(geoms, gcj02_to_wgs84_xy)
+
+
+def wgs84_to_gcj02(geoms):
+    """Shapely geometries (array-like) in WGS84 -> GCJ-02."""
+    return _apply(geoms, wgs84_to_gcj02_xy)
+
+
+def reproject(geoms, src: str, dst: str):
+    """Reproject shapely geometries between any two named systems, GCJ-02 included."""
+    src, dst = normalise(src), normalise(dst)
+    geoms = np.asarray(geoms, dtype=object)
+    if src == dst:
+        return geoms
+    if src == GCJ02:
+        return reproject(gcj02_to_wgs84(geoms), WGS84, dst)
+    if dst == GCJ02:
+        return wgs84_to_gcj02(reproject(geoms, src, WGS84))
+    tr = transformer(src, dst)
+
+    def _xy(xy):
+        x, y = tr.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return _apply(geoms, _xy)

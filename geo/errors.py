@@ -1,0 +1,69 @@
+"""The one error vocabulary of the atlas.
+
+Every error a user can cause carries its HTTP meaning (``status``), a short machine ``code`` and a
+``detail`` that says what was wrong and what to do instead. The web layer renders them all with one
+handler; the core never imports Flask.
+"""
+from __future__ import annotations
+
+
+class GeoError(Exception):
+    """Base of all atlas errors. ``detail`` is safe to show to users."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, detail: str, *, parameter: str | None = None, status: int | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.parameter = parameter
+        if status is not None:
+            self.status = status
+
+    def to_dict(self) -> dict:
+        body = {"error": self.code, "detail": self.detail}
+        if self.parameter:
+            body["parameter"] = self.parameter
+        return body
+
+
+class InvalidParameter(GeoError):
+    """A query parameter has the wrong form or an unknown value (HTTP 400)."""
+
+    status = 400
+    code = "invalid_parameter"
+
+
+class NotFound(GeoError):
+    """An unknown layer or feature (HTTP 404)."""
+
+    status = 404
+    code = "not_found"
+
+
+class InvalidGeometry(GeoError):
+    """A geometry that is empty, invalid or of the wrong type (HTTP 422)."""
+
+    status = 422
+    code = "invalid_geometry"
+
+
+class CRSError(GeoError):
+    """Data without a coordinate system, or in one we cannot use (HTTP 422)."""
+
+    status = 422
+    code = "crs_error"
+
+
+class SourceError(GeoError):
+    """A source file of the atlas is broken; the store is not rebuilt from it."""
+
+    status = 500
+    code = "source_error"
+
+
+class StoreError(GeoError):
+    """The store is missing, unreadable or could not be written (HTTP 503)."""
+
+    status = 503
+    code = "store_unavailable"

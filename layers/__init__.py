@@ -1,0 +1,1 @@
+"""What each layer of the atlas is: schema, style and data sources."""

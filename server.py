@@ -1,0 +1,106 @@
+"""Flask wiring of the Weihai Planning Atlas: an app factory and thin routes over ``layers.api``.
+
+    flask --app server run            # development
+    gunicorn -w 2 'server:create_app()'  # production
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from geo.config import load_config
+from geo.errors import GeoError
+from geo.store import Store, open_store
+from layers import api as core
+
+log = logging.getLogger("atlas")
+bp_api = Blueprint("api", __name__, url_prefix="/api")
+bp_page = Blueprint("page", __name__)
+
+
+def store() -> Store:
+    return current_app.extensions["atlas_store"]
+
+
+def _geojson(text: str) -> Response:
+    return Response(text, mimetype="application/geo+json")
+
+
+@bp_api.get("/layers")
+def layers():
+    return jsonify(core.list_layers(store()))
+
+
+@bp_api.get("/layers/<layer_id>")
+def layer_features(layer_id: str):
+    cfg = current_app.config
+    return _geojson(core.layer_features(store(), layer_id, request.args,
+                                        default_limit=cfg["DEFAULT_LIMIT"], max_limit=cfg["MAX_LIMIT"]))
+
+
+@bp_api.get("/features/<feature_id>")
+def feature(feature_id: str):
+    return jsonify(core.feature(store(), feature_id))
+
+
+@bp_api.get("/search")
+def search():
+    return jsonify(core.search(store(), request.args))
+
+
+@bp_page.get("/")
+def index():
+    return render_template("index.html", layers=core.list_layers(store())["layers"])
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def handle_geo_error(exc: GeoError):
+    if exc.status >= 500:
+        log.error("%s: %s", exc.code, exc.detail)
+    if _wants_json():
+        return jsonify(exc.to_dict()), exc.status
+    return render_template("error.html", status=exc.status, error=exc.code, detail=exc.detail), exc.status
+
+
+def handle_http_error(exc: HTTPException):
+    if _wants_json():
+        detail = exc.description or exc.name
+        if exc.code == 404:
+            detail = ("no such API address; the API is /api/layers, /api/layers/<id>, "
+                      "/api/features/<id> and /api/search?q=")
+        return jsonify({"error": exc.name.lower().replace(" ", "_"), "detail": detail}), exc.code
+    return render_template("error.html", status=exc.code, error=exc.name, detail=exc.description), exc.code
+
+
+def handle_unexpected(exc: Exception):
+    log.exception("unexpected error")
+    body = {"error": "internal_error", "detail": "an unexpected error occurred; it has been logged"}
+    if _wants_json():
+        return jsonify(body), 500
+    return render_template("error.html", status=500, error=body["error"], detail=body["detail"]), 500
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """The atlas application. ``config`` overrides the ``ATLAS_*`` environment (tests pass a store)."""
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config.update(load_config())
+    app.config.update(config or {})
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["atlas_store"] = open_store(app.config["STORE"])
+    app.register_blueprint(bp_api)
+    app.register_blueprint(bp_page)
+    app.register_error_handler(GeoError, handle_geo_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)
+    return app
+
+
+if __name__ == "__main__":
+    create_app().run(host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "5000")))

