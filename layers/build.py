@@ -165,10 +165,13 @@ def build_all(sources: dict[str, Path] | None = None) -> dict[str, gpd.GeoDataFr
     built: dict[str, gpd.GeoDataFrame] = {}
     for spec in catalog.LAYERS:
         built[spec.id] = build_layer(spec, built, (sources or {}).get(spec.id))
-    ids = np.concatenate([f["id"].to_numpy() for f in built.values()])
-    uniq, counts = np.unique(ids, return_counts=True)
-    if (counts > 1).any():
-        raise SourceError(f"id {uniq[counts > 1][0]!r} is used in more than one layer; ids must be unique")
+    seen: dict[str, str] = {}
+    for layer, frame in built.items():
+        for fid in frame["id"]:
+            if fid in seen:
+                raise SourceError(f"id {fid!r} is used in more than one layer ({seen[fid]}.geojson and "
+                                  f"{layer}.geojson); ids must be unique")
+            seen[fid] = layer
     return built
 
 

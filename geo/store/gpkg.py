@@ -101,8 +101,12 @@ class GeoPackageStore(Store):
         meta = self._layer(layer)
         with closing(self._connect()) as con:
             count = con.execute(f"SELECT COUNT(*) FROM {_quote(layer)}").fetchone()[0]
-            rtree = _quote(f"rtree_{layer}_{meta['geom']}")
-            bbox = con.execute(f"SELECT MIN(minx), MIN(miny), MAX(maxx), MAX(maxy) FROM {rtree}").fetchone()
+            # the extent GDAL records in gpkg_contents is exact (the R-tree keeps float32 boxes)
+            bbox = con.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?",
+                               (layer,)).fetchone()
+            if bbox is None or None in bbox:
+                rtree = _quote(f"rtree_{layer}_{meta['geom']}")
+                bbox = con.execute(f"SELECT MIN(minx), MIN(miny), MAX(maxx), MAX(maxy) FROM {rtree}").fetchone()
         fields = tuple((name, decl) for name, decl in meta["columns"].items())
         return LayerInfo(
             name=layer,

@@ -1,0 +1,103 @@
+"""Building the store from sources: broken sources are refused with a message that says what to fix,
+and a failed build leaves the previous store serving."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from geo.errors import CRSError, GeoError, InvalidGeometry, SourceError
+from geo.store import open_store
+from layers import build as builder
+from server import create_app
+from tests.conftest import small_sources, write_sources
+
+
+def broken(layer, index, **changes):
+    sources = copy.deepcopy(small_sources())
+    feature = sources[layer][index]
+    for key, value in changes.items():
+        if key == "geometry":
+            feature["geometry"] = value
+        else:
+            feature["properties"][key] = value
+    return sources
+
+
+BOWTIE = {"type": "MultiPolygon", "coordinates": [[[[122.0, 37.4], [122.1, 37.5], [122.1, 37.4], [122.0, 37.5], [122.0, 37.4]]]]}
+PROJECTED = {"type": "Point", "coordinates": [509000.0, 4152000.0]}
+
+
+@pytest.mark.parametrize("sources,error,needle", [
+    (broken("parks", 0, category="zoo"), SourceError, "category 'zoo' is not one of scenic_area"),
+    (broken("parks", 0, district="110000"), SourceError, "district '110000' is not one of 371000"),
+    (broken("parks", 0, status="finished"), SourceError, "status 'finished'"),
+    (broken("parks", 0, accuracy="exact"), SourceError, "accuracy 'exact'"),
+    (broken("parks", 0, sources=[]), SourceError, "missing sources"),
+    (broken("parks", 0, name_zh=""), SourceError, "missing name_zh"),
+    (broken("parks", 0, year="2018年"), SourceError, "year must be a whole year"),
+    (broken("parks", 1, id="parks-huaxiacheng"), SourceError, "used twice"),
+    (broken("roads", 0, id="parks-huaxiacheng"), SourceError, "more than one layer"),
+    (broken("zones", 1, geometry=BOWTIE), InvalidGeometry, "Self-intersection"),
+    (broken("parks", 0, geometry=PROJECTED), CRSError, "WGS84"),
+    (broken("parks", 0, geometry={"type": "LineString", "coordinates": [[122, 37], [122.1, 37.1]]}),
+     InvalidGeometry, "holds Point"),
+    (broken("parks", 0, geometry=None), InvalidGeometry, "has no geometry"),
+])
+def test_broken_sources_are_refused_with_what_to_fix(tmp_path, sources, error, needle):
+    paths = write_sources(tmp_path / "src", sources)
+    with pytest.raises(error) as err:
+        builder.build_all(paths)
+    assert needle in err.value.detail
+    assert ".geojson" in err.value.detail  # names the file
+
+
+def test_unparseable_file_and_foreign_crs(tmp_path):
+    paths = write_sources(tmp_path / "src")
+    paths["roads"].write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
+    with pytest.raises(SourceError, match="roads.geojson: not valid UTF-8 JSON"):
+        builder.build_all(paths)
+    paths = write_sources(tmp_path / "src2")
+    data = json.loads(paths["parks"].read_text(encoding="utf-8"))
+    data["crs"] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4550"}}
+    paths["parks"].write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(CRSError, match="reproject"):
+        builder.build_all(paths)
+
+
+def test_polygons_are_promoted_and_geometry_from_takes_the_district(tmp_path):
+    sources = small_sources()
+    sources["zones"][1]["geometry"] = {"type": "Polygon", "coordinates": sources["zones"][1]["geometry"]["coordinates"][0]}
+    layers = builder.build_all(write_sources(tmp_path / "src", sources))
+    zones = layers["zones"].set_index("id")
+    assert zones.geometry["zones-likoushan"].geom_type == "MultiPolygon"
+    huancui = layers["districts"].set_index("id").geometry["districts-huancui"]
+    assert zones.geometry["zones-gongtongfuyu"].equals(huancui)
+
+
+def test_failed_build_leaves_the_previous_store_serving(tmp_path):
+    store = open_store(tmp_path / "atlas.gpkg")
+    builder.build(store, write_sources(tmp_path / "good"))
+    client = create_app({"STORE": str(store.path), "TESTING": True}).test_client()
+    before = client.get("/api/layers/parks").get_json()
+
+    bad = write_sources(tmp_path / "bad", broken("projects", 0, category="unknown"))
+    with pytest.raises(GeoError):
+        builder.build(store, bad)
+    assert client.get("/api/layers/parks").get_json() == before
+    assert [layer["count"] for layer in client.get("/api/layers").get_json()["layers"]] == [2, 2, 2, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["atlas.gpkg"]
+
+
+def test_cli_reports_failure_and_keeps_store(tmp_path, monkeypatch, capsys):
+    store = open_store(tmp_path / "atlas.gpkg")
+    builder.build(store, write_sources(tmp_path / "good"))
+    stamp = store.path.stat().st_mtime_ns
+    monkeypatch.setattr(builder, "build_all", lambda sources=None: (_ for _ in ()).throw(SourceError("parks.geojson: broken")))
+    assert builder.main(["--store", str(store.path)]) == 1
+    err = capsys.readouterr().err
+    assert "build failed: parks.geojson: broken" in err and "unchanged" in err
+    assert store.path.stat().st_mtime_ns == stamp
+    assert builder.main(["--store", str(store.path), "--if-missing"]) == 0
+    assert store.path.stat().st_mtime_ns == stamp

@@ -1,0 +1,161 @@
+"""Every endpoint and filter of the JSON API, and every bad-input case, over the small test atlas."""
+from __future__ import annotations
+
+import pytest
+
+LAYERS = ["districts", "zones", "parks", "roads", "projects"]
+
+
+def fc_ids(resp):
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.mimetype == "application/geo+json"
+    return [f["id"] for f in resp.get_json()["features"]]
+
+
+def test_layers_lists_the_five_with_metadata(client):
+    body = client.get("/api/layers").get_json()
+    assert [layer["id"] for layer in body["layers"]] == LAYERS
+    parks = body["layers"][2]
+    assert parks["title"] == {"zh": "公园与景区", "en": "Parks and scenic areas"}
+    assert parks["geometry_type"] == "Point" and parks["count"] == 2
+    assert parks["bbox"] == [122.0631, 37.4437, 122.12, 37.5]
+    assert {"name_zh", "source", "accuracy", "area_mu"} <= {f["name"] for f in parks["fields"]}
+    assert set(parks["style"]["categories"]) >= {"scenic_area", "urban_park"}
+
+
+def test_layer_is_geojson_in_wgs84_with_all_properties(client):
+    body = client.get("/api/layers/parks").get_json()
+    assert body["type"] == "FeatureCollection" and body["numberMatched"] == 2
+    hx = next(f for f in body["features"] if f["id"] == "parks-huaxiacheng")
+    assert hx["geometry"] == {"type": "Point", "coordinates": [122.0631, 37.4437]}
+    assert hx["properties"]["figures"][0]["text"] == "3767亩"
+    assert hx["properties"]["source"][0]["file"] == "test.txt"
+    assert hx["properties"]["accuracy"] == "approximate"
+
+
+def test_coordinates_are_rounded_to_7_decimals(client):
+    body = client.get("/api/features/districts-huancui").get_json()
+    xs = [c for ring in body["geometry"]["coordinates"][0] for pt in ring for c in pt]
+    assert all(round(c, 7) == c for c in xs)
+    assert any(len(repr(c).split(".")[1]) == 7 for c in xs)
+
+
+def test_measures_are_served(client):
+    road = client.get("/api/features/roads-wangdaohenan").get_json()["properties"]
+    assert 2.0 < road["length_km"] < 2.6  # two segments of ~1.1 km across Weihai
+    zone = client.get("/api/features/zones-likoushan").get_json()["properties"]
+    # a 0.01 x 0.01 degree cell at 37.47N: ~0.885 km x ~1.11 km
+    assert 0.95e6 < zone["area_m2"] < 1.0e6
+    assert zone["area_mu"] == pytest.approx(zone["area_m2"] / (10000 / 15), rel=1e-3)
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("bbox=122.0,37.4,122.1,37.45", ["parks-huaxiacheng"]),
+    ("district=371002", ["parks-huaxiacheng", "parks-hostile"]),
+    ("district=环翠区", ["parks-huaxiacheng", "parks-hostile"]),
+    ("district=环翠", ["parks-huaxiacheng", "parks-hostile"]),
+    ("district=Huancui", ["parks-huaxiacheng", "parks-hostile"]),
+    ("district=371003", []),
+    ("district=威海市", ["parks-huaxiacheng", "parks-hostile"]),
+    ("category=scenic_area", ["parks-huaxiacheng"]),
+    ("category=scenic_area,urban_park", ["parks-huaxiacheng", "parks-hostile"]),
+    ("status=operating", ["parks-huaxiacheng"]),
+    ("q=华夏", ["parks-huaxiacheng"]),
+    ("q=huaxia", ["parks-huaxiacheng"]),
+    ("ids=parks-hostile", ["parks-hostile"]),
+    ("limit=1", ["parks-huaxiacheng"]),
+    ("limit=1&offset=1", ["parks-hostile"]),
+])
+def test_layer_filters(client, query, expected):
+    assert fc_ids(client.get(f"/api/layers/parks?{query}")) == expected
+
+
+def test_functional_area_filter(client):
+    assert fc_ids(client.get("/api/layers/districts?district=高区")) == ["districts-gaoqu"]
+
+
+def test_paging_reports_matched_and_returned(client):
+    body = client.get("/api/layers/parks?limit=1").get_json()
+    assert (body["numberMatched"], body["numberReturned"], body["limit"]) == (2, 1, 1)
+
+
+def test_simplify_reduces_vertices(client):
+    full = client.get("/api/layers/districts?category=district").get_json()["features"][0]
+    simple = client.get("/api/layers/districts?category=district&simplify=500").get_json()["features"][0]
+    count = lambda g: sum(len(r) for p in g["coordinates"] for r in p)
+    assert count(simple["geometry"]) < count(full["geometry"]) / 3
+
+
+def test_feature_and_search(client):
+    f = client.get("/api/features/projects-yuanyao").get_json()
+    assert f["properties"]["layer"] == "projects" and f["properties"]["date"] == "2021-11-18"
+    found = client.get("/api/search?q=远遥").get_json()
+    assert [r["id"] for r in found["features"]] == ["projects-yuanyao"]
+    assert found["features"][0]["bbox"] == [122.185, 37.535, 122.185, 37.535]
+    both = client.get("/api/search?q=里口山").get_json()
+    assert [r["properties"]["layer"] for r in both["features"]] == ["zones"]
+    english = client.get("/api/search?q=HUAXIA").get_json()
+    assert [r["id"] for r in english["features"]] == ["parks-huaxiacheng"]
+
+
+@pytest.mark.parametrize("url,parameter,needle", [
+    ("/api/layers/parks?bbox=abc", "bbox", "minx,miny,maxx,maxy"),
+    ("/api/layers/parks?bbox=1,2,3", "bbox", "minx,miny,maxx,maxy"),
+    ("/api/layers/parks?bbox=122.2,37.4,122.1,37.5", "bbox", "minx <= maxx"),
+    ("/api/layers/parks?bbox=500000,4100000,510000,4200000", "bbox", "projected"),
+    ("/api/layers/parks?bbox=nan,1,2,3", "bbox", "minx,miny,maxx,maxy"),
+    ("/api/layers/parks?district=北京", "district", "371002 环翠区"),
+    ("/api/layers/parks?category=bridge", "category", "scenic_area"),
+    ("/api/layers/parks?status=done", "status", "under_construction"),
+    ("/api/layers/parks?limit=0", "limit", "from 1 to 10000"),
+    ("/api/layers/parks?limit=10001", "limit", "from 1 to 10000"),
+    ("/api/layers/parks?limit=ten", "limit", "whole number"),
+    ("/api/layers/parks?offset=-1", "offset", "whole number"),
+    ("/api/layers/parks?simplify=x", "simplify", "whole number"),
+    ("/api/layers/parks?distirct=371002", "distirct", "accepted: bbox"),
+    ("/api/layers/parks?q=" + "长" * 101, "q", "at most 100"),
+    ("/api/search", "q", "q=华夏城"),
+    ("/api/search?q=a&limit=1000", "limit", "from 1 to 100"),
+])
+def test_bad_input_is_a_400_naming_the_parameter(client, url, parameter, needle):
+    resp = client.get(url)
+    assert resp.status_code == 400
+    body = resp.get_json()
+    assert set(body) == {"error", "detail", "parameter"}
+    assert body["error"] == "invalid_parameter" and body["parameter"] == parameter
+    assert needle in body["detail"]
+
+
+@pytest.mark.parametrize("url,needle", [
+    ("/api/layers/rivers", "districts, zones, parks, roads, projects"),
+    ("/api/features/parks-nope", "parks-nope"),
+    ("/api/nothing", "/api/layers"),
+])
+def test_unknown_things_are_json_404s(client, url, needle):
+    resp = client.get(url)
+    assert resp.status_code == 404 and resp.is_json
+    body = resp.get_json()
+    assert body["error"] and needle in body["detail"]
+
+
+def test_wrong_method_is_a_json_405(client):
+    resp = client.post("/api/layers")
+    assert resp.status_code == 405 and resp.get_json()["error"] == "method_not_allowed"
+
+
+def test_missing_store_is_a_503_that_says_how_to_build(tmp_path):
+    from server import create_app
+
+    app = create_app({"STORE": str(tmp_path / "absent.gpkg"), "TESTING": True})
+    resp = app.test_client().get("/api/layers")
+    assert resp.status_code == 503 and "make build" in resp.get_json()["detail"]
+
+
+def test_unexpected_errors_are_a_json_500_without_internals(app, monkeypatch):
+    import layers.api
+
+    monkeypatch.setattr(layers.api, "list_layers", lambda store: 1 / 0)
+    resp = app.test_client().get("/api/layers")
+    assert resp.status_code == 500
+    assert resp.get_json() == {"error": "internal_error",
+                               "detail": "an unexpected error occurred; it has been logged"}
