@@ -23,7 +23,7 @@ DISTRICTS: dict[str, dict[str, str]] = {
 FUNCTIONAL_AREAS: dict[str, dict[str, str]] = {
     "高区": {"zh": "高区", "en": "Torch Hi-tech Zone", "district": "371002"},
     "经区": {"zh": "经区", "en": "Economic and Technological Development Zone", "district": "371002"},
-    "临港区": {"zh": "临港区", "en": "Lingang Economic and Technological Development Zone", "district": "371003"},
+    "临港区": {"zh": "临港区", "en": "Lingang Economic and Technological Development Zone", "district": "371002"},
     "南海新区": {"zh": "南海新区", "en": "Nanhai New Area", "district": "371003"},
 }
 
