@@ -76,7 +76,7 @@ def run() -> str:
             ("synthetic 100k: bbox of the city centre, limit 1000", f"/api/layers/synthetic_roads?bbox={bbox}&limit=1000"),
             ("synthetic 100k: centre bbox, limit 1000, simplify 20 m", f"/api/layers/synthetic_roads?bbox={bbox}&limit=1000&simplify=20"),
             ("synthetic 100k: no bbox, limit 1000", "/api/layers/synthetic_roads?limit=1000"),
-            ("synthetic 100k: category + name filter, limit 1000", "/api/layers/synthetic_roads?category=historic_street&q=道路9&limit=1000"),
+            ("synthetic 100k: category + name filter, limit 1000", "/api/layers/synthetic_roads?category=historic_street&q=%E9%81%93%E8%B7%AF9&limit=1000"),
             ("synthetic 100k: last page (offset 99000), limit 1000", "/api/layers/synthetic_roads?limit=1000&offset=99000"),
             ("/api/layers (all layers' metadata)", "/api/layers"),
             ("/api/search?q=华夏城 (all layers)", "/api/search?q=%E5%8D%8E%E5%A4%8F%E5%9F%8E"),
