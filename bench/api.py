@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import pyogrio  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
 from bench.synthetic import CENTRE, road_lines  # noqa: E402
 from geo.store import open_store  # noqa: E402
@@ -40,9 +40,14 @@ def _timed(fn, repeat=REPEAT):
     return statistics.median(times), times[int(len(times) * 0.9) - 1], size
 
 
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
 def _serve(store_path):
     app = create_app({"STORE": str(store_path)})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
 
