@@ -8,13 +8,15 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from flask import (Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request,
+                   send_from_directory)
 from werkzeug.exceptions import HTTPException
 
 from geo.config import load_config
 from geo.errors import GeoError
 from geo.store import Store, open_store
 from layers import api as core
+from layers import assets, mapview
 
 log = logging.getLogger("atlas")
 bp_api = Blueprint("api", __name__, url_prefix="/api")
@@ -53,7 +55,29 @@ def search():
 
 @bp_page.get("/")
 def index():
-    return render_template("index.html", layers=core.list_layers(store())["layers"])
+    cfg = current_app.config
+    page = mapview.build_page(core.list_layers(store())["layers"], request.args,
+                              tianditu_key=cfg["TIANDITU_KEY"], max_limit=cfg["MAX_LIMIT"])
+    refuse_outside_links(page.html, page.tile_urls)
+    return Response(page.html, mimetype="text/html")
+
+
+def refuse_outside_links(html: str, tile_urls: tuple[str, ...] = ()) -> None:
+    """The guard: a page that would load or link anything from another host is not served."""
+    hosts = assets.outside_hosts(html, allowed_urls=tile_urls)
+    if hosts:
+        raise GeoError(f"refusing to serve the map page: it links to outside host(s) {', '.join(hosts)}; "
+                       "every script, style and image must come from this server (the XStatic packages "
+                       "under /vendor/ or static/)")
+
+
+@bp_page.get("/vendor/<package>/<path:filename>")
+def vendor(package: str, filename: str):
+    """Files of the whitelisted XStatic packages (Leaflet): the page's libraries, served locally."""
+    pkg = assets.package(package)
+    if pkg is None:
+        abort(404, description=f"no vendored package {package!r}; served: {', '.join(assets.PACKAGES)}")
+    return send_from_directory(pkg.base_dir, filename, max_age=365 * 24 * 3600)
 
 
 def _wants_json() -> bool:

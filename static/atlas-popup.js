@@ -1,0 +1,151 @@
+/* 精致威海规划图 — tooltip on hover, popup on click, the highlight of the chosen feature.
+ * Every value from the data becomes textContent: a name like <img onerror=...> is shown, never run. */
+(function () {
+  'use strict';
+  var Atlas = window.Atlas;
+
+  // -- tooltip on hover (one shared tooltip: no per-feature binding, fast at any size) ---------------
+  Atlas.featureName = function (props) {
+    var zh = props.name_zh, en = props.name_en;
+    if (Atlas.lang === 'en') { return en || zh || props.id || ''; }
+    return zh || en || props.id || '';
+  };
+
+  function tooltipContent(feature, cfg) {
+    var props = feature.properties || {};
+    var box = Atlas.el('div', 'atlas-tip');
+    Atlas.el('div', 'atlas-tip-name', Atlas.featureName(props), box);
+    var cat = cfg && cfg.style && cfg.style.categories ? cfg.style.categories[props.category] : null;
+    var sub = cat ? Atlas.label(cat.label) : Atlas.label(cfg && cfg.title);
+    if (sub) { Atlas.el('div', 'atlas-tip-sub', sub, box); }
+    return box;
+  }
+
+  Atlas.hover = {
+    tip: null,
+    over: function (e) {
+      if (!e.layer || !e.layer.feature || Atlas.measuring) { return; }
+      var layer = this;
+      var point = !!e.layer.getLatLng;
+      var tip = Atlas.hover.tip = Atlas.hover.tip || L.tooltip({direction: 'top', offset: [0, -6], className: 'atlas-tooltip', opacity: 1});
+      tip.options.offset = point ? [0, -8] : [0, -12];
+      tip.setContent(tooltipContent(e.layer.feature, layer.cfg));
+      tip.setLatLng(point ? e.layer.getLatLng() : e.latlng);
+      Atlas.hover.sticky = !point;
+      if (!Atlas.map.hasLayer(tip)) { tip.addTo(Atlas.map); }
+    },
+    move: function (e) {
+      var tip = Atlas.hover.tip;
+      if (tip && Atlas.hover.sticky && Atlas.map.hasLayer(tip)) { tip.setLatLng(e.latlng); }
+    },
+    out: function () {
+      var tip = Atlas.hover.tip;
+      if (tip && Atlas.map.hasLayer(tip)) { Atlas.map.removeLayer(tip); }
+    }
+  };
+
+  // -- popup on click -----------------------------------------------------------------------------
+  function row(list, label, value) {
+    if (value === null || value === undefined || value === '') { return; }
+    Atlas.el('dt', null, label, list);
+    var dd = Atlas.el('dd', null, null, list);
+    if (value instanceof Node) { dd.appendChild(value); } else { dd.textContent = String(value); }
+  }
+
+  Atlas.popupContent = function (feature, cfg) {
+    var props = feature.properties || {}, lang = Atlas.lang, vocab = Atlas.config.vocab;
+    var box = Atlas.el('div', 'atlas-popup');
+    box.setAttribute('data-feature-id', String(feature.id || props.id || ''));
+    var primary = Atlas.featureName(props);
+    var secondary = lang === 'en' ? props.name_zh : props.name_en;
+    Atlas.el('h3', 'atlas-popup-title', primary, box);
+    if (secondary && secondary !== primary) { Atlas.el('div', 'atlas-popup-sub', secondary, box); }
+
+    var tags = Atlas.el('div', 'atlas-popup-tags', null, box);
+    var cat = cfg && cfg.style && cfg.style.categories ? cfg.style.categories[props.category] : null;
+    if (cat) {
+      var chip = Atlas.el('span', 'atlas-chip', null, tags);
+      var dot = Atlas.el('span', 'atlas-dot', null, chip);
+      dot.style.backgroundColor = cat.color;
+      Atlas.el('span', null, Atlas.label(cat.label), chip);
+    } else if (props.category) {
+      Atlas.el('span', 'atlas-chip', props.category, tags);
+    }
+    if (props.status) {
+      var st = Atlas.el('span', 'atlas-chip atlas-status', Atlas.label(vocab.status[props.status]) || props.status, tags);
+      st.setAttribute('data-status', String(props.status));
+    }
+    if (cfg) { Atlas.el('span', 'atlas-chip atlas-chip-layer', Atlas.label(cfg.title), tags); }
+
+    var list = Atlas.el('dl', 'atlas-popup-fields', null, box);
+    var district = vocab.districts[props.district];
+    row(list, Atlas.t('districtLabel'), district ? Atlas.label(district) : props.district);
+    var fa = props.functional_area ? vocab.functional_areas[props.functional_area] : null;
+    row(list, Atlas.t('functionalArea'), fa ? Atlas.label(fa) : props.functional_area);
+    row(list, Atlas.t('year'), props.year);
+    row(list, Atlas.t('date'), props.date);
+    if (Array.isArray(props.figures) && props.figures.length) {
+      var figs = Atlas.el('ul', 'atlas-figures');
+      props.figures.forEach(function (fig) {
+        var label = lang === 'en' ? (fig.label_en || fig.label_zh) : (fig.label_zh || fig.label_en);
+        var text = lang === 'en' && fig.unit_en !== undefined && fig.value !== undefined
+          ? fig.value + ' ' + (fig.unit_en || '') + ' (' + (fig.text || '') + ')' : (fig.text || fig.value);
+        Atlas.el('li', null, (label ? label + '：' : '') + text, figs);
+      });
+      row(list, Atlas.t('figures'), figs);
+    }
+    if (props.area_m2) {
+      row(list, Atlas.t('area'), Atlas.number(props.area_ha, 1) + ' ' + Atlas.t('ha') + ' · ' +
+          Atlas.number(props.area_mu, 0) + ' ' + Atlas.t('mu'));
+    }
+    if (props.length_km) { row(list, Atlas.t('length'), Atlas.number(props.length_km, 2) + ' ' + Atlas.t('km')); }
+
+    var desc = lang === 'en' ? (props.description_en || props.description_zh) : (props.description_zh || props.description_en);
+    if (desc) { Atlas.el('p', 'atlas-popup-desc', desc, box); }
+
+    if (props.accuracy) {
+      var acc = Atlas.el('div', 'atlas-popup-accuracy', null, box);
+      acc.setAttribute('data-accuracy', String(props.accuracy));
+      Atlas.el('strong', null, Atlas.t('accuracy') + '：' + (Atlas.label(vocab.accuracy[props.accuracy]) || props.accuracy), acc);
+      var note = lang === 'en' ? (props.accuracy_note_en || props.accuracy_note_zh) : (props.accuracy_note_zh || props.accuracy_note_en);
+      if (note) { Atlas.el('span', null, ' ' + note, acc); }
+    }
+
+    var sources = Array.isArray(props.source) ? props.source : (Array.isArray(props.sources) ? props.sources : []);
+    if (sources.length) {
+      var det = Atlas.el('details', 'atlas-popup-sources', null, box);
+      Atlas.el('summary', null, Atlas.t('sources') + ' (' + sources.length + ')', det);
+      sources.forEach(function (src) {
+        var item = Atlas.el('div', 'atlas-source', null, det);
+        Atlas.el('div', 'atlas-source-file', src.file, item);
+        Atlas.el('blockquote', null, src.quote, item);
+      });
+    }
+    return box;
+  };
+
+  Atlas.openPopup = function (feature, latlng, cfg) {
+    Atlas.hover.out();
+    var width = Math.min(340, Math.max(220, window.innerWidth - 70));
+    var popup = L.popup({maxWidth: width, minWidth: Math.min(240, width), maxHeight: Math.max(200, window.innerHeight * 0.55),
+                         autoPanPaddingTopLeft: [10, 60], className: 'atlas-leaflet-popup'})
+      .setLatLng(latlng).setContent(Atlas.popupContent(feature, cfg)).openOn(Atlas.map);
+    Atlas.highlight(feature);
+    popup.on('remove', function () { Atlas.highlight(null); });
+    return popup;
+  };
+
+  Atlas.highlight = function (feature) {
+    if (Atlas._highlight) { Atlas.map.removeLayer(Atlas._highlight); Atlas._highlight = null; }
+    if (!feature || !feature.geometry) { return; }
+    Atlas._highlight = L.geoJSON(feature, {
+      pane: 'atlas-highlight', interactive: false, renderer: Atlas.highlightRenderer,
+      style: {color: '#ffd400', weight: 6, opacity: 0.85, fill: false},
+      pointToLayer: function (f, latlng) {
+        return L.circleMarker(latlng, {radius: 12, color: '#ffd400', weight: 4, fill: false, interactive: false,
+                                       pane: 'atlas-highlight', renderer: Atlas.highlightRenderer});
+      }
+    }).addTo(Atlas.map);
+  };
+
+}());

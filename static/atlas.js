@@ -1,0 +1,231 @@
+/* 精致威海规划图 Weihai Planning Atlas — the map page's own code (core).
+ *
+ * Folium writes the map, the basemaps and one empty overlay per layer; atlas-layers.js fills the
+ * overlays from the JSON API, atlas-popup.js shows tooltips and popups, atlas-controls.js and
+ * atlas-measure.js add the controls. This file holds what they share: the zh/en interface strings,
+ * text and DOM helpers, the loading state, the style of a feature, the basemaps and Atlas.setup.
+ * Every value from the data reaches the page as text (textContent), never as HTML.
+ */
+(function () {
+  'use strict';
+
+  var I18N = {
+    zh: {
+      title: '精致威海规划图', switchLang: 'EN', switchLangTitle: 'Switch to English',
+      search: '搜索地名、项目（中文或英文）', searchNone: '没有找到', searchError: '搜索失败',
+      all: '全部', district: '行政区', category: '类别', status: '状态', filters: '筛选',
+      clearFilters: '清除', functionalAreas: '功能区', legend: '图例', layers: '图层',
+      loading: '加载中…', partial: '显示 {n} / {m} 条，放大查看全部', none: '无匹配要素',
+      drawn: '{n} 条', statusKey: '状态', accuracyKey: '精度', solid: '已建成/运营',
+      half: '在建', hollow: '规划', layerError: '图层“{layer}”加载失败：{detail}',
+      tilesOffline: '在线底图无法加载（离线或内网环境？），可改用“无底图（离线）”。',
+      districtLabel: '行政区', functionalArea: '功能区', year: '年份', date: '日期', figures: '数据',
+      area: '面积', length: '长度', description: '说明', sources: '来源', accuracy: '精度',
+      layer: '图层', ha: '公顷', mu: '亩', km: '千米', fullscreen: '全屏', exitFullscreen: '退出全屏',
+      measureLine: '测距离', measureArea: '测面积', measureFinish: '完成', measureClear: '清除',
+      measureHintLine: '单击地图添加点，双击或点“完成”结束', measureHintArea: '单击地图添加顶点，双击或点“完成”结束',
+      measureDistance: '距离', measureAreaLabel: '面积', lat: '纬度', lng: '经度', mapCenter: '地图中心',
+      close: '关闭', dismiss: '知道了', showLegend: '显示图例', hideLegend: '收起图例', solidNote: '含状态未注明的要素', basemap: '底图', zoomIn: '放大', zoomOut: '缩小'
+    },
+    en: {
+      title: 'Weihai Planning Atlas', switchLang: '中文', switchLangTitle: '切换到中文',
+      search: 'Search places and projects (Chinese or English)', searchNone: 'Nothing found',
+      searchError: 'Search failed',
+      all: 'All', district: 'District', category: 'Category', status: 'Status', filters: 'Filters',
+      clearFilters: 'Clear', functionalAreas: 'Functional areas', legend: 'Legend', layers: 'Layers',
+      loading: 'Loading…', partial: 'showing {n} of {m}; zoom in to see all', none: 'no matching features',
+      drawn: '{n}', statusKey: 'Status', accuracyKey: 'Accuracy', solid: 'completed/operating',
+      half: 'under construction', hollow: 'planned', layerError: 'Layer "{layer}" could not be loaded: {detail}',
+      tilesOffline: 'The online basemap cannot be reached (offline or intranet?); choose "No basemap (offline)".',
+      districtLabel: 'District', functionalArea: 'Functional area', year: 'Year', date: 'Date',
+      figures: 'Figures', area: 'Area', length: 'Length', description: 'Description', sources: 'Sources',
+      accuracy: 'Accuracy', layer: 'Layer', ha: 'ha', mu: 'mu (亩)', km: 'km', fullscreen: 'Full screen',
+      exitFullscreen: 'Exit full screen', measureLine: 'Measure distance', measureArea: 'Measure area',
+      measureFinish: 'Finish', measureClear: 'Clear',
+      measureHintLine: 'Click the map to add points; double-click or Finish to end',
+      measureHintArea: 'Click the map to add corners; double-click or Finish to end',
+      measureDistance: 'Distance', measureAreaLabel: 'Area', lat: 'Lat', lng: 'Lon', mapCenter: 'map centre',
+      close: 'Close', dismiss: 'OK', showLegend: 'Show legend', hideLegend: 'Hide legend', solidNote: 'also features whose status is not stated', basemap: 'Basemap',
+      zoomIn: 'Zoom in', zoomOut: 'Zoom out'
+    }
+  };
+
+  var Atlas = window.Atlas = {
+    lang: 'zh',
+    layers: {},      // id -> DataLayer (the overlays, in the layer control)
+    basemaps: {},    // id -> L.LayerGroup
+    filters: {district: null, category: null, status: null},
+    _pending: 0,
+    _listeners: []
+  };
+
+  // -- text and DOM helpers: data only ever becomes textContent -------------------------------------
+  Atlas.t = function (key, values) {
+    var text = (I18N[Atlas.lang] && I18N[Atlas.lang][key]) || I18N.zh[key] || key;
+    Object.keys(values || {}).forEach(function (k) { text = text.split('{' + k + '}').join(String(values[k])); });
+    return text;
+  };
+  Atlas.label = function (labels) {
+    if (labels === null || labels === undefined) { return ''; }
+    if (typeof labels !== 'object') { return String(labels); }
+    return labels[Atlas.lang] || labels.zh || labels.en || '';
+  };
+  Atlas.el = function (tag, className, text, parent) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    if (parent) { parent.appendChild(node); }
+    return node;
+  };
+  Atlas.number = function (value, digits) {
+    return Number(value).toLocaleString(Atlas.lang === 'zh' ? 'zh-CN' : 'en-GB',
+      {maximumFractionDigits: digits === undefined ? 0 : digits,
+       minimumFractionDigits: digits === undefined ? 0 : Math.min(digits, 1)});
+  };
+  Atlas.on = function (fn) { Atlas._listeners.push(fn); };
+  Atlas.changed = function (what) {
+    Atlas._listeners.forEach(function (fn) { fn(what || 'layers'); });
+  };
+
+  // -- loading state: data-atlas-state on the map container is 'idle' once everything is drawn ------
+  Atlas.busy = function (delta) {
+    Atlas._pending = Math.max(0, Atlas._pending + delta);
+    if (!Atlas.map) { return; }
+    var state = Atlas._pending > 0 ? 'loading' : 'idle';
+    var box = Atlas.map.getContainer();
+    if (box.getAttribute('data-atlas-state') !== state) {
+      box.setAttribute('data-atlas-state', state);
+      Atlas.changed('busy');
+    }
+  };
+
+  Atlas.notify = function (text, kind) {
+    Atlas._notice = {text: text, kind: kind || 'info'};
+    Atlas.changed('notice');
+  };
+
+  Atlas.layerConfig = function (id) {
+    return Atlas.config.layers.filter(function (lay) { return lay.id === id; })[0];
+  };
+
+  // -- style: colour by category, line pattern by accuracy, fill by status --------------------------
+  Atlas.featureStyle = function (cfg, props) {
+    var st = cfg.style || {};
+    var acc = (st.accuracy || {})[props.accuracy] || {dashArray: null, fillOpacity: 0.1, opacity: 0.85};
+    var cat = st.by === 'category' && st.categories ? st.categories[props.category] : null;
+    var color = cat ? cat.color : (st.color || '#555555');
+    var status = Atlas.config.statusStyle[props.status] || {fill: 'solid', fillOpacityScale: 1, opacityScale: 1};
+    var over = st.overrides || {};
+    var kind = Atlas.kind(cfg.geometry);
+    if (kind === 'point') {
+      return {
+        radius: Atlas.pointRadius(st.radius || 6), color: color, weight: 2.5, opacity: 1,
+        dashArray: props.accuracy === 'surveyed' ? null : (props.accuracy === 'schematic' ? '2 3' : '5 3'),
+        fillColor: status.fill === 'hollow' ? '#ffffff' : color,
+        fillOpacity: status.fill === 'half' ? 0.45 : 0.9
+      };
+    }
+    var style = {
+      color: color, weight: st.weight || 2, dashArray: acc.dashArray,
+      opacity: (over.opacity !== undefined ? over.opacity : acc.opacity) * status.opacityScale
+    };
+    if (kind === 'polygon') {
+      style.fillColor = color;
+      style.fillOpacity = (over.fillOpacity !== undefined ? over.fillOpacity : acc.fillOpacity) * status.fillOpacityScale;
+    } else {
+      style.fill = false;
+      style.lineCap = 'round';
+    }
+    return style;
+  };
+  // Points shrink a little in the overview, where many stand close together.
+  Atlas.pointRadius = function (base) {
+    var zoom = Atlas.map ? Atlas.map.getZoom() : 12;
+    return Math.round(base * (zoom <= 9 ? 0.72 : (zoom <= 11 ? 0.86 : 1)) * 10) / 10;
+  };
+  Atlas.kind = function (geometry) {
+    if (/Point/.test(geometry || '')) { return 'point'; }
+    if (/Line/.test(geometry || '')) { return 'line'; }
+    return 'polygon';
+  };
+
+  // -- basemaps: a group of tile layers, or none; unreachable tiles only bring a notice -----------
+  Atlas.basemap = function (spec) {
+    var group = L.layerGroup();
+    group.atlasId = spec.id;
+    (spec.tiles || []).forEach(function (t) {
+      var tiles = L.tileLayer(t.url, {maxZoom: t.maxZoom || 19, maxNativeZoom: t.maxZoom || 19,
+                                      subdomains: t.subdomains || 'abc', attribution: t.attribution || ''});
+      tiles.on('tileerror', function () {
+        if (!group._warned) {
+          group._warned = true;
+          Atlas.notify(Atlas.t('tilesOffline'), 'warning');
+        }
+      });
+      group.addLayer(tiles);
+    });
+    Atlas.basemaps[spec.id] = group;
+    return group;
+  };
+
+  // -- setup: before any layer is added -------------------------------------------------------------
+  Atlas.setup = function (map, config) {
+    Atlas.map = map;
+    Atlas.config = config;
+    Atlas.lang = config.lang === 'en' ? 'en' : 'zh';
+    Atlas.filters = L.extend({district: null, category: null, status: null}, config.filters || {});
+    Atlas.busy(+1);  // until Atlas.start has run
+    var box = map.getContainer();
+    L.DomUtil.addClass(box, 'atlas-map');
+    map.createPane('atlas-land').style.zIndex = 250;
+    map.createPane('atlas-highlight').style.zIndex = 450;
+    map.createPane('atlas-measure').style.zIndex = 620;
+    map.getPane('atlas-land').style.pointerEvents = 'none';
+    map.getPane('atlas-highlight').style.pointerEvents = 'none';
+    Atlas.canvas = L.canvas({padding: 0.3, tolerance: L.Browser.mobile ? 10 : 4});  // fingers are wider
+    Atlas.landRenderer = L.svg({pane: 'atlas-land', padding: 0.5});
+    Atlas.highlightRenderer = L.svg({pane: 'atlas-highlight', padding: 0.5});
+    map.setMinZoom(config.zoom.min);
+    map.setMaxZoom(config.zoom.max);
+    map.attributionControl.setPrefix('Leaflet');
+    map.attributionControl.setPosition('bottomright');
+    if (config.view) {
+      map.setView(config.view.center, config.view.zoom, {animate: false});
+    } else {
+      map.fitBounds(config.home, {animate: false, padding: [4, 4]});  // refined by Atlas.start
+    }
+    if (config.land) {
+      Atlas.land = new Atlas.DataLayer('land', {
+        layer: config.land.layer, from: config.land.layer, params: {category: config.land.category}, pane: 'atlas-land',
+        renderer: Atlas.landRenderer, interactive: false,
+        style: {stroke: false, fillColor: '#f3efe4', fillOpacity: 1}
+      });
+      Atlas.land.cfg = L.extend({}, Atlas.land.cfg, {mode: 'whole'});
+    }
+    Atlas.setBasemapClass(config.basemap);
+  };
+
+  Atlas.setBasemapClass = function (id) {
+    var box = Atlas.map.getContainer();
+    Atlas.currentBasemap = id;
+    L.DomUtil[id === 'none' ? 'addClass' : 'removeClass'](box, 'atlas-offline');
+    if (Atlas.land) {
+      if (id === 'none' && !Atlas.map.hasLayer(Atlas.land)) { Atlas.land.addTo(Atlas.map); }
+      if (id !== 'none' && Atlas.map.hasLayer(Atlas.land)) { Atlas.map.removeLayer(Atlas.land); }
+    }
+  };
+
+  // Filters apply to every layer at once; hidden layers pick them up when shown.
+  Atlas.setFilter = function (name, value) {
+    Atlas.filters[name] = value || null;
+    Object.keys(Atlas.layers).forEach(function (id) { Atlas.layers[id].refresh(); });
+    Atlas.changed('filters');
+  };
+
+  Atlas.visibleLayers = function () {
+    return Atlas.config.layers.filter(function (cfg) {
+      var layer = Atlas.layers[cfg.id];
+      return layer && Atlas.map.hasLayer(layer);
+    }).map(function (cfg) { return cfg.id; });
+  };
+}());
