@@ -22,7 +22,7 @@ from . import catalog, style
 
 #: Parameters of /api/layers/<id>; anything else is refused so that a typo is not silently ignored.
 FEATURE_PARAMS = ("bbox", "district", "category", "status", "q", "ids", "limit", "offset", "simplify",
-                  "lang")
+                  "fields", "lang")
 MAX_TEXT = 100
 #: metres per degree of latitude (for turning a tolerance in metres into degrees near Weihai).
 M_PER_DEG = 111_320.0
@@ -125,6 +125,15 @@ def parse_query(args: Mapping, layer: str, *, default_limit: int, max_limit: int
         raise InvalidParameter(f"q must be at most {MAX_TEXT} characters", parameter="q")
     ids = tuple(_list(args["ids"])) if args.get("ids") is not None else None
     simplify_m = _parse_int(args, "simplify", 0, 0, 10_000)
+    columns = None
+    if args.get("fields"):
+        wanted = _list(args["fields"])
+        known = catalog.FIELD_NAMES if spec is not None else None
+        bad = [f for f in wanted if known is not None and f not in known]
+        if bad:
+            raise InvalidParameter(f"unknown field {bad[0]!r}; accepted: {', '.join(catalog.FIELD_NAMES)}",
+                                   parameter="fields")
+        columns = ("id", *[f for f in wanted if f != "id"])
     query = Query(
         bbox=parse_bbox(args["bbox"]) if args.get("bbox") else None,
         equals=equals,
@@ -132,6 +141,7 @@ def parse_query(args: Mapping, layer: str, *, default_limit: int, max_limit: int
         ids=ids,
         limit=_parse_int(args, "limit", default_limit, 1, max_limit),
         offset=_parse_int(args, "offset", 0, 0, 10**9),
+        columns=columns,
     )
     return query, simplify_m / M_PER_DEG
 

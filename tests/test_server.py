@@ -159,3 +159,26 @@ def test_unexpected_errors_are_a_json_500_without_internals(app, monkeypatch):
     assert resp.status_code == 500
     assert resp.get_json() == {"error": "internal_error",
                                "detail": "an unexpected error occurred; it has been logged"}
+
+
+def test_fields_selects_properties_and_always_keeps_id(client):
+    body = client.get("/api/layers/parks?fields=name_zh,category").get_json()
+    assert {tuple(f["properties"]) for f in body["features"]} == {("id", "name_zh", "category")}
+    assert body["features"][0]["geometry"]["type"] == "Point"
+    bad = client.get("/api/layers/parks?fields=name_zh,secret")
+    assert bad.status_code == 400 and bad.get_json()["parameter"] == "fields"
+    assert "name_en" in bad.get_json()["detail"]
+
+
+def test_large_json_is_gzipped_when_the_client_accepts_it(client):
+    import gzip
+    import json as _json
+
+    plain = client.get("/api/layers/districts")
+    zipped = client.get("/api/layers/districts", headers={"Accept-Encoding": "gzip, deflate"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in zipped.headers["Vary"]
+    assert len(zipped.data) < len(plain.data) / 2
+    assert _json.loads(gzip.decompress(zipped.data)) == plain.get_json()
+    assert "Content-Encoding" not in plain.headers
+    small = client.get("/api/features/parks-huaxiacheng", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in small.headers  # not worth it under 1 KB
