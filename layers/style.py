@@ -18,6 +18,14 @@ ACCURACY_STYLE = {
     "schematic": {"dashArray": "2 6", "fillOpacity": 0.06, "opacity": 0.8},
 }
 
+#: How status reads on the map (fill of points and areas, opacity of lines); the legend shows it.
+STATUS_STYLE = {
+    "planned": {"fill": "hollow", "fillOpacityScale": 0.35, "opacityScale": 0.75},
+    "under_construction": {"fill": "half", "fillOpacityScale": 0.7, "opacityScale": 0.9},
+    "completed": {"fill": "solid", "fillOpacityScale": 1.0, "opacityScale": 1.0},
+    "operating": {"fill": "solid", "fillOpacityScale": 1.0, "opacityScale": 1.0},
+}
+
 #: Line weights by geometry kind.
 WEIGHT = {"MultiPolygon": 2, "Polygon": 2, "MultiLineString": 4, "LineString": 4, "Point": 1}
 
