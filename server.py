@@ -10,7 +10,7 @@ import logging
 import os
 
 from flask import (Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request,
-                   send_from_directory)
+                   send_file, send_from_directory)
 from werkzeug.exceptions import HTTPException
 
 from geo.config import load_config
@@ -18,6 +18,7 @@ from geo.errors import GeoError
 from geo.store import Store, open_store
 from layers import api as core
 from layers import assets, mapview
+from layers import export as exporter
 
 log = logging.getLogger("atlas")
 bp_api = Blueprint("api", __name__, url_prefix="/api")
@@ -52,6 +53,22 @@ def feature(feature_id: str):
 @bp_api.get("/search")
 def search():
     return jsonify(core.search(store(), request.args))
+
+
+@bp_api.get("/export")
+def export():
+    result = exporter.export(store(), request.args)
+    # detach(): the open file outlives its temporary folder, so nothing is left behind on disk
+    response = send_file(result.detach(), mimetype=result.media_type, as_attachment=True,
+                         download_name=result.filename, max_age=0)
+    response.headers["Content-Disposition"] = result.content_disposition  # ASCII + filename*=UTF-8
+    response.content_length = result.size
+    return response
+
+
+@bp_api.get("/export/options")
+def export_options():
+    return jsonify(exporter.options(store()))
 
 
 @bp_page.get("/")
@@ -116,7 +133,7 @@ def handle_http_error(exc: HTTPException):
     if _wants_json():
         detail = exc.description or exc.name
         if exc.code == 404:
-            detail = ("no such API address; the API is /api/layers, /api/layers/<id>, "
+            detail = ("no such API address; the API is /api/layers, /api/layers/<id>, /api/export, "
                       "/api/features/<id> and /api/search?q=")
         return jsonify({"error": exc.name.lower().replace(" ", "_"), "detail": detail}), exc.code
     return render_template("error.html", status=exc.code, error=exc.name, detail=exc.description), exc.code

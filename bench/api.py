@@ -7,6 +7,7 @@ rows serialised with geopandas (no HTTP, no paging, no filters).
 """
 from __future__ import annotations
 
+import shutil
 import statistics
 import sys
 import tempfile
@@ -95,6 +96,7 @@ def run() -> str:
         rows.append(("floor: pyogrio bbox read + GeoDataFrame.to_json, same 1000 rows (no HTTP)", *_timed(floor)))
     finally:
         server.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
     ours = rows[len(layers)][1]
     lines = [
         "## API latency",

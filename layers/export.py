@@ -1,0 +1,379 @@
+"""Exports of the atlas's layers, Flask-free: the core of ``GET /api/export`` and a command line.
+
+    python -m layers.export --layers parks,roads --format gpkg --crs EPSG:4550 --district 371002 -o out.gpkg
+
+Parameters: ``layers`` (ids separated by commas, or ``all``), ``format`` (see ``geo.formats``;
+default GeoJSON), ``crs`` (default EPSG:4326), and the filters of ``/api/layers/<id>`` — ``bbox``,
+``district``, ``category``, ``status``, ``q``, ``ids``, ``limit``, ``offset``, ``simplify`` —
+parsed by ``layers.api.parse_query``, so an export holds exactly the features the API answers
+(without the API's default page limit). Every parameter is checked before anything is written.
+
+Features are read from the store in chunks, reprojected and appended to a file in a fresh temporary
+folder; a failure removes the folder. The result names the file, its download name and media type,
+and ``cleanup()`` removes it once it has been sent.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import shapely
+
+from geo import crs as crs_mod
+from geo import export as writing
+from geo import formats
+from geo.errors import GeoError, InvalidParameter, StoreError
+from geo.export import About, Chunk, Column, LayerSchema, Target
+from geo.formats import Format
+from geo.store import Query, Store
+
+from . import api, catalog
+
+#: Parameters of an export beyond the filters of /api/layers/<id>.
+EXPORT_PARAMS = ("layers", "format", "crs")
+#: The parameters of /api/layers/<id> an export takes (not ``lang``: files carry both languages).
+#: Listed, not derived, so that a new API parameter is a decision here; a test compares the two.
+FILTER_PARAMS = ("bbox", "district", "category", "status", "q", "ids", "limit", "offset", "simplify", "fields")
+PARAMS = EXPORT_PARAMS + FILTER_PARAMS
+DEFAULT_FORMAT = "geojson"
+CHUNK_SIZE = 5_000
+#: The largest ``limit`` an export accepts (an export is not paged).
+MAX_LIMIT = 10**9
+Progress = Callable[[str, int, int], None]
+
+_KINDS = {"str": "str", "json": "json", "int": "int", "float": "float"}
+_DECL_KINDS = {"INTEGER": "int64", "BIGINT": "int64", "INT": "int", "MEDIUMINT": "int", "SMALLINT": "int",
+               "TINYINT": "int", "BOOLEAN": "int", "REAL": "float", "FLOAT": "float", "DOUBLE": "float"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked export request: nothing is read or written yet."""
+
+    format: Format
+    target: Target
+    layers: tuple[str, ...]
+    all_layers: bool
+    #: per layer, its store query, or None when the filters exclude the whole layer
+    queries: dict[str, Query | None]
+    tolerance: float
+    filters: dict[str, str]
+
+    @property
+    def selection(self) -> str:
+        if "ids" in self.filters:
+            return "selection"
+        return "filtered" if self.filters else ""
+
+    def describe_filters(self) -> str:
+        if not self.filters:
+            return "无,全部要素 none: every feature"
+        shown = {k: "".join(ch if ch.isprintable() else "\ufffd" for ch in v) for k, v in self.filters.items()}
+        return "; ".join(f"{k}={v}" for k, v in shown.items())
+
+
+@dataclass
+class ExportResult:
+    """A written export. ``path`` lives in ``folder``, a temporary folder that ``cleanup`` removes."""
+
+    path: Path
+    filename: str          # ASCII, for the plain filename= of Content-Disposition
+    filename_utf8: str     # with the layers' Chinese titles, for filename*=
+    media_type: str
+    counts: dict[str, int]
+    format: str
+    crs: str
+    folder: Path
+    size: int              # bytes
+
+    @property
+    def content_disposition(self) -> str:
+        return f'attachment; filename="{self.filename}"; filename*=UTF-8\'\'{quote(self.filename_utf8, safe="")}'
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def detach(self):
+        """The file opened for reading, with its temporary folder already removed: on POSIX the
+        data lives until the returned file is closed, so nothing is left behind whatever happens to
+        the response (a client that disconnects, a server that never calls ``close``)."""
+        handle = open(self.path, "rb")
+        self.cleanup()
+        return handle
+
+    def __enter__(self) -> ExportResult:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cleanup()
+
+
+# -- parameters ----------------------------------------------------------------------------------
+def _get(args: Mapping, name: str) -> str | None:
+    """A parameter; repeated ones (``layers=a&layers=b``) are joined with commas."""
+    if hasattr(args, "getlist"):
+        values = [v for v in args.getlist(name) if v is not None]
+        return ",".join(values) if values else None
+    value = args.get(name)
+    return None if value is None else str(value)
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in str(value or "").split(",") if v.strip()]
+
+
+def parse_layers(store: Store, value: str | None) -> tuple[tuple[str, ...], bool]:
+    available = api.ordered_layers(store)
+    form = f"a comma list of layer ids or all; the layers are: {', '.join(available)}"
+    items = _split(value)
+    if not items:
+        raise InvalidParameter(f"layers is required: {form} (e.g. layers=parks,roads)", parameter="layers")
+    if "all" in items:
+        return tuple(available), True
+    unknown = [i for i in items if i not in available]
+    if unknown:
+        raise InvalidParameter(f"unknown layer {unknown[0]!r}; use {form}", parameter="layers")
+    return tuple(dict.fromkeys(items)), False
+
+
+def plan_export(store: Store, args: Mapping) -> Plan:
+    """Check every parameter; InvalidParameter (HTTP 400) naming the first bad one."""
+    unknown = sorted(set(args) - set(PARAMS))
+    if unknown:
+        raise InvalidParameter(f"unknown parameter {unknown[0]!r}; accepted: {', '.join(PARAMS)}",
+                               parameter=unknown[0])
+    fmt = formats.get(_get(args, "format") or DEFAULT_FORMAT)
+    target = formats.target(_get(args, "crs"), fmt)
+    layers, all_layers = parse_layers(store, _get(args, "layers"))
+    filters = {k: v for k in FILTER_PARAMS if (v := _get(args, k)) not in (None, "")}
+    categories = _split(filters.get("category"))
+    specs = [catalog.get(layer) for layer in layers]
+    if categories and len(layers) > 1 and all(specs):
+        known = {c for spec in specs for c in spec.categories}
+        bad = [c for c in categories if c not in known]
+        if bad:
+            accepted = "; ".join(f"{s.id}: {', '.join(s.categories)}" for s in specs)
+            raise InvalidParameter(f"unknown category {bad[0]!r} for layers {', '.join(layers)}; accepted: {accepted}",
+                                   parameter="category")
+    queries: dict[str, Query | None] = {}
+    tolerance = 0.0
+    for layer, spec in zip(layers, specs):
+        layer_args = dict(filters)
+        if categories and spec is not None and len(layers) > 1:
+            # several layers: each takes the categories it has; one with none of them matches nothing
+            mine = [c for c in categories if c in spec.categories]
+            if not mine:
+                queries[layer] = None
+                continue
+            layer_args["category"] = ",".join(mine)
+        queries[layer], tolerance = api.parse_query(layer_args, layer, default_limit=None, max_limit=MAX_LIMIT)
+    return Plan(fmt, target, layers, all_layers, queries, tolerance, filters)
+
+
+# -- reading -------------------------------------------------------------------------------------
+def layer_schema(store: Store, layer: str, query: Query | None = None) -> LayerSchema:
+    """Column names, kinds and titles of a layer (those of ``query.columns`` when it names some):
+    the catalog's where it knows the field, the store's declared types otherwise."""
+    info = store.info(layer)
+    known = {f.name: f for f in catalog.FIELDS}
+    wanted = set(query.columns) if query is not None and query.columns is not None else None
+    columns = []
+    for name, decl in info.fields:
+        if wanted is not None and name not in wanted:
+            continue
+        f = known.get(name)
+        if f is not None:
+            columns.append(Column(name, _KINDS[f.type], f.zh, f.en))
+        else:
+            columns.append(Column(name, _DECL_KINDS.get(str(decl).upper().split("(")[0], "str"), name, name))
+    spec = catalog.get(layer)
+    return LayerSchema(layer, info.geometry_type, tuple(columns),
+                       spec.title_zh if spec else layer, spec.title_en if spec else layer)
+
+
+def _expected(store: Store, layer: str, query: Query | None) -> tuple[int, int]:
+    """(features the export of this layer will hold, features the filters match in all)."""
+    if query is None:
+        return 0, 0
+    _, matched = store.query(layer, replace(query, limit=0, offset=0, columns=("id",) if _has_id(store, layer) else None))
+    n = max(0, matched - query.offset)
+    return (n if query.limit is None else min(n, query.limit)), matched
+
+
+def _has_id(store: Store, layer: str) -> bool:
+    return any(name == "id" for name, _ in store.info(layer).fields)
+
+
+def read_chunks(store: Store, layer: str, schema: LayerSchema, query: Query | None, *, expected: int,
+                matched: int, target: Target, tolerance: float = 0.0, chunk_size: int = CHUNK_SIZE,
+                progress: Progress | None = None) -> Iterator[Chunk]:
+    """The layer's matching features, ``chunk_size`` at a time, in the target coordinate system."""
+    if query is None or expected == 0:
+        if progress:
+            progress(layer, 0, 0)
+        return
+    src = store.info(layer).crs
+    names = [c.name for c in schema.columns]
+    done = 0
+    while done < expected:
+        n = min(chunk_size, expected - done)
+        frame, now = store.query(layer, replace(query, offset=query.offset + done, limit=n))
+        if now != matched or len(frame) != n:
+            raise StoreError(f"the store changed while layer {layer!r} was being exported "
+                             f"({matched} features matched, now {now}); export again")
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        if tolerance > 0:
+            geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
+        geoms = crs_mod.reproject(geoms, src, target.name)
+        done += n
+        if progress:
+            progress(layer, done, expected)
+        yield Chunk(frame[names], geoms)
+
+
+# -- names ---------------------------------------------------------------------------------------
+def filenames(plan: Plan) -> tuple[str, str]:
+    """(ASCII stem, UTF-8 stem) of the download, e.g. ``weihai-atlas_parks_filtered_EPSG4550``."""
+    n = len(plan.layers)
+    part = "all" if plan.all_layers else "-".join(plan.layers) if n <= 3 else f"{n}-layers"
+    titles = [(catalog.get(layer).title_zh if catalog.get(layer) else layer) for layer in plan.layers]
+    zh = "全部图层" if plan.all_layers else "、".join(titles) if n <= 3 else f"{n}个图层"
+    mark = {"selection": ("_selection", "_选中要素"), "filtered": ("_filtered", "_筛选结果"), "": ("", "")}[plan.selection]
+    label = plan.target.label
+    return f"weihai-atlas_{part}{mark[0]}_{label}", f"精致威海规划图_{zh}{mark[1]}_{label}"
+
+
+# -- the export ----------------------------------------------------------------------------------
+def export(store: Store, args: Mapping, *, tmp_dir: str | Path | None = None, chunk_size: int = CHUNK_SIZE,
+           progress: Progress | None = None) -> ExportResult:
+    """Write the export ``args`` asks for into a new temporary folder (under ``tmp_dir``).
+
+    Raises InvalidParameter for bad parameters before anything is written; on any failure while
+    writing, the temporary folder and everything in it is removed before the error propagates.
+    """
+    plan = plan_export(store, args)
+    sizes = {layer: _expected(store, layer, q) for layer, q in plan.queries.items()}
+    layers = plan.layers
+    if plan.all_layers and plan.filters and any(n for n, _ in sizes.values()):
+        layers = tuple(layer for layer in layers if sizes[layer][0])  # "all" + filters: the layers with matches
+    several = len(layers) > 1
+    stem, stem_zh = filenames(replace(plan, layers=layers))
+    about = About(plan.target, plan.describe_filters(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    def sources():
+        for layer in layers:
+            schema = layer_schema(store, layer, plan.queries[layer])
+            expected, matched = sizes[layer]
+            yield schema, read_chunks(store, layer, schema, plan.queries[layer], expected=expected, matched=matched,
+                                      target=plan.target, tolerance=plan.tolerance, chunk_size=chunk_size,
+                                      progress=progress)
+
+    folder = Path(tempfile.mkdtemp(prefix=".weihai-export-", dir=tmp_dir))
+    try:
+        written = writing.write(plan.format, about, sources(), folder, stem, several=several)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    ext = plan.format.download_extension(several)
+    media = "application/zip" if ext.endswith(".zip") else plan.format.media_type
+    return ExportResult(written.path, f"{stem}{ext}", f"{stem_zh}{ext}", media, written.counts,
+                        plan.format.name, plan.target.name, folder, written.path.stat().st_size)
+
+
+def options(store: Store) -> dict:
+    """What the page's export panel offers: formats, coordinate systems, layers and parameters."""
+    return {**formats.describe(), "layers": api.ordered_layers(store), "parameters": list(PARAMS),
+            "default_format": DEFAULT_FORMAT}
+
+
+# -- command line --------------------------------------------------------------------------------
+class ProgressBar:
+    """A text progress bar on stderr for layers of more than one chunk (``\\r`` redraws on a
+    terminal; one line a chunk otherwise)."""
+
+    def __init__(self, stream=None, *, min_total: int = CHUNK_SIZE + 1, width: int = 30):
+        self.stream = stream or sys.stderr
+        self.min_total = min_total
+        self.width = width
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def __call__(self, layer: str, done: int, total: int) -> None:
+        if total < self.min_total:
+            if done == total:
+                print(f"{layer}: {total:,} features", file=self.stream)
+            return
+        filled = int(self.width * done / total)
+        line = f"{layer:<16} [{'#' * filled}{'.' * (self.width - filled)}] {done:>11,}/{total:,} {100 * done / total:3.0f}%"
+        if self.tty:
+            print("\r" + line, end="\n" if done == total else "", file=self.stream, flush=True)
+        else:
+            print(line, file=self.stream, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    fmts = ", ".join(formats.FORMATS)
+    crss = ", ".join(formats.TARGETS)
+    p = argparse.ArgumentParser(
+        prog="python -m layers.export",
+        description="Export atlas layers to a file, with the filters of /api/layers/<id>.",
+        epilog=f"formats: {fmts}. coordinate systems: {crss}. The file is written beside the target and "
+               "renamed only when complete.")
+    p.add_argument("--layers", required=True, help="layer ids separated by commas, or all")
+    p.add_argument("--format", help=f"one of {fmts} (default: from the -o extension, else geojson)")
+    p.add_argument("--crs", help=f"one of {crss} (default EPSG:4326)")
+    for name, text in (("bbox", "minx,miny,maxx,maxy in WGS84 degrees"), ("district", "adcode or name, e.g. 371002"),
+                       ("category", "categories separated by commas"), ("status", "statuses separated by commas"),
+                       ("q", "part of a Chinese or English name"), ("ids", "feature ids separated by commas"),
+                       ("limit", "at most this many features a layer"), ("offset", "skip this many features a layer"),
+                       ("simplify", "simplification tolerance in metres")):
+        p.add_argument(f"--{name}", help=text)
+    p.add_argument("-o", "--output", help="target file or folder (default: the download name in the current folder)")
+    p.add_argument("--store", help="store URL or .gpkg path (default: ATLAS_STORE or var/atlas.gpkg)")
+    p.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = _parser().parse_args(argv)
+    from geo.config import load_config
+    from geo.store import open_store
+
+    store = open_store(opts.store or load_config()["STORE"])
+    output = Path(opts.output) if opts.output else Path.cwd()
+    into_folder = output.is_dir() or (opts.output or "").endswith(os.sep)
+    fmt = opts.format or (None if into_folder else getattr(formats.from_filename(output.name), "name", None))
+    args = {k: v for k in PARAMS if (v := getattr(opts, k, None)) not in (None, "")}
+    if fmt:
+        args["format"] = fmt
+    try:
+        if into_folder:
+            output.mkdir(parents=True, exist_ok=True)
+        else:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        with export(store, args, tmp_dir=output if into_folder else output.parent, chunk_size=opts.chunk_size,
+                    progress=None if opts.quiet else ProgressBar(min_total=opts.chunk_size + 1)) as result:
+            target = output / result.filename if into_folder else output
+            if not into_folder and formats.from_filename(output.name) is not formats.get(result.format):
+                print(f"note: {output.name} holds {formats.get(result.format).title} "
+                      f"(the download name would be {result.filename})", file=sys.stderr)
+            os.replace(result.path, target)
+    except GeoError as exc:
+        print(f"export failed: {exc.detail}", file=sys.stderr)
+        return 2 if exc.status < 500 else 1
+    counts = ", ".join(f"{k} {v:,}" for k, v in result.counts.items())
+    print(f"wrote {target} ({target.stat().st_size:,} bytes; {result.crs}): {counts}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
