@@ -30,7 +30,6 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from bench.synthetic import road_lines  # noqa: E402
 from geo.store import Query, open_store  # noqa: E402
-from layers import api as core  # noqa: E402
 from layers import assets, mapview  # noqa: E402
 from layers import build as builder  # noqa: E402
 from server import create_app  # noqa: E402
