@@ -24,6 +24,8 @@ from . import catalog, style
 FEATURE_PARAMS = ("bbox", "district", "category", "status", "q", "ids", "limit", "offset", "simplify",
                   "fields", "lang")
 MAX_TEXT = 100
+#: SQLite binds at most 32,766 values a statement; a selection is far smaller.
+MAX_IDS = 10_000
 #: metres per degree of latitude (for turning a tolerance in metres into degrees near Weihai).
 M_PER_DEG = 111_320.0
 
@@ -124,6 +126,9 @@ def parse_query(args: Mapping, layer: str, *, default_limit: int, max_limit: int
     if text is not None and len(text) > MAX_TEXT:
         raise InvalidParameter(f"q must be at most {MAX_TEXT} characters", parameter="q")
     ids = tuple(_list(args["ids"])) if args.get("ids") is not None else None
+    if ids is not None and len(ids) > MAX_IDS:
+        raise InvalidParameter(f"ids lists at most {MAX_IDS} features, got {len(ids)}; filter by bbox, "
+                               "district, category or status instead", parameter="ids")
     simplify_m = _parse_int(args, "simplify", 0, 0, 10_000)
     columns = None
     if args.get("fields"):

@@ -114,6 +114,7 @@ def test_feature_and_search(client):
     ("/api/layers/parks?simplify=x", "simplify", "whole number"),
     ("/api/layers/parks?distirct=371002", "distirct", "accepted: bbox"),
     ("/api/layers/parks?q=" + "长" * 101, "q", "at most 100"),
+    ("/api/layers/parks?ids=" + ",".join(f"p{i}" for i in range(10_001)), "ids", "at most 10000"),
     ("/api/search", "q", "q=华夏城"),
     ("/api/search?q=a&limit=1000", "limit", "from 1 to 100"),
 ])
