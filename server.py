@@ -17,7 +17,7 @@ from geo.config import load_config
 from geo.errors import GeoError
 from geo.store import Store, open_store
 from layers import api as core
-from layers import assets, mapview
+from layers import assets, mapview, standalone
 from layers import export as exporter
 
 log = logging.getLogger("atlas")
@@ -78,6 +78,17 @@ def index():
                               tianditu_key=cfg["TIANDITU_KEY"], max_limit=cfg["MAX_LIMIT"])
     refuse_outside_links(page.html, page.tile_urls)
     return Response(page.html, mimetype="text/html")
+
+
+@bp_page.get("/export/map.html")
+def standalone_map():
+    """The standalone map of a view: one HTML file, everything inside, for offline use."""
+    limit = current_app.config.get("STANDALONE_MAX_FEATURES", standalone.MAX_FEATURES)
+    result = standalone.build(store(), request.args, max_features=limit)
+    refuse_outside_links(result.html)
+    response = Response(result.html, mimetype="text/html")
+    response.headers["Content-Disposition"] = result.content_disposition
+    return response
 
 
 def refuse_outside_links(html: str, tile_urls: tuple[str, ...] = ()) -> None:

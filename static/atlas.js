@@ -25,7 +25,23 @@
       measureLine: '测距离', measureArea: '测面积', measureFinish: '完成', measureClear: '清除',
       measureHintLine: '单击地图添加点，双击或点“完成”结束', measureHintArea: '单击地图添加顶点，双击或点“完成”结束',
       measureDistance: '距离', measureAreaLabel: '面积', lat: '纬度', lng: '经度', mapCenter: '地图中心',
-      close: '关闭', dismiss: '知道了', showLegend: '显示图例', hideLegend: '收起图例', solidNote: '含状态未注明的要素', basemap: '底图', zoomIn: '放大', zoomOut: '缩小'
+      close: '关闭', dismiss: '知道了', showLegend: '显示图例', hideLegend: '收起图例', solidNote: '含状态未注明的要素', basemap: '底图', zoomIn: '放大', zoomOut: '缩小',
+      // export panel, standalone map, print layout (atlas-export.js, atlas-print.js, atlas-standalone.js)
+      allFields: '全部字段', generated: '生成于', standaloneNote: '离线地图：数据已在本文件中，无需网络。',
+      exportOpen: '导出与打印', exportTitle: '导出与打印', exportData: '导出数据', exportLayers: '图层',
+      exportFormat: '格式', exportCrs: '坐标系', exportScope: '范围', scopeFiltered: '当前筛选结果',
+      scopeView: '仅当前视图范围', scopeSelected: '已选要素', selectedCount: '已选 {n} 个要素',
+      selectHint: '按住 Shift 单击要素可多选，或在弹窗中点“选择”', selectClear: '清除选择',
+      select: '选择（用于导出）', unselect: '取消选择', download: '下载数据', downloadHtml: '下载离线地图 HTML',
+      exportReceiving: '已接收 {size}', exportDone: '已保存 {name}（{size}）', exportFailed: '导出失败：{detail}',
+      exportNoLayers: '请至少选择一个图层', exportNothing: '所选图层在当前筛选下没有要素',
+      exportNoSelection: '还没有选中要素：按住 Shift 单击地图上的要素', exportPreparing: '正在生成…',
+      exportOptionsFailed: '无法读取导出选项：{detail}', htmlNote: '离线地图含当前图层与筛选，可在无网络的电脑上打开',
+      printSection: '打印与图片', printTitle: '标题', paper: '纸张', orientation: '方向', landscape: '横向',
+      portrait: '纵向', printLayout: '打印版式', printNow: '打印 / 存为 PDF', savePng: '保存 PNG',
+      exitPrint: '退出打印版式', north: '北', printSources: '资料来源', printAccuracy: '位置精度',
+      printDate: '制图日期', printCrs: '坐标系 WGS84（EPSG:4326）', printNoSources: '（当前没有要素）',
+      wholeCity: '全市 · 全部要素', viewOnly: '当前视图范围'
     },
     en: {
       title: 'Weihai Planning Atlas', switchLang: '中文', switchLangTitle: '切换到中文',
@@ -46,7 +62,23 @@
       measureHintArea: 'Click the map to add corners; double-click or Finish to end',
       measureDistance: 'Distance', measureAreaLabel: 'Area', lat: 'Lat', lng: 'Lon', mapCenter: 'map centre',
       close: 'Close', dismiss: 'OK', showLegend: 'Show legend', hideLegend: 'Hide legend', solidNote: 'also features whose status is not stated', basemap: 'Basemap',
-      zoomIn: 'Zoom in', zoomOut: 'Zoom out'
+      zoomIn: 'Zoom in', zoomOut: 'Zoom out',
+      allFields: 'All fields', generated: 'made', standaloneNote: 'Offline map: the data is inside this file; no network needed.',
+      exportOpen: 'Export and print', exportTitle: 'Export and print', exportData: 'Export data', exportLayers: 'Layers',
+      exportFormat: 'Format', exportCrs: 'Coordinate system', exportScope: 'Scope', scopeFiltered: 'current filter results',
+      scopeView: 'only the current view', scopeSelected: 'selected features', selectedCount: '{n} features selected',
+      selectHint: 'Shift-click features to select several, or press Select in a popup', selectClear: 'Clear selection',
+      select: 'Select (for export)', unselect: 'Unselect', download: 'Download data', downloadHtml: 'Download offline map (HTML)',
+      exportReceiving: '{size} received', exportDone: 'Saved {name} ({size})', exportFailed: 'Export failed: {detail}',
+      exportNoLayers: 'Choose at least one layer', exportNothing: 'The chosen layers have no features under the current filters',
+      exportNoSelection: 'Nothing selected yet: shift-click features on the map', exportPreparing: 'Preparing…',
+      exportOptionsFailed: 'The export options could not be read: {detail}',
+      htmlNote: 'The offline map holds the current layers and filters and opens on a computer without network',
+      printSection: 'Print and image', printTitle: 'Title', paper: 'Paper', orientation: 'Orientation', landscape: 'Landscape',
+      portrait: 'Portrait', printLayout: 'Print layout', printNow: 'Print / save as PDF', savePng: 'Save PNG',
+      exitPrint: 'Leave print layout', north: 'N', printSources: 'Sources', printAccuracy: 'Location accuracy',
+      printDate: 'Date', printCrs: 'Coordinates WGS84 (EPSG:4326)', printNoSources: '(no features shown)',
+      wholeCity: 'whole city · all features', viewOnly: 'current view'
     }
   };
 
