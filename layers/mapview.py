@@ -41,7 +41,8 @@ MAX_DRAWN = 10000
 DEFAULT_VISIBLE_MAX = 5000
 
 #: Our scripts, in load order (static/).
-SCRIPTS = ("atlas", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-controls", "atlas-measure")
+SCRIPTS = ("atlas", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-controls", "atlas-measure",
+           "atlas-export", "atlas-print")
 
 _TDT_KEY = re.compile(r"^[0-9a-fA-F]{32}$")
 _TDT = "https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s" \
@@ -286,7 +287,8 @@ def _layer_config(layer: dict, visible: bool) -> dict:
 
 
 def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "", max_limit: int = 10000,
-               api: str = "/api", static: str = "/static/", vendor: str = "/vendor/") -> Page:
+               api: str = "/api", static: str = "/static/", vendor: str = "/vendor/",
+               standalone: str = "/export/map.html") -> Page:
     """The map page for ``layers`` (the ``/api/layers`` list) and the URL's parameters ``args``."""
     ids = [lay["id"] for lay in layers]
     offered = basemaps(tianditu_key, _one(args, "lang") or "zh")
@@ -308,6 +310,7 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
     config = {
         "lang": lang,
         "api": api,
+        "standalone": standalone,
         "title": {"zh": "精致威海规划图", "en": "Weihai Planning Atlas"},
         "layers": [_layer_config(lay, visible[lay["id"]]) for lay in layers],
         "basemap": view.basemap,
