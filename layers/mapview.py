@@ -273,7 +273,7 @@ def home_bounds(layers: Sequence[dict]) -> list[list[float]]:
     return [[min(b[1] for b in boxes), min(b[0] for b in boxes)], [max(b[3] for b in boxes), max(b[2] for b in boxes)]]
 
 
-def _layer_config(layer: dict, visible: bool) -> dict:
+def layer_config(layer: dict, visible: bool) -> dict:
     return {
         "id": layer["id"],
         "title": layer["title"],
@@ -312,7 +312,7 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
         "api": api,
         "standalone": standalone,
         "title": {"zh": "精致威海规划图", "en": "Weihai Planning Atlas"},
-        "layers": [_layer_config(lay, visible[lay["id"]]) for lay in layers],
+        "layers": [layer_config(lay, visible[lay["id"]]) for lay in layers],
         "basemap": view.basemap,
         "basemaps": {b.id: b.title for b in offered.values()},
         "filters": view.filters,

@@ -194,7 +194,7 @@ def build(store: Store, args: Mapping, *, max_features: int = MAX_FEATURES, now:
         params = plans[lay["id"]]
         fc = _read(store, lay["id"], params, max(1, counts[lay["id"]])) if counts[lay["id"]] else \
             {"type": "FeatureCollection", "features": []}
-        data_layers.append({**mapview._layer_config(lay, True), "data": {"type": "FeatureCollection",
+        data_layers.append({**mapview.layer_config(lay, True), "data": {"type": "FeatureCollection",
                                                                           "features": fc["features"]}})
     land = None
     if "districts" in ids:
