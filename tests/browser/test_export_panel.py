@@ -10,7 +10,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyogrio
-import pytest
 
 from tests.browser.test_map import HOSTILE, HOSTILE_ZH, HUAXIA, VIEW, YUANYAO, api_ids
 
