@@ -97,6 +97,21 @@ def _parse_int(args: Mapping, name: str, default: int, lo: int, hi: int) -> int:
     return value
 
 
+def filters_for_layer(layer: str, args: Mapping) -> dict | None:
+    """Filters meant for several layers at once (the page's, an export's), for one of them: a
+    category list keeps the categories this layer has; None when it has none of them (nothing of
+    this layer can match). Other filters pass unchanged."""
+    out = {k: v for k, v in args.items() if v not in (None, "")}
+    spec = catalog.get(layer)
+    cats = _list(out.get("category", ""))
+    if cats and spec is not None:
+        mine = [c for c in cats if c in spec.categories]
+        if not mine:
+            return None
+        out["category"] = ",".join(mine)
+    return out
+
+
 def parse_query(args: Mapping, layer: str, *, default_limit: int, max_limit: int) -> tuple[Query, float]:
     """The store query and the simplification tolerance (degrees) for /api/layers/<layer>."""
     unknown = sorted(set(args) - set(FEATURE_PARAMS))
@@ -230,7 +245,7 @@ def list_layers(store: Store) -> dict:
 
 def layer_features(store: Store, layer: str, args: Mapping, *, default_limit: int = 1000,
                    max_limit: int = 10000) -> str:
-    store.info(layer)  # NotFound for an unknown layer, before any parameter is judged
+    store.fields(layer)  # NotFound for an unknown layer, before any parameter is judged
     query, tolerance = parse_query(args, layer, default_limit=default_limit, max_limit=max_limit)
     frame, matched = store.query(layer, query)
     if tolerance > 0 and len(frame):
@@ -260,8 +275,7 @@ def search(store: Store, args: Mapping, *, limit: int = 20) -> dict:
     columns = ("id", "name_zh", "name_en", "category", "district")
     results = []
     for layer in ordered_layers(store):
-        info = store.info(layer)
-        present = tuple(c for c in columns if c in dict(info.fields))
+        present = tuple(c for c in columns if c in dict(store.fields(layer)))
         if "id" not in present:
             continue
         frame, _ = store.query(layer, Query(text=text, limit=limit, columns=present))

@@ -166,15 +166,12 @@ def plan_export(store: Store, args: Mapping) -> Plan:
                                    parameter="category")
     queries: dict[str, Query | None] = {}
     tolerance = 0.0
-    for layer, spec in zip(layers, specs):
-        layer_args = dict(filters)
-        if categories and spec is not None and len(layers) > 1:
-            # several layers: each takes the categories it has; one with none of them matches nothing
-            mine = [c for c in categories if c in spec.categories]
-            if not mine:
-                queries[layer] = None
-                continue
-            layer_args["category"] = ",".join(mine)
+    for layer in layers:
+        # several layers: each takes the categories it has; one with none of them matches nothing
+        layer_args = api.filters_for_layer(layer, filters) if len(layers) > 1 else dict(filters)
+        if layer_args is None:
+            queries[layer] = None
+            continue
         queries[layer], tolerance = api.parse_query(layer_args, layer, default_limit=None, max_limit=MAX_LIMIT)
     return Plan(fmt, target, layers, all_layers, queries, tolerance, filters)
 
@@ -210,7 +207,7 @@ def _expected(store: Store, layer: str, query: Query | None) -> tuple[int, int]:
 
 
 def _has_id(store: Store, layer: str) -> bool:
-    return any(name == "id" for name, _ in store.info(layer).fields)
+    return any(name == "id" for name, _ in store.fields(layer))
 
 
 def read_chunks(store: Store, layer: str, schema: LayerSchema, query: Query | None, *, expected: int,

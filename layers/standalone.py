@@ -113,20 +113,6 @@ def _environment() -> Environment:
 
 
 # -- the data ------------------------------------------------------------------------------------
-def layer_params(spec, filters: Mapping[str, str | None]) -> dict[str, str] | None:
-    """The API filters the page's filters give one layer, or None when they exclude all its features
-    (a category the layer does not have) — what ``DataLayer._filterParams`` does in the page."""
-    params = {}
-    if filters.get("category"):
-        if spec is not None and filters["category"] not in spec.categories:
-            return None
-        params["category"] = filters["category"]
-    for name in ("district", "status"):
-        if filters.get(name):
-            params[name] = filters[name]
-    return params
-
-
 def _read(store: Store, layer: str, params: dict, limit: int) -> dict:
     return json.loads(api.layer_features(store, layer, {**params, "limit": str(limit)},
                                          default_limit=limit, max_limit=limit))
@@ -176,7 +162,7 @@ def build(store: Store, args: Mapping, *, max_features: int = MAX_FEATURES, now:
         if selected:
             params = {"ids": ",".join(selected)}
         else:
-            params = layer_params(catalog.get(lay["id"]), view.filters)
+            params = api.filters_for_layer(lay["id"], view.filters)
             if params is not None and "bbox" in extra:
                 params["bbox"] = extra["bbox"]
         plans[lay["id"]] = params

@@ -183,3 +183,19 @@ def test_large_json_is_gzipped_when_the_client_accepts_it(client):
     assert "Content-Encoding" not in plain.headers
     small = client.get("/api/features/parks-huaxiacheng", headers={"Accept-Encoding": "gzip"})
     assert "Content-Encoding" not in small.headers  # not worth it under 1 KB
+
+
+@pytest.mark.parametrize("layer,category,expected", [
+    ("parks", "scenic_area,innovation", "scenic_area"),
+    ("projects", "scenic_area,innovation", "innovation"),
+    ("roads", "scenic_area,innovation", None),
+    ("synthetic", "anything", "anything"),  # a layer the catalog does not know keeps the filter
+])
+def test_filters_for_layer_keeps_the_categories_each_layer_has(layer, category, expected):
+    from layers.api import filters_for_layer
+
+    out = filters_for_layer(layer, {"category": category, "district": "371002", "status": None})
+    if expected is None:
+        assert out is None
+    else:
+        assert out == {"category": expected, "district": "371002"}

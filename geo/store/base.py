@@ -67,6 +67,11 @@ class Store(ABC):
         """Geometry type, feature count, bbox (WGS84) and fields of a layer; NotFound if unknown."""
 
     @abstractmethod
+    def fields(self, layer: str) -> tuple[tuple[str, str], ...]:
+        """(name, declared type) of a layer's attribute columns, cheaply (no pass over the rows);
+        NotFound if the layer is unknown."""
+
+    @abstractmethod
     def query(self, layer: str, query: Query) -> tuple[gpd.GeoDataFrame, int]:
         """The page of features matching ``query`` (ordered as stored) and how many match in all."""
 

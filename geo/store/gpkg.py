@@ -97,6 +97,9 @@ class GeoPackageStore(Store):
     def layers(self) -> list[str]:
         return list(self._schema())
 
+    def fields(self, layer: str) -> tuple[tuple[str, str], ...]:
+        return tuple(self._layer(layer)["columns"].items())
+
     def info(self, layer: str) -> LayerInfo:
         meta = self._layer(layer)
         with closing(self._connect()) as con:
@@ -107,7 +110,7 @@ class GeoPackageStore(Store):
             if bbox is None or None in bbox:
                 rtree = _quote(f"rtree_{layer}_{meta['geom']}")
                 bbox = con.execute(f"SELECT MIN(minx), MIN(miny), MAX(maxx), MAX(maxy) FROM {rtree}").fetchone()
-        fields = tuple((name, decl) for name, decl in meta["columns"].items())
+        fields = self.fields(layer)
         return LayerInfo(
             name=layer,
             geometry_type=meta["type"],

@@ -42,6 +42,9 @@ def test_layers_info_and_bbox(store):
     assert info.count == 5 and info.geometry_type == "Point"
     assert info.bbox == pytest.approx((122.0, 37.5, 122.4, 37.5))
     assert ("name_zh", "TEXT") in info.fields
+    assert store.fields("points") == info.fields
+    with pytest.raises(NotFound):
+        store.fields("nope")
 
 
 def test_query_filters_and_paging(store):
