@@ -83,8 +83,8 @@ def index():
 @bp_page.get("/export/map.html")
 def standalone_map():
     """The standalone map of a view: one HTML file, everything inside, for offline use."""
-    limit = current_app.config.get("STANDALONE_MAX_FEATURES", standalone.MAX_FEATURES)
-    result = standalone.build(store(), request.args, max_features=limit)
+    result = standalone.build(store(), request.args,
+                              max_features=current_app.config["STANDALONE_MAX_FEATURES"])
     refuse_outside_links(result.html)
     response = Response(result.html, mimetype="text/html")
     response.headers["Content-Disposition"] = result.content_disposition

@@ -5,6 +5,7 @@
 | ATLAS_STORE | ``var/atlas.gpkg`` in the checkout | store URL or GeoPackage path |
 | ATLAS_TIANDITU_KEY | (none) | a Tianditu key: enables the Tianditu basemaps on the page |
 | ATLAS_MAX_LIMIT | 10000 | the largest ``limit`` the API accepts |
+| ATLAS_STANDALONE_MAX_FEATURES | 50000 | the most features a standalone map file embeds |
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ DEFAULTS = {
     "TIANDITU_KEY": "",
     "MAX_LIMIT": 10000,
     "DEFAULT_LIMIT": 1000,
+    "STANDALONE_MAX_FEATURES": 50_000,
 }
 
 

@@ -27,13 +27,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
+from geo.config import DEFAULTS
 from geo.errors import InvalidParameter
 from geo.store import Store
 
 from . import api, assets, catalog, mapview, style
 
 #: The most features a standalone file embeds; more is refused (filter first).
-MAX_FEATURES = 50_000
+MAX_FEATURES = DEFAULTS["STANDALONE_MAX_FEATURES"]
 #: Parameters beyond the page's view: only the view's box, selected features, a title.
 EXTRA_PARAMS = ("bbox", "ids", "title")
 PARAMS = mapview.PAGE_PARAMS + EXTRA_PARAMS
