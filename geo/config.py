@@ -30,5 +30,8 @@ def load_config(environ: dict | None = None) -> dict:
         value = env.get(f"ATLAS_{key}")
         if value is None or value == "":
             continue
-        config[key] = type(default)(value)
+        try:
+            config[key] = type(default)(value)
+        except ValueError:
+            raise ValueError(f"ATLAS_{key} must be a whole number, got {value!r}") from None
     return config

@@ -31,8 +31,9 @@ M_PER_DEG = 111_320.0
 
 
 # -- parameters ----------------------------------------------------------------------------------
-def _list(value: str) -> list[str]:
-    return [v.strip() for v in str(value).split(",") if v.strip()]
+def split_list(value: str | None) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: the comma lists of every parameter."""
+    return [v.strip() for v in str(value or "").split(",") if v.strip()]
 
 
 def parse_bbox(value: str) -> tuple[float, float, float, float]:
@@ -69,7 +70,7 @@ def _district_lookup() -> dict[str, tuple[str, str]]:
 def parse_district(value: str) -> dict[str, tuple[str, ...]]:
     lookup = _district_lookup()
     equals: dict[str, list[str]] = {}
-    for item in _list(value):
+    for item in split_list(value):
         hit = lookup.get(item.lower())
         if hit is None:
             accepted = ", ".join(f"{c} {n['zh']}" for c, n in catalog.DISTRICTS.items())
@@ -103,7 +104,7 @@ def filters_for_layer(layer: str, args: Mapping) -> dict | None:
     this layer can match). Other filters pass unchanged."""
     out = {k: v for k, v in args.items() if v not in (None, "")}
     spec = catalog.get(layer)
-    cats = _list(out.get("category", ""))
+    cats = split_list(out.get("category", ""))
     if cats and spec is not None:
         mine = [c for c in cats if c in spec.categories]
         if not mine:
@@ -123,7 +124,7 @@ def parse_query(args: Mapping, layer: str, *, default_limit: int, max_limit: int
     if args.get("district"):
         equals.update(parse_district(args["district"]))
     if args.get("category"):
-        cats = _list(args["category"])
+        cats = split_list(args["category"])
         if spec is not None:
             bad = [c for c in cats if c not in spec.categories]
             if bad:
@@ -131,7 +132,7 @@ def parse_query(args: Mapping, layer: str, *, default_limit: int, max_limit: int
                                        f"{', '.join(spec.categories)}", parameter="category")
         equals["category"] = tuple(cats)
     if args.get("status"):
-        stats = _list(args["status"])
+        stats = split_list(args["status"])
         bad = [s for s in stats if s not in catalog.STATUSES]
         if bad:
             raise InvalidParameter(f"unknown status {bad[0]!r}; accepted: {', '.join(catalog.STATUSES)}",
@@ -140,14 +141,14 @@ def parse_query(args: Mapping, layer: str, *, default_limit: int, max_limit: int
     text = args.get("q") or None
     if text is not None and len(text) > MAX_TEXT:
         raise InvalidParameter(f"q must be at most {MAX_TEXT} characters", parameter="q")
-    ids = tuple(_list(args["ids"])) if args.get("ids") is not None else None
+    ids = tuple(split_list(args["ids"])) if args.get("ids") is not None else None
     if ids is not None and len(ids) > MAX_IDS:
         raise InvalidParameter(f"ids lists at most {MAX_IDS} features, got {len(ids)}; filter by bbox, "
                                "district, category or status instead", parameter="ids")
     simplify_m = _parse_int(args, "simplify", 0, 0, 10_000)
     columns = None
     if args.get("fields"):
-        wanted = _list(args["fields"])
+        wanted = split_list(args["fields"])
         known = catalog.FIELD_NAMES if spec is not None else None
         bad = [f for f in wanted if known is not None and f not in known]
         if bad:

@@ -127,14 +127,10 @@ def _get(args: Mapping, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _split(value: str | None) -> list[str]:
-    return [v.strip() for v in str(value or "").split(",") if v.strip()]
-
-
 def parse_layers(store: Store, value: str | None) -> tuple[tuple[str, ...], bool]:
     available = api.ordered_layers(store)
     form = f"a comma list of layer ids or all; the layers are: {', '.join(available)}"
-    items = _split(value)
+    items = api.split_list(value)
     if not items:
         raise InvalidParameter(f"layers is required: {form} (e.g. layers=parks,roads)", parameter="layers")
     if "all" in items:
@@ -155,7 +151,7 @@ def plan_export(store: Store, args: Mapping) -> Plan:
     target = formats.target(_get(args, "crs"), fmt)
     layers, all_layers = parse_layers(store, _get(args, "layers"))
     filters = {k: v for k in FILTER_PARAMS if (v := _get(args, k)) not in (None, "")}
-    categories = _split(filters.get("category"))
+    categories = api.split_list(filters.get("category"))
     specs = [catalog.get(layer) for layer in layers]
     if categories and len(layers) > 1 and all(specs):
         known = {c for spec in specs for c in spec.categories}
