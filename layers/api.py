@@ -292,8 +292,9 @@ def search(store: Store, args: Mapping, *, limit: int = 20) -> dict:
                 "bbox": [round(float(v), 7) for v in bb],
                 "properties": rec,
             })
-    exact = [r for r in results if text.lower() in (str(r["properties"].get("name_zh", "")).lower(),
-                                                    str(r["properties"].get("name_en", "")).lower())]
-    rest = [r for r in results if r not in exact]
-    ordered = (exact + rest)[:limit]
+    needle = text.lower()
+    # exact names first, then the rest in layer order (a stable sort)
+    results.sort(key=lambda r: needle not in (str(r["properties"].get("name_zh", "")).lower(),
+                                              str(r["properties"].get("name_en", "")).lower()))
+    ordered = results[:limit]
     return {"type": "FeatureCollection", "query": text, "numberReturned": len(ordered), "features": ordered}

@@ -199,3 +199,8 @@ def test_filters_for_layer_keeps_the_categories_each_layer_has(layer, category, 
         assert out is None
     else:
         assert out == {"category": expected, "district": "371002"}
+
+
+def test_search_puts_exact_names_first(client):
+    found = client.get("/api/search?q=环翠区").get_json()["features"]
+    assert [f["id"] for f in found] == ["districts-huancui", "zones-gongtongfuyu"]
