@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
@@ -98,18 +99,65 @@ def _parse_int(args: Mapping, name: str, default: int, lo: int, hi: int) -> int:
     return value
 
 
-def filters_for_layer(layer: str, args: Mapping) -> dict | None:
-    """Filters meant for several layers at once (the page's, an export's), for one of them: a
-    category list keeps the categories this layer has; None when it has none of them (nothing of
-    this layer can match). Other filters pass unchanged."""
-    out = {k: v for k, v in args.items() if v not in (None, "")}
+#: The filters the page applies to every layer at once; exports and the offline map take them too.
+FILTERS = ("district", "category", "status")
+
+
+def filter_rule(layer: str, fields) -> dict[str, list[str] | None]:
+    """The one rule of which filter values a layer can match, decided from its fields: per filter,
+    None (any value: passed on to the store) or the list of values it can match ([]: the filter
+    excludes the whole layer). The page receives this in its layer config and only looks it up."""
+    names = set(fields)
     spec = catalog.get(layer)
-    cats = split_list(out.get("category", ""))
-    if cats and spec is not None:
-        mine = [c for c in cats if c in spec.categories]
+    district = ([*catalog.DISTRICTS] if "district" in names else []) + \
+               ([*catalog.FUNCTIONAL_AREAS] if "functional_area" in names else [])
+    if "category" not in names:
+        category = []
+    else:
+        category = list(spec.categories) if spec is not None else None
+    return {"district": district, "category": category, "status": None if "status" in names else []}
+
+
+def _filter_values(layer: str, name: str, value: str) -> list[str] | None:
+    """The canonical values of one filter (InvalidParameter for a value the atlas does not know);
+    None when the filter means no restriction (the whole city)."""
+    items = split_list(value)
+    if name == "district":
+        found = parse_district(value)
+        keys = [*found.get("district", ()), *found.get("functional_area", ())]
+        return keys or None
+    if name == "status":
+        bad = [s for s in items if s not in catalog.STATUSES]
+        if bad:
+            raise InvalidParameter(f"unknown status {bad[0]!r}; accepted: {', '.join(catalog.STATUSES)}",
+                                   parameter="status")
+        return items or None
+    if catalog.get(layer) is not None:  # category: any layer's of the catalog (the page's list)
+        known = {c: spec.id for spec in catalog.LAYERS for c in spec.categories}
+        bad = [c for c in items if c not in known]
+        if bad:
+            accepted = "; ".join(f"{spec.id}: {', '.join(spec.categories)}" for spec in catalog.LAYERS)
+            raise InvalidParameter(f"unknown category {bad[0]!r}; accepted: {accepted}", parameter="category")
+    return items or None
+
+
+def filters_for_layer(layer: str, fields, args: Mapping) -> dict | None:
+    """Filters meant for several layers at once (the page's, an export's, the offline map's) for
+    one layer, by ``filter_rule``: each filter keeps the values this layer can match; None when a
+    filter leaves it none (nothing of this layer can match). Other parameters pass unchanged."""
+    out = {k: v for k, v in args.items() if v not in (None, "")}
+    rule = filter_rule(layer, fields)
+    for name in FILTERS:
+        if name not in out:
+            continue
+        values = _filter_values(layer, name, out.pop(name))
+        if values is None:
+            continue
+        allowed = rule[name]
+        mine = values if allowed is None else [v for v in values if v in allowed]
         if not mine:
             return None
-        out["category"] = ",".join(mine)
+        out[name] = ",".join(mine)
     return out
 
 
@@ -246,8 +294,13 @@ def list_layers(store: Store) -> dict:
 
 def layer_features(store: Store, layer: str, args: Mapping, *, default_limit: int = 1000,
                    max_limit: int = 10000) -> str:
-    store.fields(layer)  # NotFound for an unknown layer, before any parameter is judged
-    query, tolerance = parse_query(args, layer, default_limit=default_limit, max_limit=max_limit)
+    fields = [name for name, _ in store.fields(layer)]  # NotFound for an unknown layer, first
+    params = filters_for_layer(layer, fields, args)
+    unfiltered = {k: v for k, v in args.items() if k not in FILTERS}
+    query, tolerance = parse_query(unfiltered if params is None else params, layer,
+                                   default_limit=default_limit, max_limit=max_limit)
+    if params is None:  # a filter this layer cannot match: nothing of it
+        query = replace(query, ids=())
     frame, matched = store.query(layer, query)
     if tolerance > 0 and len(frame):
         frame = frame.set_geometry(shapely.simplify(frame.geometry.values, tolerance, preserve_topology=True))

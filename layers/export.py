@@ -151,20 +151,11 @@ def plan_export(store: Store, args: Mapping) -> Plan:
     target = formats.target(_get(args, "crs"), fmt)
     layers, all_layers = parse_layers(store, _get(args, "layers"))
     filters = {k: v for k in FILTER_PARAMS if (v := _get(args, k)) not in (None, "")}
-    categories = api.split_list(filters.get("category"))
-    specs = [catalog.get(layer) for layer in layers]
-    if categories and len(layers) > 1 and all(specs):
-        known = {c for spec in specs for c in spec.categories}
-        bad = [c for c in categories if c not in known]
-        if bad:
-            accepted = "; ".join(f"{s.id}: {', '.join(s.categories)}" for s in specs)
-            raise InvalidParameter(f"unknown category {bad[0]!r} for layers {', '.join(layers)}; accepted: {accepted}",
-                                   parameter="category")
     queries: dict[str, Query | None] = {}
     tolerance = 0.0
     for layer in layers:
-        # several layers: each takes the categories it has; one with none of them matches nothing
-        layer_args = api.filters_for_layer(layer, filters) if len(layers) > 1 else dict(filters)
+        # each layer takes the filter values it can match (api.filter_rule); none: it matches nothing
+        layer_args = api.filters_for_layer(layer, [n for n, _ in store.fields(layer)], filters)
         if layer_args is None:
             queries[layer] = None
             continue

