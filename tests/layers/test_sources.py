@@ -32,10 +32,17 @@ BOTTLENECK_ROADS = NAMED["roads"][:7]
 
 
 def seeds_dir() -> Path:
-    folder = Path(os.environ.get("ATLAS_SEEDS", ROOT.parent / "shared" / "seeds"))
+    """The seed articles: ``ATLAS_SEEDS``, else ``../shared/seeds`` beside the checkout. Without them
+    the quote test is skipped, except under ``CI=true`` (CI always has them), where it fails."""
+    given = os.environ.get("ATLAS_SEEDS")
+    folder = Path(given or ROOT.parent / "shared" / "seeds")
     if not folder.is_dir():
-        pytest.fail(f"the seed articles are not at {folder}; put shared/ beside the checkout or set "
-                    "ATLAS_SEEDS to the folder holding them")
+        where = "ATLAS_SEEDS" if given else "../shared/seeds beside the checkout; ATLAS_SEEDS is not set"
+        message = (f"the seed articles are not at {folder} ({where}); set ATLAS_SEEDS to the folder "
+                   "holding them or put shared/seeds beside the checkout")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
     return folder
 
 
