@@ -13,7 +13,6 @@ import pyogrio
 
 from tests.browser.test_map import HOSTILE, HOSTILE_ZH, HUAXIA, VIEW, YUANYAO, api_ids
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 LAYERS = ["districts", "zones", "parks", "roads", "projects"]
 
 
@@ -272,16 +271,38 @@ def test_print_layout_pdf_and_png(open_map, tmp_path, artifacts):
     assert {lay: page.drawn_ids(lay) for lay in LAYERS} == drawn
 
 
-def test_screenshot_of_the_export_panel(open_map):
+def test_screenshot_of_the_export_panel(open_map, artifacts):
+    """What the screenshots show: the panel with its selects filled and two features selected, then
+    the print sheet with its title, legend and scale bar. The pictures go to tests/artifacts/."""
     page = open_map(VIEW + "&district=371002")
     click_at(page, HUAXIA, shift=True)
     click_at(page, YUANYAO, shift=True)
-    open_panel(page)
+    assert sorted(page.js("() => Atlas.selectedIds()")) == ["parks-huaxiacheng", "projects-yuanyao"]
+    panel = open_panel(page)
     page.page.select_option(".atlas-export-format", "gpkg")
     page.page.select_option(".atlas-export-crs", "EPSG:4550")
     page.page.wait_for_timeout(100)
-    page.page.screenshot(path=str(BENCH / "screenshot-export-panel.png"))
+    assert panel.is_visible() and "已选 2 个要素" in panel.inner_text()
+    for select, value in ((".atlas-export-format", "gpkg"), (".atlas-export-crs", "EPSG:4550")):
+        assert panel.locator(f"{select} option").count() >= 2, select
+        assert panel.locator(select).input_value() == value
+    shot = artifacts / "export-panel.png"
+    page.page.screenshot(path=str(shot))
+    assert png_size(shot.read_bytes()) == (1280, 800)
+
     page.page.click(".atlas-export-clear")
+    assert page.js("() => Atlas.selectedIds()") == []
     page.page.click(".atlas-print-action-printLayout")
     page.wait_idle()
-    page.page.locator(".atlas-print-sheet").screenshot(path=str(BENCH / "screenshot-print-a4.png"))
+    sheet = page.page.locator(".atlas-print-sheet")
+    for selector in (".atlas-print-title", ".atlas-print-legend", ".atlas-print-scale-bar", ".atlas-print-map"):
+        assert sheet.locator(selector).is_visible(), selector
+    assert "环翠区" in sheet.locator(".atlas-print-title").inner_text()  # the district filter's title
+    assert "公园与景区" in sheet.locator(".atlas-print-legend").inner_text()
+    assert sheet.locator(".atlas-print-scale-bar").bounding_box()["width"] > 10
+    assert sheet.locator(".atlas-print-scale-label").inner_text().endswith(("km", "m"))
+    shot = artifacts / "print-sheet-a4.png"
+    sheet.screenshot(path=str(shot))
+    box = sheet.bounding_box()
+    width, height = png_size(shot.read_bytes())
+    assert abs(width - box["width"]) < 2 and abs(height - box["height"]) < 2  # the whole sheet
