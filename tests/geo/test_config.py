@@ -1,9 +1,19 @@
 """Configuration comes from ATLAS_* variables with typed defaults."""
-from geo.config import DEFAULTS, load_config
+from pathlib import Path
+
+from geo.config import load_config
+
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_and_typed_overrides():
-    assert load_config({}) == DEFAULTS
+    assert load_config({}) == {
+        "STORE": str(CHECKOUT / "var" / "atlas.gpkg"),
+        "TIANDITU_KEY": "",
+        "MAX_LIMIT": 10_000,
+        "DEFAULT_LIMIT": 1_000,
+        "STANDALONE_MAX_FEATURES": 50_000,
+    }
     cfg = load_config({"ATLAS_STORE": "/srv/atlas.gpkg", "ATLAS_MAX_LIMIT": "500",
                        "ATLAS_STANDALONE_MAX_FEATURES": "20", "ATLAS_TIANDITU_KEY": "", "OTHER": "x"})
     assert cfg["STORE"] == "/srv/atlas.gpkg"

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 import shapely
+import shapely.affinity
 from pyproj import Transformer
 
-from geo.measure import M2_PER_MU, measure
+from geo.measure import measure
 
 TO_WGS = Transformer.from_crs(4550, 4326, always_xy=True)
 
@@ -32,5 +33,19 @@ def test_line_length_in_km_and_points_are_zero():
     assert m["area_m2"][0] == 0 and m["area_m2"][1] == 0 and m["length_km"][1] == 0
 
 
-def test_mu_is_a_fifteenth_of_a_hectare():
-    assert M2_PER_MU * 15 == pytest.approx(10_000)
+@pytest.mark.parametrize("make, m2, ha, mu", [
+    # a 1 km square turned by 30° (not along the grid), and a right triangle with legs of 3 km and 1 km;
+    # the expected figures are written out here: 1 ha = 10,000 m², 1 亩 = 1/15 ha
+    (lambda x, y: shapely.affinity.rotate(shapely.box(x, y, x + 1000, y + 1000), 30, origin=(x, y)),
+     1_000_000, 100, 1500),
+    (lambda x, y: shapely.Polygon([(x, y), (x + 3000, y), (x, y + 1000)]), 1_500_000, 150, 2250),
+], ids=["turned-square", "triangle"])
+def test_known_areas_in_square_metres_hectares_and_mu(make, m2, ha, mu):
+    # drawn in EPSG:4550 coordinates near Wendeng, reprojected to WGS84 by pyproj here, not by geo
+    shape = make(416_000.0, 4_119_000.0)
+    assert shape.area == pytest.approx(m2)
+    m = measure([_to_wgs(shape)])
+    assert m["area_m2"][0] == pytest.approx(m2, rel=1e-6)
+    assert m["area_ha"][0] == pytest.approx(ha, rel=1e-6)
+    assert m["area_mu"][0] == pytest.approx(mu, abs=0.1)
+    assert m["length_km"][0] == 0
