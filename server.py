@@ -8,6 +8,8 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import sys
+from pathlib import Path
 
 from flask import (Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request,
                    send_file, send_from_directory)
@@ -16,11 +18,23 @@ from werkzeug.exceptions import HTTPException
 from geo.config import load_config
 from geo.errors import GeoError
 from geo.store import Store, open_store
-from layers import api as core
-from layers import assets, mapview, standalone
-from layers import export as exporter
+from layers import catalog
+from layers.api import export as exporter
+from layers.api import features as core
+from layers.map import assets, standalone
+from layers.map import page as mapview
 
 log = logging.getLogger("atlas")
+
+
+def _asset_folders() -> dict[str, str]:
+    """Where the page's ``static/`` and ``templates/`` are: the checkout's folders beside this file
+    when they are there, else the ones a wheel installed under ``<sys.prefix>/share/weihai-atlas/``."""
+    here = Path(__file__).resolve().parent
+    base = here if (here / "static" / "atlas.js").is_file() else Path(sys.prefix) / "share" / "weihai-atlas"
+    return {"static_folder": str(base / "static"), "template_folder": str(base / "templates")}
+
+
 bp_api = Blueprint("api", __name__, url_prefix="/api")
 bp_page = Blueprint("page", __name__)
 
@@ -160,12 +174,12 @@ def handle_unexpected(exc: Exception):
 
 def create_app(config: dict | None = None) -> Flask:
     """The atlas application. ``config`` overrides the ``ATLAS_*`` environment (tests pass a store)."""
-    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app = Flask(__name__, **_asset_folders())
     app.config.update(load_config())
     app.config.update(config or {})
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    app.extensions["atlas_store"] = open_store(app.config["STORE"])
+    app.extensions["atlas_store"] = open_store(app.config["STORE"], key=catalog.KEY)
     app.register_blueprint(bp_api)
     app.register_blueprint(bp_page)
     app.after_request(compress)

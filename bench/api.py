@@ -62,7 +62,7 @@ def _get(url):
 
 def run() -> str:
     tmp = Path(tempfile.mkdtemp(prefix="atlas-bench-"))
-    store = open_store(tmp / "atlas.gpkg")
+    store = open_store(tmp / "atlas.gpkg", key="id")
     t0 = time.perf_counter()
     layers = builder.build_all()
     build_ms = (time.perf_counter() - t0) * 1000

@@ -68,7 +68,7 @@ def child(kind: str, fmt: str, crs: str, store_path: str, out: str) -> None:
     t0 = time.perf_counter()
     size = 0
     if kind == "ours":
-        result = export.export(open_store(store_path), {"layers": LAYER, "format": fmt, "crs": crs}, tmp_dir=out_dir)
+        result = export.export(open_store(store_path, key="id"), {"layers": LAYER, "format": fmt, "crs": crs}, tmp_dir=out_dir)
         size = result.size
         result.cleanup()
     elif kind == "floor":
@@ -131,7 +131,7 @@ def run() -> str:
         t0 = time.perf_counter()
         roads = road_lines(N)
         frame_mb = roads.memory_usage(deep=True).sum() / 2**20
-        store = open_store(work / "bench.gpkg")
+        store = open_store(work / "bench.gpkg", key="id")
         store.replace({LAYER: roads})
         setup_s = time.perf_counter() - t0
         del roads

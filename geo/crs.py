@@ -1,4 +1,5 @@
-"""Named coordinate systems, cached transformers and the GCJ-02 ("Mars") conversion.
+"""Named coordinate systems, the ones an export may target, cached transformers and the GCJ-02
+("Mars") conversion.
 
 All conversions are vectorised over every vertex of every geometry (``shapely.transform`` hands the
 whole coordinate array to numpy). GCJ-02 is not an EPSG system: it is WGS84 with a deliberate,
@@ -6,13 +7,14 @@ published non-linear offset (about 420 m near Weihai) used by Amap/Gaode and oth
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
-from .errors import CRSError
+from .errors import CRSError, InvalidParameter
 
 WGS84 = "EPSG:4326"
 CGCS2000 = "EPSG:4490"
@@ -33,6 +35,78 @@ NAMED = {
     GCJ02: {"zh": "GCJ-02 火星坐标(高德等,非 EPSG)", "en": "GCJ-02 (Amap/Gaode offset, not an EPSG code)"},
 }
 
+# -- the coordinate systems of exports ---------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """The coordinate system of an export. GCJ-02 has no EPSG code: its files declare WGS84
+    (``file_crs``) and say GCJ-02 in their name and metadata."""
+
+    name: str       # canonical: "EPSG:4550" or "GCJ-02"
+    label: str      # for file names: "EPSG4550", "GCJ-02"
+    file_crs: str   # what the file declares
+    geographic: bool
+    zh: str
+    en: str
+
+    @property
+    def is_epsg(self) -> bool:
+        return self.name.startswith("EPSG:")
+
+    def wkt(self) -> str:
+        return CRS.from_user_input(self.file_crs).to_wkt()
+
+    def note(self) -> str:
+        text = f"坐标系 Coordinate system: {self.name} {self.zh} / {self.en}."
+        if not self.is_epsg:
+            text += (" GCJ-02 不是 EPSG 坐标系:坐标已按 GCJ-02(火星坐标,高德等使用)偏移,文件按 WGS84 (EPSG:4326)"
+                     "声明只因 GCJ-02 没有代码,请勿当作 WGS84 使用。 / GCJ-02 is not an EPSG code: the "
+                     "coordinates carry the GCJ-02 offset used by Amap/Gaode; the file declares WGS84 "
+                     "(EPSG:4326) only because GCJ-02 has no code, so do not use them as WGS84.")
+        return text
+
+
+
+def _target(name: str) -> Target:
+    title = NAMED[name]
+    if name == GCJ02:
+        return Target(name, "GCJ-02", WGS84, True, title["zh"], title["en"])
+    geographic = name in (WGS84, CGCS2000)
+    return Target(name, name.replace(":", ""), name, geographic, title["zh"], title["en"])
+
+
+#: Every coordinate system an export may use, the default first.
+TARGETS: dict[str, Target] = {name: _target(name) for name in
+                              (WGS84, CGCS2000, GK_CM123E, GK_ZONE41,
+                               WEB_MERCATOR, GCJ02)}
+DEFAULT_TARGET = WGS84
+_CRS_ALIASES = {"WGS84": WGS84, "CRS84": WGS84, "CGCS2000": CGCS2000,
+                "WEBMERCATOR": WEB_MERCATOR, "MARS": GCJ02}
+
+
+def target(name: str | None, *, geographic_only: str | None = None) -> Target:
+    """The export coordinate system called ``name`` (default WGS84). ``geographic_only`` names a
+    format that holds longitude/latitude only: a projected system is then refused."""
+    text = DEFAULT_TARGET if name is None or str(name).strip() == "" else str(name).strip()
+    key = text.upper().replace(" ", "")
+    key = _CRS_ALIASES.get(key, key)
+    if key.startswith("EPSG") and key[4:].isdigit():  # EPSG4550, as in our file names
+        key = f"EPSG:{key[4:]}"
+    try:
+        canonical = normalise(key)
+    except CRSError:
+        canonical = None
+    if canonical not in TARGETS:
+        accepted = "; ".join(f"{n} ({t.en})" for n, t in TARGETS.items())
+        raise InvalidParameter(f"unknown coordinate system {text!r}; use one of: {accepted}", parameter="crs")
+    chosen = TARGETS[canonical]
+    if geographic_only and not chosen.geographic:
+        accepted = ", ".join(n for n, t in TARGETS.items() if t.geographic)
+        raise InvalidParameter(f"{geographic_only} holds longitude/latitude only, not {chosen.name} ({chosen.en}); "
+                               f"use crs={accepted}, or another format such as gpkg", parameter="crs")
+    return chosen
+
+
+# -- GCJ-02 --------------------------------------------------------------------------------------
 # Krasovsky 1940 ellipsoid, as used by the published GCJ-02 algorithm.
 _A = 6378245.0
 _EE = 0.00669342162296594323

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 
 class GeoError(Exception):
-    """Base of all atlas errors. ``detail`` is safe to show to users."""
+    """Base of all atlas errors. ``detail`` is the public message, safe to show to anyone;
+    ``internal`` (paths, SQL, library messages) is for the operator's log only and never reaches a
+    response."""
 
     status = 500
     code = "internal_error"
 
-    def __init__(self, detail: str, *, parameter: str | None = None, status: int | None = None):
-        super().__init__(detail)
+    def __init__(self, detail: str, *, parameter: str | None = None, status: int | None = None,
+                 internal: str | None = None):
+        super().__init__(detail if internal is None else f"{detail} ({internal})")
         self.detail = detail
+        self.internal = internal
         self.parameter = parameter
         if status is not None:
             self.status = status
@@ -60,6 +64,12 @@ class SourceError(GeoError):
 
     status = 500
     code = "source_error"
+
+
+class ConfigError(GeoError):
+    """An ATLAS_* setting has a value the atlas cannot use; raised at start-up."""
+
+    code = "config_error"
 
 
 class StoreError(GeoError):

@@ -104,10 +104,7 @@ def _geometry(spec: LayerSpec, where: str, feature: dict, built: dict):
                 frame = built[layer]
             except KeyError:
                 raise SourceError(f"{where}: geometry_from {ref!r} names a layer not built before {spec.id!r}") from None
-            if layer == "districts":  # a division, by adcode (functional areas share adcodes)
-                rows = frame[(frame["district"] == fid) & (frame["category"] != "functional_area")]
-            else:
-                rows = frame[frame["id"] == fid]
+            rows = frame[frame[catalog.KEY] == fid]
             if rows.empty:
                 raise SourceError(f"{where}: geometry_from {ref!r} matches no feature")
             return rows.geometry.iloc[0]
@@ -178,7 +175,7 @@ def build_all(sources: dict[str, Path] | None = None) -> dict[str, gpd.GeoDataFr
 def build(store: Store, sources: dict[str, Path] | None = None) -> dict[str, int]:
     """Build the store from the sources, atomically. Returns the feature count per layer."""
     layers = build_all(sources)
-    store.replace(layers)
+    store.replace(layers, {name: catalog.STORE_FIELDS for name in layers})
     return {name: len(frame) for name, frame in layers.items()}
 
 
@@ -187,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", help="store URL or .gpkg path (default: ATLAS_STORE or var/atlas.gpkg)")
     parser.add_argument("--if-missing", action="store_true", help="build only if the store does not exist yet")
     args = parser.parse_args(argv)
-    store = open_store(args.store or load_config()["STORE"])
+    store = open_store(args.store or load_config()["STORE"], key=catalog.KEY)
     if args.if_missing and store.exists():
         print(f"store {store.url} exists; not rebuilt (run without --if-missing to rebuild)")
         return 0

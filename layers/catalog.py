@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from geo.store import Field as StoreField
+
 DATA_DIR = Path(__file__).with_name("data")
 
 #: County-level divisions of Weihai (adcodes of the national division code, GB/T 2260).
@@ -44,7 +46,7 @@ ACCURACY: dict[str, dict[str, str]] = {
 @dataclass(frozen=True)
 class Field:
     name: str
-    type: str  # "str" | "int" | "float" | "json"
+    type: str  # one of the store's field types: str, int, float, bool, date, json
     zh: str
     en: str
 
@@ -76,9 +78,11 @@ FIELDS: tuple[Field, ...] = (
     Field("length_km", "float", "长度(千米)", "Length (km)"),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
-JSON_FIELDS = tuple(f.name for f in FIELDS if f.type == "json")
-#: Fields whose values the API filters on directly (whitelist: never a column name from a request).
-FILTER_FIELDS = ("district", "functional_area", "category", "status")
+#: The key of every feature (unique across the atlas), and the fields a name search looks in.
+KEY = "id"
+TEXT_FIELDS = ("name_zh", "name_en")
+#: The fields as the store declares them.
+STORE_FIELDS = tuple(StoreField(f.name, f.type) for f in FIELDS)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,12 @@ class LayerSpec:
     categories: dict[str, dict[str, str]] = field(default_factory=dict)
     #: Draw order: higher is drawn on top.
     z: int = 0
+    #: Its extent is the map's home view (the whole city).
+    home: bool = False
+    #: Features of these categories are the land of the offline basemap (the sea is the background).
+    land: tuple[str, ...] = ()
+    #: Fill opacity of its areas, where the accuracy's default would hide the basemap.
+    fill_opacity: float | None = None
 
     @property
     def source(self) -> Path:
@@ -113,7 +123,7 @@ LAYERS: tuple[LayerSpec, ...] = (
             county_city=("县级市", "county-level city"),
             functional_area=("功能区", "functional area"),
         ),
-        z=0,
+        z=0, home=True, land=("city", "district", "county_city"), fill_opacity=0.03,
     ),
     LayerSpec(
         "zones", "试点示范片区", "Pilot and demonstration zones", "MultiPolygon",
@@ -172,3 +182,8 @@ def layer_ids() -> list[str]:
 
 def get(layer_id: str) -> LayerSpec | None:
     return _BY_ID.get(layer_id)
+
+
+def with_flag(flag: str) -> list[LayerSpec]:
+    """The layers with a flag set (``home``, ``land``), in catalog order."""
+    return [spec for spec in LAYERS if getattr(spec, flag)]

@@ -35,12 +35,6 @@ STATUS_STYLE = {
 #: Line weights by geometry kind.
 WEIGHT = {"MultiPolygon": 2, "Polygon": 2, "MultiLineString": 4, "LineString": 4, "Point": 1}
 
-#: Districts are outlines first of all: no strong fill hiding the basemap.
-OVERRIDES = {
-    "districts": {"fillOpacity": 0.03},
-}
-
-
 def accuracy_styles() -> dict[str, dict]:
     """Accuracy class -> how it is drawn, with its zh/en label (the legend's keys)."""
     return {key: {**ACCURACY_STYLE[key], "label": ACCURACY[key]} for key in ACCURACY}
@@ -62,7 +56,7 @@ def layer_style(spec: LayerSpec) -> dict:
             cat: {"color": colours[cat], "label": labels} for cat, labels in spec.categories.items()
         },
         "accuracy": accuracy_styles(),
-        "overrides": OVERRIDES.get(spec.id, {}),
+        "overrides": {} if spec.fill_opacity is None else {"fillOpacity": spec.fill_opacity},
         "z": spec.z,
     }
 

@@ -36,7 +36,7 @@ def small_sources() -> dict[str, list[dict]]:
         ],
         "zones": [
             dict(_feature("zones-gongtongfuyu", "环翠区共同富裕先行示范区", "Huancui common prosperity pilot zone",
-                          "common_prosperity", "371002", None), geometry_from="districts:371002"),
+                          "common_prosperity", "371002", None), geometry_from="districts:districts-huancui"),
             _feature("zones-likoushan", "里口山近郊休闲样板片区", "Likou Mountain leisure model zone",
                      "rural_revitalization", "371002", square(122.05, 37.47), status="under_construction",
                      accuracy="schematic"),
@@ -80,7 +80,7 @@ def write_sources(folder: Path, sources: dict[str, list[dict]] | None = None) ->
 def built_store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("atlas")
     paths = write_sources(folder / "sources")
-    store = open_store(folder / "atlas.gpkg")
+    store = open_store(folder / "atlas.gpkg", key="id")
     builder.build(store, paths)
     return store
 

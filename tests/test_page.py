@@ -10,7 +10,8 @@ from pathlib import Path
 import folium
 import pytest
 
-from layers import assets, mapview
+from layers.map import assets
+from layers.map import page as mapview
 from server import create_app
 
 STATIC = Path(__file__).resolve().parent.parent / "static"

@@ -153,9 +153,9 @@ def test_missing_store_is_a_503_that_says_how_to_build(tmp_path):
 
 
 def test_unexpected_errors_are_a_json_500_without_internals(app, monkeypatch):
-    import layers.api
+    import layers.api.features
 
-    monkeypatch.setattr(layers.api, "list_layers", lambda store: 1 / 0)
+    monkeypatch.setattr(layers.api.features, "list_layers", lambda store: 1 / 0)
     resp = app.test_client().get("/api/layers")
     assert resp.status_code == 500
     assert resp.get_json() == {"error": "internal_error",
@@ -192,7 +192,7 @@ def test_large_json_is_gzipped_when_the_client_accepts_it(client):
     ("synthetic", "anything", "anything"),  # a layer the catalog does not know keeps the filter
 ])
 def test_filters_for_layer_keeps_the_categories_each_layer_has(layer, category, expected):
-    from layers.api import filters_for_layer
+    from layers.api.params import filters_for_layer
     from layers.catalog import FIELD_NAMES
 
     out = filters_for_layer(layer, FIELD_NAMES, {"category": category, "district": "371002", "status": None})

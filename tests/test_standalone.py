@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import pytest
 
 from geo.errors import InvalidParameter
-from layers import assets, standalone
+from layers.map import assets, standalone
 from server import create_app
 
 DATA = re.compile(r'<script type="application/json" id="atlas-standalone-data">(.*?)</script>', re.S)

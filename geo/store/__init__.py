@@ -4,13 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import StoreError
-from .base import LayerInfo, Query, Store, check_layer_name
+from .base import FIELD_TYPES, Field, LayerInfo, Query, Store, check_layer_name
 
-__all__ = ["LayerInfo", "Query", "Store", "check_layer_name", "open_store"]
+__all__ = ["FIELD_TYPES", "Field", "LayerInfo", "Query", "Store", "check_layer_name", "open_store"]
 
 
-def open_store(url: str | Path) -> Store:
-    """A store from its URL: ``gpkg:///abs/path/atlas.gpkg`` or a path ending in ``.gpkg``."""
+def open_store(url: str | Path, *, key: str) -> Store:
+    """A store from its URL: ``gpkg:///abs/path/atlas.gpkg`` or a path ending in ``.gpkg``.
+    ``key`` names the unique key field of every layer (the caller's schema, not the store's)."""
     text = str(url)
     if text.startswith(("postgresql://", "postgres://")):
         raise StoreError(
@@ -21,9 +22,9 @@ def open_store(url: str | Path) -> Store:
         text = text[len("gpkg://"):]
     if not text.endswith(".gpkg"):
         raise StoreError(
-            f"cannot tell the store type from {str(url)!r}; use a GeoPackage path ending in .gpkg "
+            f"cannot tell the store type from ATLAS_STORE={str(url)!r}; use a GeoPackage path ending in .gpkg "
             "(e.g. var/atlas.gpkg or gpkg:///srv/atlas/atlas.gpkg)"
         )
     from .gpkg import GeoPackageStore
 
-    return GeoPackageStore(Path(text))
+    return GeoPackageStore(Path(text), key=key)

@@ -1,8 +1,16 @@
-"""The one storage interface of the atlas. GeoPackage now; PostGIS later, behind the same methods."""
+"""The one storage interface of the atlas. GeoPackage now; PostGIS later, behind the same methods.
+
+Everything that crosses this interface is backend-neutral: field types are ``FIELD_TYPES`` (each
+backend maps them to its SQL types inside), features are GeoDataFrames in WGS84, and every failure of
+the backend itself (a broken file, a lost connection) is a ``StoreError`` with a public message; its
+detail (paths, SQL) goes to the log only. The caller names the key and text-search fields: nothing
+here knows the atlas's field names.
+"""
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -11,6 +19,9 @@ from ..errors import InvalidParameter
 
 #: Layer (table) names: they become SQL identifiers, so only this shape is ever accepted.
 LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+#: The field types of every backend: text, whole numbers (64-bit), floating point, true/false, ISO
+#: dates (text ``YYYY-MM-DD``) and JSON (stored as its text, read back as text).
+FIELD_TYPES = ("str", "int", "float", "bool", "date", "json")
 
 
 def check_layer_name(name: str) -> str:
@@ -23,15 +34,28 @@ def check_layer_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Field:
+    """An attribute column of a layer: its name and one of ``FIELD_TYPES``."""
+
+    name: str
+    type: str
+
+    def __post_init__(self):
+        if self.type not in FIELD_TYPES:
+            raise ValueError(f"field {self.name!r}: type must be one of {', '.join(FIELD_TYPES)}, got {self.type!r}")
+
+
+@dataclass(frozen=True)
 class Query:
     """What to read from one layer. All conditions are ANDed; values within one field are ORed."""
 
     bbox: tuple[float, float, float, float] | None = None
     #: field -> accepted values; the field names are checked against the layer's columns.
-    equals: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: case-insensitive substring of any of ``text_fields``.
+    equals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: case-insensitive substring of any of ``text_fields`` (the caller names them).
     text: str | None = None
-    text_fields: tuple[str, ...] = ("name_zh", "name_en")
+    text_fields: tuple[str, ...] = ()
+    #: values of the layer's key field (the one the store was opened with).
     ids: tuple[str, ...] | None = None
     limit: int | None = None
     offset: int = 0
@@ -45,14 +69,16 @@ class LayerInfo:
     geometry_type: str
     count: int
     bbox: tuple[float, float, float, float] | None
-    fields: tuple[tuple[str, str], ...]  # (name, numpy dtype name)
+    fields: tuple[Field, ...]
     crs: str
 
 
 class Store(ABC):
-    """A spatial store of named layers, each a table of features with a unique ``id`` column."""
+    """A spatial store of named layers, each a table of features with a unique key field (named by
+    whoever opens the store, ``key``), read in the order of the backend's primary key."""
 
     url: str
+    key: str
 
     @abstractmethod
     def exists(self) -> bool:
@@ -67,19 +93,35 @@ class Store(ABC):
         """Geometry type, feature count, bbox (WGS84) and fields of a layer; NotFound if unknown."""
 
     @abstractmethod
-    def fields(self, layer: str) -> tuple[tuple[str, str], ...]:
-        """(name, declared type) of a layer's attribute columns, cheaply (no pass over the rows);
-        NotFound if the layer is unknown."""
+    def fields(self, layer: str) -> tuple[Field, ...]:
+        """A layer's attribute fields, cheaply (no pass over the rows); NotFound if unknown."""
 
     @abstractmethod
-    def query(self, layer: str, query: Query) -> tuple[gpd.GeoDataFrame, int]:
-        """The page of features matching ``query`` (ordered as stored) and how many match in all."""
+    def count(self, layer: str, query: Query) -> int:
+        """How many features match ``query`` (its limit and offset aside)."""
+
+    @abstractmethod
+    def query(self, layer: str, query: Query) -> gpd.GeoDataFrame:
+        """The page of features matching ``query``, in key order."""
+
+    @abstractmethod
+    def stream(self, layer: str, query: Query, *, chunk_size: int = 5000) -> Iterator[gpd.GeoDataFrame]:
+        """Every feature matching ``query`` (its offset and limit applied to the whole), in key order,
+        ``chunk_size`` at a time, each row read once, from one consistent view of the store (a
+        rebuild meanwhile does not mix two versions)."""
 
     @abstractmethod
     def find(self, feature_id: str) -> tuple[str, gpd.GeoDataFrame] | None:
-        """The layer and the one-row frame of the feature with this id, or None."""
+        """The layer and the one-row frame of the feature whose key is ``feature_id``, or None."""
 
     @abstractmethod
-    def replace(self, layers: dict[str, gpd.GeoDataFrame]) -> None:
-        """Replace the whole store with these layers, atomically: on any failure the previous
-        store is left exactly as it was, and the error says why."""
+    def replace(self, layers: Mapping[str, gpd.GeoDataFrame],
+                fields: Mapping[str, Sequence[Field]] | None = None) -> None:
+        """Replace the whole store with these layers (WGS84, a unique non-empty key in every row),
+        atomically: on any failure the previous store is left exactly as it was, and the error says
+        why. ``fields`` declares the types of a layer's columns; undeclared ones are typed from their
+        values (text, whole numbers, numbers, true/false)."""
+
+    def cleanup(self) -> list[str]:
+        """Remove what an interrupted write left behind (temporary files); returns what was removed."""
+        return []

@@ -1,26 +1,50 @@
 """The embedded default store: one GeoPackage file, a table per layer, each with an R-tree index.
 
-Geometries and attributes are written and read with pyogrio; the choice of rows (bbox through the
-GeoPackage R-tree, attribute filters, paging) is one parameterised SQLite query, so no value from a
-request is ever pasted into SQL and column names are checked against the table's own schema.
+Reads are plain parameterised SQLite over the file (the R-tree for a bbox, attribute filters, the
+primary key ``fid`` for order and paging; geometries decoded from the GeoPackage blobs to WKB and
+then shapely, all rows at once): no value from a request is ever pasted into SQL and column names are
+checked against the table's own schema. Writes go through GDAL (pyogrio, from Arrow with the neutral
+field types) into a new file that replaces the old one only when complete.
 """
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sqlite3
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pyogrio
+import shapely
 
 from ..errors import CRSError, InvalidParameter, NotFound, StoreError
-from .base import LayerInfo, Query, Store, check_layer_name
+from .base import FIELD_TYPES, Field, LayerInfo, Query, Store, check_layer_name
+
+log = logging.getLogger(__name__)
 
 _GEOMETRY_TYPES = {"POINT": "Point", "MULTIPOINT": "MultiPoint", "LINESTRING": "LineString",
                    "MULTILINESTRING": "MultiLineString", "POLYGON": "Polygon",
                    "MULTIPOLYGON": "MultiPolygon", "GEOMETRY": "Geometry"}
+#: SQLite declared types (as GDAL writes them) -> neutral field types; TEXT is str unless the
+#: GeoPackage schema extension says application/json.
+_DECLARED = {"INTEGER": "int", "INT": "int", "BIGINT": "int", "MEDIUMINT": "int", "SMALLINT": "int",
+             "TINYINT": "int", "BOOLEAN": "bool", "REAL": "float", "FLOAT": "float", "DOUBLE": "float",
+             "DATE": "date", "DATETIME": "date"}
+_ARROW = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+          "date": pa.date32(), "json": pa.json_(pa.string())}
+assert set(_ARROW) == set(FIELD_TYPES)
+#: Envelope sizes of a GeoPackage geometry blob by its envelope indicator (flags bits 1-3).
+_ENVELOPE = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+#: Temporary files of an interrupted build: .<stem>.<pid>.<hex>.tmp.gpkg (and their journals).
+_TMP = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp\.gpkg(-journal|-wal|-shm)?$")
+_UNAVAILABLE = "the atlas's data store cannot be read just now; the operator has been told (see the server log)"
 
 
 def _quote(identifier: str) -> str:
@@ -33,11 +57,31 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _wkb(blob: bytes | None) -> bytes | None:
+    """The WKB inside a GeoPackage geometry blob (after its header and envelope)."""
+    if blob is None:
+        return None
+    if blob[:2] != b"GP":
+        raise ValueError("not a GeoPackage geometry blob")
+    return blob[8 + _ENVELOPE[(blob[3] >> 1) & 0x07]:]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class GeoPackageStore(Store):
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, key: str):
         self.path = Path(path)
         self.url = f"gpkg://{self.path}"
-        self._schema_cache: tuple[float, dict] | None = None
+        self.key = key
+        self._schema_cache: tuple[tuple, dict] | None = None
 
     # -- reading -------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -45,64 +89,80 @@ class GeoPackageStore(Store):
 
     def _connect(self) -> sqlite3.Connection:
         if not self.exists():
-            raise StoreError(
-                f"the store {self.path} has not been built; run 'make build' "
-                "(python -m layers.build) first"
-            )
+            raise StoreError("the store has not been built yet; run 'make build' (python -m layers.build) "
+                             "first", internal=f"no file at {self.path}")
         try:
-            return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
         except sqlite3.Error as exc:  # pragma: no cover - depends on the file system
-            raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
+            raise StoreError(_UNAVAILABLE, internal=f"cannot open {self.path}: {exc}") from exc
+
+    def _run(self, what: str, fn):
+        """``fn(connection)``, with every SQLite failure turned into a StoreError (logged detail)."""
+        try:
+            with closing(self._connect()) as con:
+                return fn(con)
+        except sqlite3.Error as exc:
+            raise StoreError(_UNAVAILABLE, internal=f"{what} in {self.path}: {type(exc).__name__}: {exc}") from exc
 
     def _schema(self) -> dict:
-        """{layer: {"geom": column, "fid": column, "type": geometry type, "columns": {name: decl}}}
-
-        Cached until the file changes (a rebuild replaces the file, so its mtime changes).
-        """
+        """{layer: {"geom", "fid", "type", "fields": {name: type}}}, cached until the file changes
+        (a rebuild replaces the file)."""
         try:
-            stamp = self.path.stat().st_mtime_ns
+            st = self.path.stat()
         except FileNotFoundError:
             self._connect()  # raises the StoreError that says how to build it
             raise
+        stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
         if self._schema_cache and self._schema_cache[0] == stamp:
             return self._schema_cache[1]
-        schema: dict = {}
-        with closing(self._connect()) as con:
+
+        def read(con):
+            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not {"gpkg_contents", "gpkg_geometry_columns"} <= names:
+                raise sqlite3.DatabaseError("no gpkg_contents/gpkg_geometry_columns: not a GeoPackage")
+            json_cols: set[tuple[str, str]] = set()
+            if "gpkg_data_columns" in names:
+                json_cols = {(t, c) for t, c in con.execute(
+                    "SELECT table_name, column_name FROM gpkg_data_columns WHERE mime_type = 'application/json'")}
+            schema = {}
             rows = con.execute(
                 "SELECT c.table_name, g.column_name, g.geometry_type_name "
                 "FROM gpkg_contents c JOIN gpkg_geometry_columns g ON g.table_name = c.table_name "
-                "WHERE c.data_type = 'features' ORDER BY c.rowid"
-            ).fetchall()
+                "WHERE c.data_type = 'features' ORDER BY c.rowid").fetchall()
             for table, geom, gtype in rows:
                 cols = con.execute(f"PRAGMA table_info({_quote(table)})").fetchall()
                 fid = next((c[1] for c in cols if c[5] == 1), "fid")
-                schema[table] = {
-                    "geom": geom,
-                    "fid": fid,
-                    "type": _GEOMETRY_TYPES.get(gtype.upper(), gtype),
-                    "columns": {c[1]: c[2] for c in cols if c[1] not in (fid, geom)},
-                }
+                fields = {}
+                for c in cols:
+                    if c[1] in (fid, geom):
+                        continue
+                    decl = str(c[2] or "TEXT").upper().split("(")[0]
+                    fields[c[1]] = "json" if (table, c[1]) in json_cols else _DECLARED.get(decl, "str")
+                schema[table] = {"geom": geom, "fid": fid, "type": _GEOMETRY_TYPES.get(gtype.upper(), gtype),
+                                 "fields": fields}
+            return schema
+
+        schema = self._run("reading the schema", read)
         self._schema_cache = (stamp, schema)
         return schema
 
     def _layer(self, layer: str) -> dict:
         schema = self._schema()
         if layer not in schema:
-            raise NotFound(
-                f"no layer {layer!r}; the layers are: {', '.join(schema) or '(none)'}",
-                parameter="layer",
-            )
+            raise NotFound(f"no layer {layer!r}; the layers are: {', '.join(schema) or '(none)'}",
+                           parameter="layer")
         return schema[layer]
 
     def layers(self) -> list[str]:
         return list(self._schema())
 
-    def fields(self, layer: str) -> tuple[tuple[str, str], ...]:
-        return tuple(self._layer(layer)["columns"].items())
+    def fields(self, layer: str) -> tuple[Field, ...]:
+        return tuple(Field(n, t) for n, t in self._layer(layer)["fields"].items())
 
     def info(self, layer: str) -> LayerInfo:
         meta = self._layer(layer)
-        with closing(self._connect()) as con:
+
+        def read(con):
             count = con.execute(f"SELECT COUNT(*) FROM {_quote(layer)}").fetchone()[0]
             # the extent GDAL records in gpkg_contents is exact (the R-tree keeps float32 boxes)
             bbox = con.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?",
@@ -110,17 +170,15 @@ class GeoPackageStore(Store):
             if bbox is None or None in bbox:
                 rtree = _quote(f"rtree_{layer}_{meta['geom']}")
                 bbox = con.execute(f"SELECT MIN(minx), MIN(miny), MAX(maxx), MAX(maxy) FROM {rtree}").fetchone()
-        fields = self.fields(layer)
-        return LayerInfo(
-            name=layer,
-            geometry_type=meta["type"],
-            count=count,
-            bbox=None if bbox[0] is None else tuple(float(v) for v in bbox),
-            fields=fields,
-            crs="EPSG:4326",
-        )
+            return count, bbox
 
-    def _where(self, layer: str, meta: dict, query: Query) -> tuple[str, str, list]:
+        count, bbox = self._run(f"reading layer {layer}", read)
+        return LayerInfo(name=layer, geometry_type=meta["type"], count=count,
+                         bbox=None if bbox[0] is None else tuple(float(v) for v in bbox),
+                         fields=self.fields(layer), crs="EPSG:4326")
+
+    def _from(self, layer: str, meta: dict, query: Query) -> tuple[str, list]:
+        """``FROM … WHERE …`` of the rows ``query`` selects, and its parameters."""
         joins, conds, params = "", [], []
         if query.bbox is not None:
             minx, miny, maxx, maxy = query.bbox
@@ -128,71 +186,142 @@ class GeoPackageStore(Store):
             joins = (f" JOIN {rtree} AS r ON r.id = t.{_quote(meta['fid'])}"
                      " AND r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?")
             params += [minx, maxx, miny, maxy]
-        columns = meta["columns"]
+        fields = meta["fields"]
         for name, values in query.equals.items():
-            if name not in columns:
+            if name not in fields:
                 raise InvalidParameter(f"layer {layer!r} has no field {name!r}", parameter=name)
             if not values:
                 continue
             conds.append(f"t.{_quote(name)} IN ({', '.join('?' * len(values))})")
             params += list(values)
         if query.text:
-            fields = [f for f in query.text_fields if f in columns]
-            if fields:
-                conds.append("(" + " OR ".join(f"t.{_quote(f)} LIKE ? ESCAPE '\\'" for f in fields) + ")")
-                params += [_like_pattern(query.text)] * len(fields)
+            present = [f for f in query.text_fields if f in fields]
+            if present:
+                conds.append("(" + " OR ".join(f"t.{_quote(f)} LIKE ? ESCAPE '\\'" for f in present) + ")")
+                params += [_like_pattern(query.text)] * len(present)
+            else:
+                conds.append("0")
         if query.ids is not None:
-            conds.append(f"t.id IN ({', '.join('?' * len(query.ids))})" if query.ids else "0")
-            params += list(query.ids)
+            if self.key not in fields:
+                conds.append("0")
+            elif query.ids:
+                conds.append(f"t.{_quote(self.key)} IN ({', '.join('?' * len(query.ids))})")
+                params += list(query.ids)
+            else:
+                conds.append("0")
         where = (" WHERE " + " AND ".join(conds)) if conds else ""
-        return joins, where, params
+        return f"FROM {_quote(layer)} AS t{joins}{where}", params
 
-    def query(self, layer: str, query: Query) -> tuple[gpd.GeoDataFrame, int]:
+    def _columns(self, layer: str, meta: dict, query: Query) -> list[str]:
+        if query.columns is None:
+            return list(meta["fields"])
+        unknown = [c for c in query.columns if c not in meta["fields"]]
+        if unknown:
+            raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter="fields")
+        return list(query.columns)
+
+    def _select(self, layer: str, query: Query) -> tuple[str, list, list[str], dict]:
         meta = self._layer(layer)
-        if query.columns is not None:
-            unknown = [c for c in query.columns if c not in meta["columns"]]
-            if unknown:
-                raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter="fields")
-        joins, where, params = self._where(layer, meta, query)
+        columns = self._columns(layer, meta, query)
+        base, params = self._from(layer, meta, query)
         fid = f"t.{_quote(meta['fid'])}"
-        base = f"FROM {_quote(layer)} AS t{joins}{where}"
-        page = ""
-        page_params: list = []
+        cols = ", ".join([*(f"t.{_quote(c)}" for c in columns), f"t.{_quote(meta['geom'])}"])
+        sql = f"SELECT {cols} {base} ORDER BY {fid}"
         if query.limit is not None or query.offset:
-            page = " LIMIT ? OFFSET ?"
-            page_params = [-1 if query.limit is None else query.limit, query.offset]
-        with closing(self._connect()) as con:
-            matched = con.execute(f"SELECT COUNT(*) {base}", params).fetchone()[0]
-            fids = [r[0] for r in con.execute(f"SELECT {fid} {base} ORDER BY {fid}{page}", params + page_params)]
-        columns = list(query.columns) if query.columns is not None else None
-        if not (joins or where or page):  # the whole layer: one sequential read
-            frame = pyogrio.read_dataframe(self.path, layer=layer, columns=columns)
-        elif fids:
-            frame = pyogrio.read_dataframe(self.path, layer=layer, columns=columns, fids=fids,
-                                           fid_as_index=True)
-            frame = frame.loc[fids]
-        else:
-            frame = pyogrio.read_dataframe(self.path, layer=layer, columns=columns, max_features=1)
-            frame = frame.iloc[0:0]
-        return frame.reset_index(drop=True), matched
+            sql += " LIMIT ? OFFSET ?"
+            params = params + [-1 if query.limit is None else query.limit, query.offset]
+        return sql, params, columns, meta
+
+    def _frame(self, rows: list[tuple], columns: list[str], meta: dict) -> gpd.GeoDataFrame:
+        """Rows of (attributes…, geometry blob) as a GeoDataFrame with dtypes by field type."""
+        values = list(zip(*rows)) if rows else [()] * (len(columns) + 1)
+        data = {}
+        for name, column in zip(columns, values[:-1]):
+            kind = meta["fields"][name]
+            if kind == "int":
+                data[name] = pd.array(column, dtype="Int64")
+            elif kind == "float":
+                data[name] = np.array([np.nan if v is None else v for v in column], dtype="float64")
+            elif kind == "bool":
+                data[name] = pd.array([None if v is None else bool(v) for v in column], dtype="boolean")
+            else:
+                data[name] = pd.Series(column, dtype=object)
+        geometry = shapely.from_wkb(np.array([_wkb(b) for b in values[-1]], dtype=object))
+        return gpd.GeoDataFrame(data, geometry=geometry, crs="EPSG:4326")
+
+    def count(self, layer: str, query: Query) -> int:
+        base, params = self._from(layer, self._layer(layer), query)
+        return self._run(f"counting {layer}", lambda con: con.execute(f"SELECT COUNT(*) {base}", params).fetchone()[0])
+
+    def query(self, layer: str, query: Query) -> gpd.GeoDataFrame:
+        sql, params, columns, meta = self._select(layer, query)
+        rows = self._run(f"reading {layer}", lambda con: con.execute(sql, params).fetchall())
+        return self._frame(rows, columns, meta)
+
+    def stream(self, layer: str, query: Query, *, chunk_size: int = 5000) -> Iterator[gpd.GeoDataFrame]:
+        # one statement over one connection: SQLite reads one snapshot for its whole run, and a
+        # rebuild replaces the file (a new inode) without touching the one open here
+        sql, params, columns, meta = self._select(layer, query)
+        con = self._connect()
+        try:
+            cursor = con.execute(sql, params)
+            while True:
+                rows = cursor.fetchmany(chunk_size)
+                if not rows:
+                    return
+                yield self._frame(rows, columns, meta)
+        except sqlite3.Error as exc:
+            raise StoreError(_UNAVAILABLE, internal=f"streaming {layer} from {self.path}: {exc}") from exc
+        finally:
+            con.close()
 
     def find(self, feature_id: str) -> tuple[str, gpd.GeoDataFrame] | None:
-        schema = self._schema()
-        with closing(self._connect()) as con:
-            for layer, meta in schema.items():
-                if "id" not in meta["columns"]:
-                    continue
-                row = con.execute(f"SELECT {_quote(meta['fid'])} FROM {_quote(layer)} WHERE id = ?",
-                                  (feature_id,)).fetchone()
-                if row:
-                    frame = pyogrio.read_dataframe(self.path, layer=layer, fids=[row[0]])
-                    return layer, frame
+        for layer, meta in self._schema().items():
+            if self.key not in meta["fields"]:
+                continue
+            frame = self.query(layer, Query(ids=(feature_id,), limit=1))
+            if len(frame):
+                return layer, frame
         return None
 
     # -- writing -------------------------------------------------------------------------------
-    def replace(self, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    def _arrow(self, frame: gpd.GeoDataFrame, fields: dict[str, str]) -> pa.Table:
+        arrays, schema = [], []
+        for name in (c for c in frame.columns if c != frame.geometry.name):
+            kind = fields[name]
+            values = frame[name]
+            if kind == "date":
+                values = pd.to_datetime(values, errors="raise").dt.date
+            if kind == "json":
+                array = pa.ExtensionArray.from_storage(_ARROW["json"], pa.array(values, type=pa.string(), from_pandas=True))
+            else:
+                array = pa.array(values, type=_ARROW[kind], from_pandas=True)
+            arrays.append(array)
+            schema.append(pa.field(name, array.type))
+        arrays.append(pa.array(shapely.to_wkb(frame.geometry.values), type=pa.binary()))
+        schema.append(pa.field("geom", pa.binary(), metadata={b"ARROW:extension:name": b"geoarrow.wkb"}))
+        return pa.Table.from_arrays(arrays, schema=pa.schema(schema))
+
+    @staticmethod
+    def _types(name: str, frame: gpd.GeoDataFrame, declared: Sequence[Field]) -> dict[str, str]:
+        types = {f.name: f.type for f in declared}
+        for col in frame.columns:
+            if col == frame.geometry.name or col in types:
+                continue
+            dtype = frame[col].dtype
+            types[col] = ("bool" if pd.api.types.is_bool_dtype(dtype) else
+                          "int" if pd.api.types.is_integer_dtype(dtype) else
+                          "float" if pd.api.types.is_float_dtype(dtype) else "str")
+        unknown = [c for c in types if c not in frame.columns]
+        if unknown:
+            raise StoreError(f"layer {name!r}: declared field {unknown[0]!r} is not in its data")
+        return types
+
+    def replace(self, layers: Mapping[str, gpd.GeoDataFrame],
+                fields: Mapping[str, Sequence[Field]] | None = None) -> None:
         if not layers:
             raise StoreError("nothing to write: no layers were given, so the store was left as it was")
+        types = {}
         for name, frame in layers.items():
             check_layer_name(name)
             if frame.crs is None:
@@ -200,17 +329,24 @@ class GeoPackageStore(Store):
             if frame.crs.to_epsg() != 4326:
                 raise CRSError(f"layer {name!r} is in {frame.crs.to_string()}; the store keeps WGS84 "
                                "(EPSG:4326): reproject it first")
-            if "id" not in frame.columns or frame["id"].isna().any() or frame["id"].duplicated().any():
-                raise StoreError(f"layer {name!r} needs a unique, non-empty 'id' for every feature")
+            key = self.key
+            if key not in frame.columns or frame[key].isna().any() or frame[key].duplicated().any():
+                raise StoreError(f"layer {name!r} needs a unique, non-empty {key!r} for every feature")
+            types[name] = self._types(name, frame, (fields or {}).get(name, ()))
+        self.cleanup()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.gpkg")
         try:
             for name, frame in layers.items():
-                pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG",
-                                        layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"})
+                gtypes = set(frame.geometry.geom_type.dropna())
+                pyogrio.write_arrow(self._arrow(frame, types[name]), tmp, layer=name, driver="GPKG",
+                                    geometry_name="geom", crs="EPSG:4326",
+                                    geometry_type=gtypes.pop() if len(gtypes) == 1 else "Unknown",
+                                    append=tmp.exists(), layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"})
             with closing(sqlite3.connect(tmp)) as con:
                 for name, frame in layers.items():
-                    con.execute(f"CREATE UNIQUE INDEX {_quote(f'idx_{name}_id')} ON {_quote(name)}(id)")
+                    con.execute(f"CREATE UNIQUE INDEX {_quote(f'idx_{name}_{self.key}')} "
+                                f"ON {_quote(name)}({_quote(self.key)})")
                     (stored,) = con.execute(f"SELECT COUNT(*) FROM {_quote(name)}").fetchone()
                     if stored != len(frame):
                         raise StoreError(f"layer {name!r}: wrote {len(frame)} features, read back {stored}")
@@ -221,8 +357,23 @@ class GeoPackageStore(Store):
             raise
         except Exception as exc:
             tmp.unlink(missing_ok=True)
-            raise StoreError(f"could not write the store {self.path} ({type(exc).__name__}: {exc}); "
-                             "the previous store was left as it was") from exc
+            raise StoreError("could not write the store; the previous store was left as it was",
+                             internal=f"writing {self.path}: {type(exc).__name__}: {exc}") from exc
         finally:
             for suffix in ("-journal", "-wal", "-shm"):
                 Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+
+    def cleanup(self) -> list[str]:
+        """Temporary files of builds whose process is gone (killed mid-write) are removed."""
+        removed = []
+        folder = self.path.parent
+        if not folder.is_dir():
+            return removed
+        for item in folder.iterdir():
+            m = _TMP.match(item.name)
+            if m and m["stem"] == self.path.stem and not _pid_alive(int(m["pid"])):
+                item.unlink(missing_ok=True)
+                removed.append(item.name)
+        if removed:
+            log.warning("removed %d file(s) left by an interrupted build: %s", len(removed), ", ".join(removed))
+        return removed

@@ -10,7 +10,7 @@ import re
 import pytest
 from pyproj import Geod
 
-from layers import mapview
+from layers.map import page as mapview
 
 LAYERS = ["districts", "zones", "parks", "roads", "projects"]
 #: A view with every test feature on screen and clear of the controls (1280x800).

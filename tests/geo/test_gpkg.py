@@ -1,0 +1,46 @@
+"""What only the GeoPackage backend does: its temporary files and the file it writes."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+from geo.store import Field, open_store
+from tests.geo.test_store import frame
+
+
+def test_a_killed_build_leaves_nothing_that_is_never_cleaned(tmp_path):
+    """A build killed with SIGKILL leaves its temporary file; the next write (and cleanup()) removes
+    what belongs to a process that is gone, and never a live one's."""
+    store = open_store(tmp_path / "atlas.gpkg", key="id")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    left = [tmp_path / f".atlas.{dead}.0123abcd.tmp.gpkg", tmp_path / f".atlas.{dead}.0123abcd.tmp.gpkg-journal"]
+    alive = tmp_path / f".atlas.{os.getpid()}.89abcdef.tmp.gpkg"
+    other = tmp_path / f".other.{dead}.0123abcd.tmp.gpkg"  # another store's: not ours to remove
+    for path in (*left, alive, other):
+        path.write_bytes(b"partial")
+    store.replace({"points": frame()})
+    assert not any(p.exists() for p in left)
+    assert alive.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["atlas.gpkg", alive.name, other.name])
+
+
+def test_json_and_date_fields_are_declared_as_geopackage_and_gdal_read_them():
+    """JSON columns carry the GeoPackage schema extension's application/json (GDAL reads a JSON
+    subtype), dates are DATE columns."""
+    import tempfile
+    from pathlib import Path
+
+    import pyogrio
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.gpkg"
+        open_store(path, key="id").replace({"points": frame()}, {"points": (Field("since", "date"), Field("figures", "json"))})
+        with sqlite3.connect(path) as con:
+            decl = {row[1]: row[2] for row in con.execute("PRAGMA table_info(points)")}
+            mime = dict(con.execute("SELECT column_name, mime_type FROM gpkg_data_columns"))
+        assert decl["since"] == "DATE" and decl["year"] == "INTEGER" and decl["open"] == "BOOLEAN"
+        assert mime == {"figures": "application/json"}
+        assert pyogrio.read_dataframe(path)["name_zh"].tolist()[0] == "测试路0号"
