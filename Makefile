@@ -5,14 +5,20 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export HOST PORT
+# make serve: gthread workers, so a long export ties up one thread, not a worker; override any of these
+WORKERS          ?= 2
+THREADS          ?= 8
+TIMEOUT          ?= 300
+GRACEFUL_TIMEOUT ?= 30
 
 .PHONY: run serve setup test-setup build store test browser-deps bench clean
 
 run: setup store ## set up, build the store if missing, serve on http://$(HOST):$(PORT)
 	$(BIN)/python -m flask --app server run --host $(HOST) --port $(PORT)
 
-serve: setup store ## production serving with gunicorn
-	$(BIN)/gunicorn -w 2 -b $(HOST):$(PORT) 'server:create_app()'
+serve: setup store ## production serving with gunicorn (WORKERS x THREADS, TIMEOUT s for long exports)
+	$(BIN)/gunicorn -k gthread -w $(WORKERS) --threads $(THREADS) --timeout $(TIMEOUT) \
+		--graceful-timeout $(GRACEFUL_TIMEOUT) --access-logfile - -b $(HOST):$(PORT) 'server:create_app()'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
