@@ -1,42 +1,39 @@
-"""Flask wiring of the Weihai Planning Atlas: an app factory and thin routes over ``layers.api``.
+"""Flask wiring of the Weihai Planning Atlas: an app factory and thin routes over ``layers.api`` and
+``layers.map``, one error handler, request ids and one log line a request.
 
-    flask --app server run            # development
-    gunicorn -w 2 'server:create_app()'  # production
+    flask --app server run                    # development
+    gunicorn -k gthread 'server:create_app()'  # production (make serve)
 """
 from __future__ import annotations
 
 import gzip
 import logging
 import os
-import sys
+import re
+import time
+import uuid
 from pathlib import Path
 
-from flask import (Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request,
-                   send_file, send_from_directory)
+import click
+from flask import (Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request,
+                   send_file, send_from_directory, url_for)
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from geo.config import load_config
-from geo.errors import GeoError
+from geo.config import check, load_config, log_level
+from geo.errors import GeoError, TooLarge
 from geo.store import Store, open_store
-from layers import catalog
+from layers import catalog, cli
 from layers.api import export as exporter
 from layers.api import features as core
 from layers.map import assets, standalone
 from layers.map import page as mapview
 
 log = logging.getLogger("atlas")
-
-
-def _asset_folders() -> dict[str, str]:
-    """Where the page's ``static/`` and ``templates/`` are: the checkout's folders beside this file
-    when they are there, else the ones a wheel installed under ``<sys.prefix>/share/weihai-atlas/``."""
-    here = Path(__file__).resolve().parent
-    base = here if (here / "static" / "atlas.js").is_file() else Path(sys.prefix) / "share" / "weihai-atlas"
-    return {"static_folder": str(base / "static"), "template_folder": str(base / "templates")}
-
-
+access = logging.getLogger("atlas.access")
 bp_api = Blueprint("api", __name__, url_prefix="/api")
 bp_page = Blueprint("page", __name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def store() -> Store:
@@ -47,6 +44,7 @@ def _geojson(text: str) -> Response:
     return Response(text, mimetype="application/geo+json")
 
 
+# -- the API -------------------------------------------------------------------------------------
 @bp_api.get("/layers")
 def layers():
     return jsonify(core.list_layers(store()))
@@ -69,27 +67,76 @@ def search():
     return jsonify(core.search(store(), request.args))
 
 
+def _send_export(path_or_file, media_type: str, filename: str, disposition: str, size: int) -> Response:
+    response = send_file(path_or_file, mimetype=media_type, as_attachment=True, download_name=filename, max_age=0)
+    response.headers["Content-Disposition"] = disposition  # ASCII + filename*=UTF-8
+    response.content_length = size
+    return response
+
+
 @bp_api.get("/export")
 def export():
-    result = exporter.export(store(), request.args)
+    limit = current_app.config["EXPORT_DIRECT_MAX"]
+    size = exporter.size(store(), request.args)
+    if size > limit:
+        raise TooLarge(f"this export holds {size:,} features, more than a direct download may ({limit:,}, "
+                       "ATLAS_EXPORT_DIRECT_MAX); start it as a job instead: POST /api/exports with the same "
+                       "parameters as JSON, then GET the job for its progress and file", parameter="layers")
+    result = exporter.export(store(), request.args, tmp_dir=jobs().folder)
     # detach(): the open file outlives its temporary folder, so nothing is left behind on disk
-    response = send_file(result.detach(), mimetype=result.media_type, as_attachment=True,
-                         download_name=result.filename, max_age=0)
-    response.headers["Content-Disposition"] = result.content_disposition  # ASCII + filename*=UTF-8
-    response.content_length = result.size
-    return response
+    return _send_export(result.detach(), result.media_type, result.filename, result.content_disposition, result.size)
 
 
 @bp_api.get("/export/options")
 def export_options():
-    return jsonify(exporter.options(store()))
+    return jsonify({**exporter.options(store()), "direct_max": current_app.config["EXPORT_DIRECT_MAX"]})
 
 
+def jobs():
+    return current_app.extensions["atlas_jobs"]
+
+
+def _job(state: dict) -> dict:
+    body = dict(state)
+    body["url"] = url_for("api.export_job", job_id=state["id"])
+    if state.get("download"):
+        body["download"] = url_for("api.export_job_file", job_id=state["id"])
+    return body
+
+
+@bp_api.post("/exports")
+def start_export_job():
+    # a JSON body only: a cross-site form cannot send one without the browser asking first (CORS),
+    # so no other site can make a visitor's browser start exports here
+    args = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(args, dict) or not all(isinstance(v, (str, int, float)) for v in args.values()):
+        raise GeoError("POST /api/exports takes the export's parameters as a JSON object of strings, with "
+                       "Content-Type: application/json, e.g. {\"layers\": \"parks,roads\", \"format\": \"gpkg\"}",
+                       status=415 if not request.is_json else 400)
+    state = jobs().start(store(), {k: str(v) for k, v in args.items()})
+    return jsonify(_job(state)), 202, {"Location": url_for("api.export_job", job_id=state["id"])}
+
+
+@bp_api.get("/exports/<job_id>")
+def export_job(job_id: str):
+    return jsonify(_job(jobs().status(job_id)))
+
+
+@bp_api.get("/exports/<job_id>/file")
+def export_job_file(job_id: str):
+    path, state = jobs().result(job_id)
+    return _send_export(path, state["media_type"], state["filename"], state["content_disposition"], state["size"])
+
+
+# -- the page ------------------------------------------------------------------------------------
 @bp_page.get("/")
 def index():
     cfg = current_app.config
+    root = request.script_root
     page = mapview.build_page(core.list_layers(store())["layers"], request.args,
-                              tianditu_key=cfg["TIANDITU_KEY"], max_limit=cfg["MAX_LIMIT"])
+                              tianditu_key=cfg["TIANDITU_KEY"], max_limit=cfg["MAX_LIMIT"],
+                              api=url_for("api.layers").rsplit("/layers", 1)[0], static=f"{root}/static/",
+                              vendor=f"{root}/vendor/", standalone=url_for("page.standalone_map"))
     refuse_outside_links(page.html, page.tile_urls)
     return Response(page.html, mimetype="text/html")
 
@@ -109,9 +156,9 @@ def refuse_outside_links(html: str, tile_urls: tuple[str, ...] = ()) -> None:
     """The guard: a page that would load or link anything from another host is not served."""
     hosts = assets.outside_hosts(html, allowed_urls=tile_urls)
     if hosts:
-        raise GeoError(f"refusing to serve the map page: it links to outside host(s) {', '.join(hosts)}; "
-                       "every script, style and image must come from this server (the XStatic packages "
-                       "under /vendor/ or static/)")
+        raise GeoError("the map page could not be made; the operator has been told (see the server log)",
+                       internal=f"the page links to outside host(s) {', '.join(hosts)}; every script, style "
+                                "and image must come from this server (XStatic packages under /vendor/ or static/)")
 
 
 @bp_page.get("/vendor/<package>/<path:filename>")
@@ -123,6 +170,7 @@ def vendor(package: str, filename: str):
     return send_from_directory(pkg.base_dir, filename, max_age=365 * 24 * 3600)
 
 
+# -- around every request: id, timing, compression, one log line -----------------------------------
 #: Media types worth compressing (the page's layers are fetched as GeoJSON).
 COMPRESSIBLE = ("application/json", "application/geo+json")
 
@@ -142,51 +190,112 @@ def compress(response: Response) -> Response:
     return response
 
 
+def begin_request() -> None:
+    given = request.headers.get("X-Request-Id", "")
+    g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+    g.started = time.perf_counter()
+
+
+def end_request(response: Response) -> Response:
+    response = compress(response)
+    rid = g.get("request_id", "-")
+    response.headers["X-Request-Id"] = rid
+    ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+    access.info("%s %s %s %.1fms id=%s", request.method, request.full_path.rstrip("?"), response.status_code, ms, rid)
+    return response
+
+
+# -- errors: the public message to the client, the detail to the log, tied by the request id -------
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def _error(status: int, code: str, detail: str, parameter: str | None = None):
+    rid = g.get("request_id")
+    if _wants_json():
+        body = {"error": code, "detail": detail}
+        if parameter:
+            body["parameter"] = parameter
+        if rid:
+            body["request_id"] = rid
+        return jsonify(body), status
+    return render_template("error.html", status=status, error=code, detail=detail, request_id=rid,
+                           home=url_for("page.index")), status
+
+
 def handle_geo_error(exc: GeoError):
     if exc.status >= 500:
-        log.error("%s: %s", exc.code, exc.detail)
-    if _wants_json():
-        return jsonify(exc.to_dict()), exc.status
-    return render_template("error.html", status=exc.status, error=exc.code, detail=exc.detail), exc.status
+        log.error("%s id=%s: %s", exc.code, g.get("request_id", "-"), exc.internal or exc.detail)
+    elif exc.internal:
+        log.info("%s id=%s: %s", exc.code, g.get("request_id", "-"), exc.internal)
+    return _error(exc.status, exc.code, exc.detail, exc.parameter)
 
 
 def handle_http_error(exc: HTTPException):
-    if _wants_json():
-        detail = exc.description or exc.name
-        if exc.code == 404:
-            detail = ("no such API address; the API is /api/layers, /api/layers/<id>, /api/export, "
-                      "/api/features/<id> and /api/search?q=")
-        return jsonify({"error": exc.name.lower().replace(" ", "_"), "detail": detail}), exc.code
-    return render_template("error.html", status=exc.code, error=exc.name, detail=exc.description), exc.code
+    detail = exc.description or exc.name
+    if _wants_json() and exc.code == 404:
+        detail = ("no such API address; the API is /api/layers, /api/layers/<id>, /api/export, /api/exports, "
+                  "/api/features/<id> and /api/search?q=")
+    return _error(exc.code, exc.name.lower().replace(" ", "_"), detail)
 
 
 def handle_unexpected(exc: Exception):
-    log.exception("unexpected error")
-    body = {"error": "internal_error", "detail": "an unexpected error occurred; it has been logged"}
-    if _wants_json():
-        return jsonify(body), 500
-    return render_template("error.html", status=500, error=body["error"], detail=body["detail"]), 500
+    log.exception("unexpected error id=%s on %s %s", g.get("request_id", "-"), request.method, request.path)
+    return _error(500, "internal_error", "an unexpected error occurred; it has been logged with this request's id")
+
+
+# -- the app -------------------------------------------------------------------------------------
+def configure_logging(level: int) -> None:
+    """Our loggers at ``level``, to stderr unless the host (gunicorn, pytest) has set up logging."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("atlas", "geo", "layers"):
+        logging.getLogger(name).setLevel(level)
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """The atlas application. ``config`` overrides the ``ATLAS_*`` environment (tests pass a store)."""
-    app = Flask(__name__, **_asset_folders())
-    app.config.update(load_config())
-    app.config.update(config or {})
+    """The atlas application. ``config`` overrides the ``ATLAS_*`` environment (tests pass a store).
+    A bad setting stops here with a message naming the variable."""
+    settings = load_config()
+    settings.update(config or {})
+    check(settings)
+    configure_logging(log_level(settings))
+    app = Flask(__name__, static_folder=str(assets.STATIC_DIR), template_folder=str(assets.TEMPLATES_DIR))
+    app.config.update(settings)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    app.extensions["atlas_store"] = open_store(app.config["STORE"], key=catalog.KEY)
+    if settings["PROXY_FIX"]:
+        n = settings["PROXY_FIX"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
+    atlas_store = open_store(settings["STORE"], key=catalog.KEY)
+    atlas_store.cleanup()
+    app.extensions["atlas_store"] = atlas_store
+    app.extensions["atlas_jobs"] = _jobs(atlas_store, settings)
     app.register_blueprint(bp_api)
     app.register_blueprint(bp_page)
-    app.after_request(compress)
+    app.before_request(begin_request)
+    app.after_request(end_request)
     app.register_error_handler(GeoError, handle_geo_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)
+
+    @app.cli.command("export", context_settings={"ignore_unknown_options": True, "help_option_names": []})
+    @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+    def export_command(argv):
+        """Export layers to a file (--help for the options)."""
+        raise SystemExit(cli.export_main(["--store", app.config["STORE"], *argv]))
+
     return app
+
+
+def _jobs(atlas_store: Store, settings: dict):
+    """Export jobs in ``exports/`` beside the store's file (a server store: beside var/)."""
+    from layers.api.jobs import Jobs
+
+    folder = Path(getattr(atlas_store, "path", Path("var") / "store")).parent / "exports"
+    jobs = Jobs(folder, ttl=settings["EXPORT_TTL"], max_running=settings["EXPORT_JOBS"])
+    jobs.cleanup()
+    return jobs
 
 
 if __name__ == "__main__":

@@ -45,6 +45,13 @@ class NotFound(GeoError):
     code = "not_found"
 
 
+class TooLarge(GeoError):
+    """A request for more than may be answered at once (HTTP 413); the detail says how to get it."""
+
+    status = 413
+    code = "too_large"
+
+
 class InvalidGeometry(GeoError):
     """A geometry that is empty, invalid or of the wrong type (HTTP 422)."""
 

@@ -122,7 +122,7 @@ def test_bad_input_is_a_400_naming_the_parameter(client, url, parameter, needle)
     resp = client.get(url)
     assert resp.status_code == 400
     body = resp.get_json()
-    assert set(body) == {"error", "detail", "parameter"}
+    assert set(body) == {"error", "detail", "parameter", "request_id"}
     assert body["error"] == "invalid_parameter" and body["parameter"] == parameter
     assert needle in body["detail"]
 
@@ -156,10 +156,10 @@ def test_unexpected_errors_are_a_json_500_without_internals(app, monkeypatch):
     import layers.api.features
 
     monkeypatch.setattr(layers.api.features, "list_layers", lambda store: 1 / 0)
-    resp = app.test_client().get("/api/layers")
+    resp = app.test_client().get("/api/layers", headers={"X-Request-Id": "r-1"})
     assert resp.status_code == 500
-    assert resp.get_json() == {"error": "internal_error",
-                               "detail": "an unexpected error occurred; it has been logged"}
+    assert resp.get_json() == {"error": "internal_error", "request_id": "r-1",
+                               "detail": "an unexpected error occurred; it has been logged with this request's id"}
 
 
 def test_fields_selects_properties_and_always_keeps_id(client):
@@ -205,3 +205,69 @@ def test_filters_for_layer_keeps_the_categories_each_layer_has(layer, category, 
 def test_search_puts_exact_names_first(client):
     found = client.get("/api/search?q=环翠区").get_json()["features"]
     assert [f["id"] for f in found] == ["districts-huancui", "zones-gongtongfuyu"]
+
+
+# -- errors and logs an operator can use -----------------------------------------------------------
+def test_a_5xx_body_is_the_public_message_and_the_log_line_with_its_id_has_the_detail(app, monkeypatch, caplog):
+    import layers.api.features
+    from geo.errors import StoreError
+
+    def broken(store):
+        raise StoreError("the atlas's data store cannot be read just now",
+                         internal="reading /srv/secret/atlas.gpkg: sqlite3.DatabaseError: file is not a database")
+
+    monkeypatch.setattr(layers.api.features, "list_layers", broken)
+    client = app.test_client()
+    with caplog.at_level("INFO", logger="atlas"):
+        resp = client.get("/api/layers", headers={"X-Request-Id": "req-12345"})
+        page = client.get("/")
+    body = resp.get_json()
+    assert resp.status_code == 503 and resp.headers["X-Request-Id"] == "req-12345"
+    assert body["request_id"] == "req-12345" and "secret" not in resp.get_data(as_text=True)
+    assert "sqlite3" not in resp.get_data(as_text=True) and "/srv" not in page.get_data(as_text=True)
+    logged = [r.getMessage() for r in caplog.records if "req-12345" in r.getMessage()]
+    assert any("/srv/secret/atlas.gpkg" in m for m in logged)  # the detail, with the request's id
+    assert any(m.startswith("GET /api/layers 503") for m in logged)  # the access line
+
+
+def test_every_request_has_an_id_and_one_access_line(client, caplog):
+    with caplog.at_level("INFO", logger="atlas.access"):
+        resp = client.get("/api/layers/parks?limit=1", headers={"X-Request-Id": "bad id with spaces"})
+    rid = resp.headers["X-Request-Id"]
+    assert rid != "bad id with spaces" and len(rid) == 16  # an unusable id is replaced
+    lines = [r.getMessage() for r in caplog.records if r.name == "atlas.access"]
+    assert len(lines) == 1 and lines[0].startswith("GET /api/layers/parks?limit=1 200 ") and f"id={rid}" in lines[0]
+
+
+def test_an_unexpected_error_logs_the_traceback_with_the_request_id(app, monkeypatch, caplog):
+    import layers.api.features
+
+    monkeypatch.setattr(layers.api.features, "search", lambda store, args: {}["boom"])
+    with caplog.at_level("ERROR", logger="atlas"):
+        resp = app.test_client().get("/api/search?q=x", headers={"X-Request-Id": "r-boom"})
+    assert resp.status_code == 500 and "KeyError" not in resp.get_data(as_text=True)
+    record = next(r for r in caplog.records if "r-boom" in r.getMessage())
+    assert record.exc_info and record.exc_info[0] is KeyError
+
+
+def test_a_store_file_that_is_not_a_geopackage_is_a_503_naming_no_path(tmp_path):
+    from server import create_app
+
+    path = tmp_path / "atlas.gpkg"
+    path.write_bytes(b"not a database " * 200)
+    client = create_app({"STORE": str(path), "TESTING": True}).test_client()
+    resp = client.get("/api/layers")
+    assert resp.status_code == 503 and str(tmp_path) not in resp.get_data(as_text=True)
+    assert resp.get_json()["error"] == "store_unavailable"
+
+
+def test_the_app_under_a_sub_path_behind_a_proxy(built_store):
+    """ATLAS_PROXY_FIX=1 and nginx's X-Forwarded-Prefix: every URL in the page starts with the prefix."""
+    import re
+
+    from server import create_app
+
+    app = create_app({"STORE": str(built_store.path), "TESTING": True, "PROXY_FIX": 1})
+    html = app.test_client().get("/", headers={"X-Forwarded-Prefix": "/atlas"}).get_data(as_text=True)
+    urls = re.findall(r'(?:src|href)="(/[^"]*)"', html) + re.findall(r'"(?:api|standalone)": "([^"]*)"', html)
+    assert urls and all(u.startswith("/atlas/") for u in urls), urls

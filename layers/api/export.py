@@ -204,6 +204,12 @@ def read_chunks(store: Store, layer: str, schema: LayerSchema, query: Query | No
         yield Chunk(frame[names], geoms)
 
 
+def size(store: Store, args: Mapping) -> int:
+    """How many features the export ``args`` asks for would hold (every parameter checked)."""
+    plan = plan_export(store, args)
+    return sum(_expected(store, layer, q) for layer, q in plan.queries.items())
+
+
 # -- names ---------------------------------------------------------------------------------------
 def filenames(plan: Plan) -> tuple[str, str]:
     """(ASCII stem, UTF-8 stem) of the download, e.g. ``weihai-atlas_parks_filtered_EPSG4550``."""

@@ -9,12 +9,23 @@ from __future__ import annotations
 import hashlib
 import importlib
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+def folder(name: str) -> Path:
+    """The checkout's ``static/`` or ``templates/`` when running from a checkout, else the copy an
+    installed wheel put under ``<prefix>/share/weihai-atlas/`` (pyproject's data-files)."""
+    checkout = Path(__file__).resolve().parents[2] / name
+    if checkout.is_dir() and any(checkout.iterdir()):
+        return checkout
+    return Path(sys.prefix) / "share" / "weihai-atlas" / name
+
+
+STATIC_DIR = folder("static")
+TEMPLATES_DIR = folder("templates")
 
 
 @dataclass(frozen=True)

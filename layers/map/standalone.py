@@ -44,7 +44,6 @@ PARAMS = page.PAGE_PARAMS + EXTRA_PARAMS
 MAX_TITLE = 120
 #: Our scripts inlined, in load order.
 SCRIPTS = ("atlas.js", "atlas-popup.js", "atlas-standalone.js")
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ def script_json(data) -> Markup:
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
+    return Environment(loader=FileSystemLoader(str(assets.TEMPLATES_DIR)), autoescape=select_autoescape(["html"]),
                        trim_blocks=True, lstrip_blocks=True)
 
 

@@ -1,28 +1,55 @@
-"""Configuration comes from ATLAS_* variables with typed defaults."""
-from pathlib import Path
+"""Configuration comes from ATLAS_* variables with typed defaults, each checked at start-up: a bad
+value names the variable and what it accepts."""
+import pytest
 
-from geo.config import load_config
-
-CHECKOUT = Path(__file__).resolve().parents[2]
-
+from geo.config import SETTINGS, load_config
+from geo.errors import ConfigError
 
 def test_defaults_and_typed_overrides():
     assert load_config({}) == {
-        "STORE": str(CHECKOUT / "var" / "atlas.gpkg"),
+        "STORE": "var/atlas.gpkg",  # beside the working folder: the checkout for make run
         "TIANDITU_KEY": "",
         "MAX_LIMIT": 10_000,
         "DEFAULT_LIMIT": 1_000,
         "STANDALONE_MAX_FEATURES": 50_000,
+        "EXPORT_DIRECT_MAX": 20_000,
+        "EXPORT_JOBS": 2,
+        "EXPORT_TTL": 3600,
+        "LOG_LEVEL": "INFO",
+        "PROXY_FIX": 0,
     }
-    cfg = load_config({"ATLAS_STORE": "/srv/atlas.gpkg", "ATLAS_MAX_LIMIT": "500",
+    cfg = load_config({"ATLAS_STORE": "/srv/atlas.gpkg", "ATLAS_MAX_LIMIT": "5000",
                        "ATLAS_STANDALONE_MAX_FEATURES": "20", "ATLAS_TIANDITU_KEY": "", "OTHER": "x"})
     assert cfg["STORE"] == "/srv/atlas.gpkg"
-    assert cfg["MAX_LIMIT"] == 500 and cfg["STANDALONE_MAX_FEATURES"] == 20
+    assert cfg["MAX_LIMIT"] == 5000 and cfg["STANDALONE_MAX_FEATURES"] == 20
     assert cfg["TIANDITU_KEY"] == ""  # empty means unset
 
 
-def test_a_bad_number_says_which_variable():
-    import pytest
+@pytest.mark.parametrize("env,message", [
+    ({"ATLAS_MAX_LIMIT": "0"}, "ATLAS_MAX_LIMIT must be a whole number from 1 to 100000, got '0'"),
+    ({"ATLAS_MAX_LIMIT": "lots"}, "ATLAS_MAX_LIMIT must be a whole number"),
+    ({"ATLAS_DEFAULT_LIMIT": "5000", "ATLAS_MAX_LIMIT": "100"}, "ATLAS_DEFAULT_LIMIT (5000) must not exceed ATLAS_MAX_LIMIT (100)"),
+    ({"ATLAS_TIANDITU_KEY": "not-a-key"}, "ATLAS_TIANDITU_KEY must be the 32-character hexadecimal key"),
+    ({"ATLAS_LOG_LEVEL": "chatty"}, "ATLAS_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
+    ({"ATLAS_PROXY_FIX": "-1"}, "ATLAS_PROXY_FIX must be a whole number from 0 to 5"),
+])
+def test_bad_values_are_refused_naming_the_variable(env, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert message in caught.value.detail
 
-    with pytest.raises(ValueError, match="ATLAS_MAX_LIMIT must be a whole number, got 'lots'"):
-        load_config({"ATLAS_MAX_LIMIT": "lots"})
+
+def test_the_app_does_not_start_with_a_bad_setting(built_store, monkeypatch):
+    from server import create_app
+
+    monkeypatch.setenv("ATLAS_MAX_LIMIT", "0")
+    with pytest.raises(ConfigError, match="ATLAS_MAX_LIMIT"):
+        create_app({"STORE": str(built_store.path)})
+
+
+def test_every_setting_is_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    missing = [s.name for s in SETTINGS if f"`ATLAS_{s.name}`" not in readme]
+    assert not missing, f"settings not documented in the README: {missing}"

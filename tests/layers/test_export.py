@@ -18,7 +18,6 @@ from pyproj import CRS, Geod, Transformer
 from geo import crs as geo_crs
 from geo.export import formats
 from geo.errors import InvalidParameter, StoreError
-from layers.api import features as api_core
 from layers.api import params
 from layers.api import export
 from layers import cli
