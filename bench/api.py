@@ -70,7 +70,7 @@ def run() -> str:
     roads = road_lines(100_000)
     gen_ms = (time.perf_counter() - t0) * 1000
     t0 = time.perf_counter()
-    store.replace({**layers, "synthetic_roads": roads})
+    builder.write(store, {**layers, "synthetic_roads": roads})
     write_ms = (time.perf_counter() - t0) * 1000
     server, base = _serve(store.path)
     rows = []

@@ -5,7 +5,7 @@
 Every measurement runs in a fresh child process, which reports its own peak resident memory
 (``VmHWM`` of /proc/self/status: the high-water mark of the process image since ``exec``; the
 ``ru_maxrss`` of ``getrusage``/``wait4`` would also count the parent's pages at ``fork``).
-"Ours" is ``layers.export.export`` (chunked reads from the store, reprojection, streaming writers,
+"Ours" is ``layers.api.export.export`` (chunked reads from the store, reprojection, streaming writers,
 a zip where the format needs one); the floor reads the whole layer
 with ``pyogrio.read_dataframe`` and writes it with one ``pyogrio.write_dataframe`` call in the same
 GDAL driver (geopandas ``to_parquet`` for GeoParquet, which this GDAL build cannot write). A child
@@ -55,7 +55,7 @@ def _imports():
     import pyogrio  # noqa: F401
 
     from geo.store import open_store
-    from layers import export
+    from layers.api import export
     return open_store, export
 
 
@@ -124,7 +124,8 @@ def _median(kind, fmt, crs, store_path, work):
 def run() -> str:
     from bench.synthetic import road_lines
     from geo.store import open_store
-    from layers.export import CHUNK_SIZE as chunk
+    from layers import build as builder
+    from layers.api.export import CHUNK_SIZE as chunk
 
     work = Path(tempfile.mkdtemp(prefix="atlas-bench-export-"))
     try:
@@ -132,7 +133,7 @@ def run() -> str:
         roads = road_lines(N)
         frame_mb = roads.memory_usage(deep=True).sum() / 2**20
         store = open_store(work / "bench.gpkg", key="id")
-        store.replace({LAYER: roads})
+        builder.write(store, {LAYER: roads})
         setup_s = time.perf_counter() - t0
         del roads
         _, idle_mb, _ = _median("idle", "gpkg", "EPSG:4326", store.path, work)
@@ -154,7 +155,7 @@ def run() -> str:
         f"is the process's resident high-water mark (`VmHWM`), of which {idle_mb:.0f} MB is the interpreter and "
         "the imported libraries alone (a child that only imports them).",
         "",
-        f"Ours: `layers.export.export` — chunks of {chunk:,} features read from the store, reprojected, streamed into "
+        f"Ours: `layers.api.export.export` — chunks of {chunk:,} features read from the store, reprojected, streamed into "
         "the writer (Arrow stream into GDAL, pyarrow CSV/Parquet writers, openpyxl write-only), zipped where the "
         "format needs it. Floor: one `pyogrio.read_dataframe` of the whole layer and one `pyogrio.write_dataframe` "
         "in the same driver (`to_crs` first when projected; geopandas `to_parquet` for GeoParquet; no floor for "

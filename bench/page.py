@@ -164,9 +164,9 @@ def run() -> str:
     tmp = Path(tempfile.mkdtemp(prefix="atlas-page-bench-"))
     small = open_store(tmp / "atlas.gpkg", key="id")
     built = builder.build_all()
-    small.replace(built)
+    builder.write(small, built)
     big = open_store(tmp / "atlas-100k.gpkg", key="id")
-    big.replace({**built, "synthetic_roads": road_lines(100_000)})
+    builder.write(big, {**built, "synthetic_roads": road_lines(100_000)})
     atlas_layers = list(built)
     all_layers = atlas_layers + ["synthetic_roads"]
 

@@ -172,10 +172,16 @@ def build_all(sources: dict[str, Path] | None = None) -> dict[str, gpd.GeoDataFr
     return built
 
 
+def write(store: Store, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    """Replace the store with these layers; those with the atlas's fields get the catalog's types."""
+    store.replace(layers, {name: catalog.STORE_FIELDS for name, frame in layers.items()
+                           if set(FIELD_NAMES) <= set(frame.columns)})
+
+
 def build(store: Store, sources: dict[str, Path] | None = None) -> dict[str, int]:
     """Build the store from the sources, atomically. Returns the feature count per layer."""
     layers = build_all(sources)
-    store.replace(layers, {name: catalog.STORE_FIELDS for name in layers})
+    write(store, layers)
     return {name: len(frame) for name, frame in layers.items()}
 
 

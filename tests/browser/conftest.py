@@ -57,7 +57,7 @@ def large_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("atlas-large")
     layers = builder.build_all(write_sources(folder / "sources"))
     store = open_store(folder / "atlas.gpkg", key="id")
-    store.replace({**layers, "synthetic_roads": road_lines(LARGE, seed=7)})
+    builder.write(store, {**layers, "synthetic_roads": road_lines(LARGE, seed=7)})
     server = LiveServer(create_app({"STORE": str(store.path), "TESTING": True}))
     yield server
     server.stop()
