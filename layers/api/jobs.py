@@ -1,0 +1,520 @@
+"""Exports that run in the background, Flask-free: the core of ``POST /api/exports``.
+
+A job is a folder ``<jobs folder>/<id>/`` holding ``state.json`` (its public state plus the pid and
+host of the process running it) and, once done, ``result`` (the exported file). Everything a
+request needs is on disk, so a job started by one worker process is seen — progress, result,
+failure — by a request served by any other::
+
+    jobs = Jobs(Path("var/exports"), ttl=3600, max_running=2)
+    state = jobs.start(store, {"layers": "all", "format": "gpkg"})   # InvalidParameter, TooBusy
+    jobs.status(state["id"])      # {"state": "running", "percent": 40, ...}; NotFound
+    path, state = jobs.result(state["id"])   # NotReady (409) while running; NotFound when failed
+    jobs.cleanup()                # at start-up, and by every start()
+
+Progress: ``done`` and ``total`` count features over all the export's layers (``total`` from the
+store's counts before writing starts), ``layer`` is the one being read, ``percent`` stays below 100
+until the file is complete.
+
+``state.json`` is replaced atomically (a temporary file in the same folder, then ``os.replace``),
+so a reader sees the old state or the new, never half of one; readers still retry once. Progress is
+written at most four times a second, plus a heartbeat every ``stale_after / 4`` seconds (at most
+10 s), so a job whose process died — or stopped writing — is told from one that is working: a
+"running" job whose process is gone (``os.kill(pid, 0)``; in this process, its thread), or whose
+last write is older than ``stale_after`` in another process, is reported failed ("interrupted")
+and its partial files are removed. Nothing in ``state.json`` is a path, and the text of an
+unexpected exception goes to the log only.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from geo.errors import GeoError, NotFound, StoreError
+from geo.store import Store
+
+from .export import _expected, export, plan_export
+
+try:  # POSIX: starts in several worker processes are serialised by a lock file
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the lock within the process only
+    fcntl = None
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+RESULT_FILE = "result"
+LOCK_FILE = ".jobs.lock"
+#: The prefix of export's temporary folders (``tempfile.mkdtemp(prefix=...)`` in layers.api.export).
+TMP_PREFIX = ".weihai-export-"
+#: A job id: what ``secrets.token_urlsafe(12)`` makes (16 URL-safe characters), and nothing else.
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{16}")
+STATES = ("running", "done", "failed")
+
+INTERRUPTED = "the export was interrupted (the server restarted); start it again"
+FAILED = "the export failed; the operator has been told (see the server log)"
+#: Progress is written at most this often (seconds).
+PROGRESS_INTERVAL = 0.25
+#: A job folder without a readable state.json is someone's start in progress for this long.
+UNREADABLE_AFTER = 60.0
+#: A temporary export folder directly in the jobs folder (a direct ``GET /api/export`` writing
+#: there) is orphaned when nothing in it has changed for this long: its owner is not recorded, and
+#: a direct export is written and detached within seconds.
+ORPHAN_AFTER = 3600.0
+
+_HOST = socket.gethostname()
+#: Jobs running in this process, by job folder: the thread running each (one registry for every
+#: ``Jobs`` over the same folder in this process).
+_THREADS: dict[str, threading.Thread] = {}
+#: Around every state write (and the registry) in this process.
+_LOCK = threading.RLock()
+
+
+class TooBusy(GeoError):
+    """As many export jobs as may run at once are running (HTTP 429)."""
+
+    status = 429
+    code = "too_many_jobs"
+
+
+class NotReady(GeoError):
+    """The export job has not finished yet (HTTP 409)."""
+
+    status = 409
+    code = "not_ready"
+
+
+class _Cancelled(Exception):
+    """The job's state on disk is no longer "running" (another process declared it interrupted)."""
+
+
+# -- time ----------------------------------------------------------------------------------------
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _ts(value) -> float | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+# -- files ---------------------------------------------------------------------------------------
+def _pid_alive(pid) -> bool:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False  # never os.kill(0 or -1, ...): those mean process groups
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, run by another user
+    except OSError:
+        return False
+    return True
+
+
+def _newest_mtime(path: Path) -> float:
+    """The latest modification time of a folder and everything in it (0 when it is gone)."""
+    newest = 0.0
+    try:
+        newest = path.stat().st_mtime
+        for root, dirs, files in os.walk(path):
+            for name in dirs + files:
+                try:
+                    newest = max(newest, os.stat(os.path.join(root, name), follow_symlinks=False).st_mtime)
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    return newest
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _read_state(job_dir: Path) -> dict | None:
+    """The job's state.json, or None when it is missing or unreadable (after one retry: a writer
+    in another process may be between its write and its rename)."""
+    for attempt in (0, 1):
+        try:
+            state = json.loads((job_dir / STATE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            state = None
+        if (isinstance(state, dict) and state.get("id") == job_dir.name and state.get("state") in STATES):
+            return state
+        if attempt == 0:
+            time.sleep(0.05)
+    return None
+
+
+def _write_state(job_dir: Path, state: dict, *, sync: bool = False) -> None:
+    """Replace the job's state.json atomically."""
+    fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=job_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(state, fh, ensure_ascii=False, sort_keys=True)
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, job_dir / STATE_FILE)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _partial_files(job_dir: Path) -> list[Path]:
+    """What a job that did not finish leaves: export's temporary folders, a moved result, state
+    temporaries."""
+    try:
+        entries = list(job_dir.iterdir())
+    except OSError:
+        return []
+    return [p for p in entries if p.name.startswith((TMP_PREFIX, ".state-")) or p.name == RESULT_FILE]
+
+
+class Jobs:
+    """Background exports whose state lives on disk under ``folder``, one folder a job.
+
+    ``ttl``: seconds a finished (done or failed) job is kept after its last update; ``max_running``:
+    jobs that may run at once, counted over every process using ``folder``; ``stale_after``: a job
+    running in another process that has not written its state for this long is taken as dead.
+    """
+
+    def __init__(self, folder: Path, *, ttl: float = 3600, max_running: int = 2, stale_after: float = 60,
+                 orphan_after: float = ORPHAN_AFTER):
+        self.folder = Path(folder)
+        self.ttl = float(ttl)
+        self.max_running = int(max_running)
+        self.stale_after = float(stale_after)
+        self.orphan_after = float(orphan_after)
+        self.heartbeat = min(10.0, max(PROGRESS_INTERVAL, self.stale_after / 4))
+        try:  # direct exports write their temporary folders here too
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.warning("export jobs folder %s cannot be created: %s", self.folder, exc)
+
+    # -- public API --------------------------------------------------------------------------------
+    def start(self, store: Store, args: Mapping) -> dict:
+        """Check ``args`` (InvalidParameter before anything is created), refuse with TooBusy when
+        ``max_running`` jobs run, else create the job and start its thread; its public state."""
+        args = dict(args)
+        plan_export(store, args)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError("export jobs cannot be started just now; the operator has been told (see the server log)",
+                             internal=f"creating {self.folder}: {exc}") from exc
+        with self._exclusive():
+            self.cleanup()
+            running = self._running_ids()
+            if len(running) >= self.max_running:
+                raise TooBusy(f"{len(running)} exports are running, as many as may run at once "
+                              f"({self.max_running}); wait for one to finish and start this one again")
+            while True:
+                job_id = secrets.token_urlsafe(12)
+                job_dir = self.folder / job_id
+                try:
+                    job_dir.mkdir()
+                    break
+                except FileExistsError:  # pragma: no cover - 96 random bits
+                    continue
+            now = time.time()
+            state = {"id": job_id, "state": "running", "created": _iso(now), "updated": _iso(now),
+                     "expires": _iso(now + self.ttl), "pid": os.getpid(), "host": _HOST,
+                     "layer": None, "done": 0, "total": 0, "percent": 0,
+                     "format": None, "crs": None, "filename": None, "filename_utf8": None, "media_type": None,
+                     "content_disposition": None, "size": None, "counts": {}, "detail": None}
+            thread = threading.Thread(target=self._run, args=(job_dir, state, store, args),
+                                      name=f"export-job-{job_id}", daemon=True)
+            with _LOCK:
+                _write_state(job_dir, state)
+                _THREADS[str(job_dir)] = thread  # not started yet: counted as live (see _live)
+        try:
+            thread.start()
+        except BaseException:
+            with _LOCK:
+                _THREADS.pop(str(job_dir), None)
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise
+        log.info("export job %s started: %s", job_id, args)
+        return self.public(state)
+
+    def status(self, job_id: str) -> dict:
+        """The job's public state; NotFound for an unknown, malformed or expired id."""
+        return self.public(self._current(job_id)[1])
+
+    def result(self, job_id: str) -> tuple[Path, dict]:
+        """The finished job's file and its full state (filename, media type, size, content
+        disposition); NotReady (409) while it runs, NotFound when it failed or is gone."""
+        job_dir, state = self._current(job_id)
+        if state["state"] == "running":
+            raise NotReady(f"the export {job_id} is still running ({state.get('percent', 0)}%); "
+                           "download it when its state is done")
+        if state["state"] == "failed":
+            raise NotFound(f"the export {job_id} has no file: {state.get('detail') or FAILED}")
+        path = job_dir / RESULT_FILE
+        if not path.is_file():
+            raise NotFound(f"the export {job_id} has no file any more; start it again")
+        return path, {k: v for k, v in state.items() if k not in ("pid", "host")}
+
+    def cleanup(self, now: float | None = None) -> list[str]:
+        """Remove what no one needs: finished jobs whose last update is older than ``ttl``, jobs
+        left "running" by a process that is gone, job folders without a readable state.json for
+        over a minute, and temporary export folders whose owner is gone (inside a job that is not
+        running; directly in the jobs folder, unchanged for ``orphan_after``). The removed names
+        (job ids; ``<id>/<folder>`` inside a job)."""
+        now = time.time() if now is None else now
+        removed: list[str] = []
+        try:
+            entries = sorted(os.scandir(self.folder), key=lambda e: e.name)
+        except OSError:
+            return removed
+        for entry in entries:
+            name, path = entry.name, Path(entry.path)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if not is_dir:
+                continue
+            if name.startswith(TMP_PREFIX):
+                if now - _newest_mtime(path) > self.orphan_after:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(name)
+                continue
+            if not JOB_ID.fullmatch(name):
+                continue  # not ours: left alone
+            state = _read_state(path)
+            if state is None:
+                if now - _newest_mtime(path) > UNREADABLE_AFTER:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(name)
+                continue
+            if state["state"] == "running":
+                if not self._live(path, state, now):
+                    log.warning("export job %s was interrupted (process %s gone or silent); removed",
+                                name, state.get("pid"))
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(name)
+                continue
+            if self._expired(state, now):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(name)
+                continue
+            for leftover in _partial_files(path):  # a finished job owns no temporary folder
+                if leftover.name != RESULT_FILE:
+                    _remove(leftover)
+                    if leftover.name.startswith(TMP_PREFIX):
+                        removed.append(f"{name}/{leftover.name}")
+        if removed:
+            log.info("export jobs cleaned up: %s", ", ".join(removed))
+        return removed
+
+    @staticmethod
+    def public(state: Mapping) -> dict:
+        """What an API client sees of a job: no pid or host, and ``download`` true when its file is
+        ready (the web layer turns it into a URL)."""
+        keys = ("id", "state", "created", "updated", "expires", "layer", "done", "total", "percent", "format",
+                "crs", "filename", "filename_utf8", "media_type", "size", "counts", "detail")
+        body = {k: state.get(k) for k in keys}
+        body["download"] = state.get("state") == "done"
+        return body
+
+    # -- lookups -----------------------------------------------------------------------------------
+    def _job_dir(self, job_id) -> Path:
+        if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
+            raise NotFound("no such export job (job ids are 16 letters, digits, - or _)")
+        return self.folder / job_id
+
+    def _current(self, job_id) -> tuple[Path, dict]:
+        """The job's folder and its state, with interruption and expiry applied."""
+        job_dir = self._job_dir(job_id)
+        state = _read_state(job_dir)
+        if state is None:
+            raise NotFound(f"no export job {job_id} (unknown, or finished more than {self.ttl:g} s ago)")
+        now = time.time()
+        if state["state"] == "running" and not self._live(job_dir, state, now):
+            state = self._interrupt(job_dir, state)
+        if state["state"] != "running" and self._expired(state, now):
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise NotFound(f"the export {job_id} has expired (files are kept {self.ttl:g} s); start it again")
+        return job_dir, state
+
+    def _running_ids(self) -> list[str]:
+        now = time.time()
+        running = []
+        for path in self.folder.iterdir():
+            if (JOB_ID.fullmatch(path.name) and (state := _read_state(path)) and state["state"] == "running"
+                    and self._live(path, state, now)):
+                running.append(path.name)
+        return running
+
+    def _live(self, job_dir: Path, state: Mapping, now: float) -> bool:
+        """Whether a "running" job is really being run."""
+        pid = state.get("pid")
+        local = state.get("host") in (None, _HOST)  # no host written: this machine's
+        if local and pid == os.getpid():
+            with _LOCK:
+                thread = _THREADS.get(str(job_dir))
+            # this process: its thread tells (none: an earlier process that had the same pid)
+            return thread is not None and (thread.ident is None or thread.is_alive())
+        if local and not _pid_alive(pid):
+            return False
+        updated = _ts(state.get("updated"))
+        return updated is not None and now - updated <= self.stale_after
+
+    def _expired(self, state: Mapping, now: float) -> bool:
+        updated = _ts(state.get("updated"))
+        return updated is None or now - updated > self.ttl
+
+    def _interrupt(self, job_dir: Path, state: dict) -> dict:
+        """Mark a job whose runner is gone as failed and remove its partial files."""
+        log.warning("export job %s was interrupted (process %s gone or silent)", job_dir.name, state.get("pid"))
+        for path in _partial_files(job_dir):
+            _remove(path)
+        now = time.time()
+        state = {**state, "state": "failed", "detail": INTERRUPTED, "updated": _iso(now),
+                 "expires": _iso(now + self.ttl), "filename": None, "filename_utf8": None,
+                 "content_disposition": None, "size": None}
+        with _LOCK:
+            try:
+                _write_state(job_dir, state)
+            except OSError:
+                pass  # the folder went away meanwhile: the state is still what we report
+        return state
+
+    @contextmanager
+    def _exclusive(self):
+        """Starts are serialised: by the lock within this process, by a lock file across processes."""
+        with _LOCK:
+            if fcntl is None:  # pragma: no cover
+                yield
+                return
+            with open(self.folder / LOCK_FILE, "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- the job's thread --------------------------------------------------------------------------
+    def _run(self, job_dir: Path, state: dict, store: Store, args: dict) -> None:
+        job_id = state["id"]
+        cancelled = threading.Event()
+        stop = threading.Event()
+        progress_lock = threading.Lock()
+        seen: dict[str, int] = {}
+        last = {"write": 0.0, "dirty": False}
+        total = 0
+
+        def write(final: bool = False) -> None:
+            """Write the state if the job is still ours on disk, else flag it cancelled."""
+            with _LOCK:
+                on_disk = _read_state(job_dir)
+                if on_disk is None or on_disk["state"] != "running" or on_disk.get("pid") != state["pid"]:
+                    cancelled.set()
+                    return
+                now = time.time()
+                state["updated"], state["expires"] = _iso(now), _iso(now + self.ttl)
+                _write_state(job_dir, state, sync=final)
+                last["write"], last["dirty"] = time.monotonic(), False
+
+        def progress(layer: str, done: int, layer_total: int) -> None:
+            if cancelled.is_set():
+                raise _Cancelled()
+            with progress_lock:
+                seen[layer] = done
+                overall = sum(seen.values())
+                state["layer"], state["done"] = layer, overall
+                state["total"] = max(total, overall)
+                state["percent"] = min(99, int(100 * overall / state["total"])) if state["total"] else 0
+                last["dirty"] = True
+
+        def beat() -> None:
+            """Flush progress at most every PROGRESS_INTERVAL; rewrite the state every heartbeat."""
+            while not stop.wait(PROGRESS_INTERVAL):
+                since = time.monotonic() - last["write"]
+                if (last["dirty"] and since >= PROGRESS_INTERVAL) or since >= self.heartbeat:
+                    try:
+                        with progress_lock:
+                            write()
+                    except OSError:
+                        log.warning("export job %s: its state could not be written", job_id, exc_info=True)
+
+        beater = threading.Thread(target=beat, name=f"export-job-{job_id}-state", daemon=True)
+        result = None
+        try:
+            plan = plan_export(store, args)
+            total = sum(_expected(store, layer, q) for layer, q in plan.queries.items())
+            with progress_lock:
+                state["total"], state["format"], state["crs"] = total, plan.format.name, plan.target.name
+            beater.start()
+            result = export(store, args, tmp_dir=job_dir, progress=progress)
+            os.replace(result.path, job_dir / RESULT_FILE)
+            stop.set()
+            beater.join()
+            with progress_lock:
+                state.update(state="done", layer=None, done=sum(result.counts.values()), percent=100,
+                             format=result.format, crs=result.crs, filename=result.filename,
+                             filename_utf8=result.filename_utf8, media_type=result.media_type,
+                             content_disposition=result.content_disposition, size=result.size,
+                             counts=dict(result.counts))
+                state["total"] = max(state["done"], state["total"])
+                write(final=True)
+            if cancelled.is_set():
+                _remove(job_dir / RESULT_FILE)
+                log.warning("export job %s finished after it had been declared interrupted; its file is dropped",
+                            job_id)
+            else:
+                log.info("export job %s done: %s, %s bytes", job_id, result.counts, result.size)
+        except _Cancelled:
+            log.warning("export job %s stopped: it had been declared interrupted", job_id)
+        except Exception as exc:
+            if isinstance(exc, GeoError):
+                detail = exc.detail
+                log.warning("export job %s failed: %s", job_id, exc)
+            else:
+                detail = FAILED
+                log.exception("export job %s failed", job_id)
+            stop.set()
+            if beater.is_alive():
+                beater.join()
+            for path in _partial_files(job_dir):
+                if not path.name.startswith(".state-"):
+                    _remove(path)
+            with progress_lock:
+                state.update(state="failed", detail=detail, layer=None, filename=None, filename_utf8=None,
+                             media_type=None, content_disposition=None, size=None)
+                try:
+                    write(final=True)
+                except OSError:
+                    log.exception("export job %s: its failure could not be recorded", job_id)
+        finally:
+            stop.set()
+            if result is not None:
+                result.cleanup()
+            with _LOCK:
+                _THREADS.pop(str(job_dir), None)
