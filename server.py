@@ -15,8 +15,20 @@ import uuid
 from pathlib import Path
 
 import click
-from flask import (Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request,
-                   send_file, send_from_directory, url_for)
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    send_file,
+    send_from_directory,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 

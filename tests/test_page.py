@@ -11,7 +11,6 @@ import folium
 import pytest
 
 from geo.errors import ConfigError
-
 from layers.map import assets
 from layers.map import page as mapview
 from server import create_app

@@ -4,15 +4,23 @@ pulls chunk by chunk."""
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyogrio
 
-from .base import Chunk, Column, LayerSchema, Writer, _Counted, arrow_batch, arrow_schema
+from .base import (
+    Chunk,
+    Column,
+    LayerSchema,
+    Writer,
+    _Counted,
+    arrow_batch,
+    arrow_schema,
+)
 
 _GDAL_GEOMETRY = {"Geometry": "Unknown", "GeometryCollection": "GeometryCollection"}
 

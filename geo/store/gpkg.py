@@ -25,6 +25,7 @@ import pyogrio
 import shapely
 
 from ..errors import CRSError, InvalidParameter, NotFound, StoreError
+from ..files import pid_alive
 from .base import FIELD_TYPES, Field, LayerInfo, Query, Store, check_layer_name
 
 log = logging.getLogger(__name__)
@@ -64,16 +65,6 @@ def _wkb(blob: bytes | None) -> bytes | None:
     if blob[:2] != b"GP":
         raise ValueError("not a GeoPackage geometry blob")
     return blob[8 + _ENVELOPE[(blob[3] >> 1) & 0x07]:]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class GeoPackageStore(Store):
@@ -371,7 +362,7 @@ class GeoPackageStore(Store):
             return removed
         for item in folder.iterdir():
             m = _TMP.match(item.name)
-            if m and m["stem"] == self.path.stem and not _pid_alive(int(m["pid"])):
+            if m and m["stem"] == self.path.stem and not pid_alive(int(m["pid"])):
                 item.unlink(missing_ok=True)
                 removed.append(item.name)
         if removed:

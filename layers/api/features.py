@@ -21,6 +21,7 @@ from geo.store import Query, Store
 from .. import catalog, style
 from .params import FILTERS, MAX_TEXT, filters_for_layer, parse_int, parse_query
 
+
 # -- serialisation -------------------------------------------------------------------------------
 def round_geometries(geoms, decimals: int = 7):
     """Coordinates rounded to ``decimals`` (7 decimals of a degree is about 1 cm)."""

@@ -26,25 +26,35 @@ unexpected exception goes to the log only.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 from geo.errors import GeoError, NotFound, StoreError
+from geo.files import pid_alive
 from geo.store import Store
 
-from .export import _expected, export, plan_export
+from .export import export, plan_export, size
+from .jobfiles import (
+    JOB_ID,
+    LOCK_FILE,
+    RESULT_FILE,
+    TMP_PREFIX,
+    iso,
+    newest_mtime,
+    partial_files,
+    read_state,
+    remove,
+    ts,
+    write_state,
+)
 
 try:  # POSIX: starts in several worker processes are serialised by a lock file
     import fcntl
@@ -52,15 +62,6 @@ except ImportError:  # pragma: no cover - Windows: the lock within the process o
     fcntl = None
 
 log = logging.getLogger(__name__)
-
-STATE_FILE = "state.json"
-RESULT_FILE = "result"
-LOCK_FILE = ".jobs.lock"
-#: The prefix of export's temporary folders (``tempfile.mkdtemp(prefix=...)`` in layers.api.export).
-TMP_PREFIX = ".weihai-export-"
-#: A job id: what ``secrets.token_urlsafe(12)`` makes (16 URL-safe characters), and nothing else.
-JOB_ID = re.compile(r"[A-Za-z0-9_-]{16}")
-STATES = ("running", "done", "failed")
 
 INTERRUPTED = "the export was interrupted (the server restarted); start it again"
 FAILED = "the export failed; the operator has been told (see the server log)"
@@ -97,102 +98,6 @@ class NotReady(GeoError):
 
 class _Cancelled(Exception):
     """The job's state on disk is no longer "running" (another process declared it interrupted)."""
-
-
-# -- time ----------------------------------------------------------------------------------------
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _ts(value) -> float | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except (TypeError, ValueError):
-        return None
-
-
-# -- files ---------------------------------------------------------------------------------------
-def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False  # never os.kill(0 or -1, ...): those mean process groups
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, run by another user
-    except OSError:
-        return False
-    return True
-
-
-def _newest_mtime(path: Path) -> float:
-    """The latest modification time of a folder and everything in it (0 when it is gone)."""
-    newest = 0.0
-    try:
-        newest = path.stat().st_mtime
-        for root, dirs, files in os.walk(path):
-            for name in dirs + files:
-                try:
-                    newest = max(newest, os.stat(os.path.join(root, name), follow_symlinks=False).st_mtime)
-                except OSError:
-                    pass
-    except OSError:
-        pass
-    return newest
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-
-
-def _read_state(job_dir: Path) -> dict | None:
-    """The job's state.json, or None when it is missing or unreadable (after one retry: a writer
-    in another process may be between its write and its rename)."""
-    for attempt in (0, 1):
-        try:
-            state = json.loads((job_dir / STATE_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            state = None
-        if (isinstance(state, dict) and state.get("id") == job_dir.name and state.get("state") in STATES):
-            return state
-        if attempt == 0:
-            time.sleep(0.05)
-    return None
-
-
-def _write_state(job_dir: Path, state: dict, *, sync: bool = False) -> None:
-    """Replace the job's state.json atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=job_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(state, fh, ensure_ascii=False, sort_keys=True)
-            if sync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, job_dir / STATE_FILE)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _partial_files(job_dir: Path) -> list[Path]:
-    """What a job that did not finish leaves: export's temporary folders, a moved result, state
-    temporaries."""
-    try:
-        entries = list(job_dir.iterdir())
-    except OSError:
-        return []
-    return [p for p in entries if p.name.startswith((TMP_PREFIX, ".state-")) or p.name == RESULT_FILE]
 
 
 class Jobs:
@@ -242,15 +147,15 @@ class Jobs:
                 except FileExistsError:  # pragma: no cover - 96 random bits
                     continue
             now = time.time()
-            state = {"id": job_id, "state": "running", "created": _iso(now), "updated": _iso(now),
-                     "expires": _iso(now + self.ttl), "pid": os.getpid(), "host": _HOST,
+            state = {"id": job_id, "state": "running", "created": iso(now), "updated": iso(now),
+                     "expires": iso(now + self.ttl), "pid": os.getpid(), "host": _HOST,
                      "layer": None, "done": 0, "total": 0, "percent": 0,
                      "format": None, "crs": None, "filename": None, "filename_utf8": None, "media_type": None,
                      "content_disposition": None, "size": None, "counts": {}, "detail": None}
             thread = threading.Thread(target=self._run, args=(job_dir, state, store, args),
                                       name=f"export-job-{job_id}", daemon=True)
             with _LOCK:
-                _write_state(job_dir, state)
+                write_state(job_dir, state)
                 _THREADS[str(job_dir)] = thread  # not started yet: counted as live (see _live)
         try:
             thread.start()
@@ -301,15 +206,15 @@ class Jobs:
             if not is_dir:
                 continue
             if name.startswith(TMP_PREFIX):
-                if now - _newest_mtime(path) > self.orphan_after:
+                if now - newest_mtime(path) > self.orphan_after:
                     shutil.rmtree(path, ignore_errors=True)
                     removed.append(name)
                 continue
             if not JOB_ID.fullmatch(name):
                 continue  # not ours: left alone
-            state = _read_state(path)
+            state = read_state(path)
             if state is None:
-                if now - _newest_mtime(path) > UNREADABLE_AFTER:
+                if now - newest_mtime(path) > UNREADABLE_AFTER:
                     shutil.rmtree(path, ignore_errors=True)
                     removed.append(name)
                 continue
@@ -324,9 +229,9 @@ class Jobs:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(name)
                 continue
-            for leftover in _partial_files(path):  # a finished job owns no temporary folder
+            for leftover in partial_files(path):  # a finished job owns no temporary folder
                 if leftover.name != RESULT_FILE:
-                    _remove(leftover)
+                    remove(leftover)
                     if leftover.name.startswith(TMP_PREFIX):
                         removed.append(f"{name}/{leftover.name}")
         if removed:
@@ -352,7 +257,7 @@ class Jobs:
     def _current(self, job_id) -> tuple[Path, dict]:
         """The job's folder and its state, with interruption and expiry applied."""
         job_dir = self._job_dir(job_id)
-        state = _read_state(job_dir)
+        state = read_state(job_dir)
         if state is None:
             raise NotFound(f"no export job {job_id} (unknown, or finished more than {self.ttl:g} s ago)")
         now = time.time()
@@ -367,7 +272,7 @@ class Jobs:
         now = time.time()
         running = []
         for path in self.folder.iterdir():
-            if (JOB_ID.fullmatch(path.name) and (state := _read_state(path)) and state["state"] == "running"
+            if (JOB_ID.fullmatch(path.name) and (state := read_state(path)) and state["state"] == "running"
                     and self._live(path, state, now)):
                 running.append(path.name)
         return running
@@ -381,27 +286,27 @@ class Jobs:
                 thread = _THREADS.get(str(job_dir))
             # this process: its thread tells (none: an earlier process that had the same pid)
             return thread is not None and (thread.ident is None or thread.is_alive())
-        if local and not _pid_alive(pid):
+        if local and not pid_alive(pid):
             return False
-        updated = _ts(state.get("updated"))
+        updated = ts(state.get("updated"))
         return updated is not None and now - updated <= self.stale_after
 
     def _expired(self, state: Mapping, now: float) -> bool:
-        updated = _ts(state.get("updated"))
+        updated = ts(state.get("updated"))
         return updated is None or now - updated > self.ttl
 
     def _interrupt(self, job_dir: Path, state: dict) -> dict:
         """Mark a job whose runner is gone as failed and remove its partial files."""
         log.warning("export job %s was interrupted (process %s gone or silent)", job_dir.name, state.get("pid"))
-        for path in _partial_files(job_dir):
-            _remove(path)
+        for path in partial_files(job_dir):
+            remove(path)
         now = time.time()
-        state = {**state, "state": "failed", "detail": INTERRUPTED, "updated": _iso(now),
-                 "expires": _iso(now + self.ttl), "filename": None, "filename_utf8": None,
+        state = {**state, "state": "failed", "detail": INTERRUPTED, "updated": iso(now),
+                 "expires": iso(now + self.ttl), "filename": None, "filename_utf8": None,
                  "content_disposition": None, "size": None}
         with _LOCK:
             try:
-                _write_state(job_dir, state)
+                write_state(job_dir, state)
             except OSError:
                 pass  # the folder went away meanwhile: the state is still what we report
         return state
@@ -433,13 +338,13 @@ class Jobs:
         def write(final: bool = False) -> None:
             """Write the state if the job is still ours on disk, else flag it cancelled."""
             with _LOCK:
-                on_disk = _read_state(job_dir)
+                on_disk = read_state(job_dir)
                 if on_disk is None or on_disk["state"] != "running" or on_disk.get("pid") != state["pid"]:
                     cancelled.set()
                     return
                 now = time.time()
-                state["updated"], state["expires"] = _iso(now), _iso(now + self.ttl)
-                _write_state(job_dir, state, sync=final)
+                state["updated"], state["expires"] = iso(now), iso(now + self.ttl)
+                write_state(job_dir, state, sync=final)
                 last["write"], last["dirty"] = time.monotonic(), False
 
         def progress(layer: str, done: int, layer_total: int) -> None:
@@ -468,7 +373,7 @@ class Jobs:
         result = None
         try:
             plan = plan_export(store, args)
-            total = sum(_expected(store, layer, q) for layer, q in plan.queries.items())
+            total = size(store, args)
             with progress_lock:
                 state["total"], state["format"], state["crs"] = total, plan.format.name, plan.target.name
             beater.start()
@@ -485,7 +390,7 @@ class Jobs:
                 state["total"] = max(state["done"], state["total"])
                 write(final=True)
             if cancelled.is_set():
-                _remove(job_dir / RESULT_FILE)
+                remove(job_dir / RESULT_FILE)
                 log.warning("export job %s finished after it had been declared interrupted; its file is dropped",
                             job_id)
             else:
@@ -502,9 +407,9 @@ class Jobs:
             stop.set()
             if beater.is_alive():
                 beater.join()
-            for path in _partial_files(job_dir):
+            for path in partial_files(job_dir):
                 if not path.name.startswith(".state-"):
-                    _remove(path)
+                    remove(path)
             with progress_lock:
                 state.update(state="failed", detail=detail, layer=None, filename=None, filename_utf8=None,
                              media_type=None, content_disposition=None, size=None)

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+
 def folder(name: str) -> Path:
     """The checkout's ``static/`` or ``templates/`` when running from a checkout, else the copy an
     installed wheel put under ``<prefix>/share/weihai-atlas/`` (pyproject's data-files)."""

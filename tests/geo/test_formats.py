@@ -24,9 +24,8 @@ import pytest
 import shapely
 
 from geo import crs as crs_targets
-from geo.export import formats
 from geo.errors import InvalidParameter
-from geo.export import About, Chunk, Column, LayerSchema, write
+from geo.export import About, Chunk, Column, LayerSchema, formats, write
 from geo.export.gdal import dbf_names
 
 ALL = list(formats.FORMATS)

@@ -9,20 +9,25 @@ import zipfile
 from urllib.parse import unquote
 
 import numpy as np
-import pyogrio
 import pyarrow.parquet as pq
+import pyogrio
 import pytest
 import shapely
 from pyproj import CRS, Geod, Transformer
 
 from geo import crs as geo_crs
-from geo.export import formats
 from geo.errors import InvalidParameter, StoreError
-from layers.api import params
-from layers.api import export
+from geo.export import formats
 from layers import cli
+from layers.api import export, params
 from layers.catalog import FIELDS
-from tests.geo.test_formats import LOSSY_EMPTY, aligned, assert_same_attributes, read_back, same_geometry
+from tests.geo.test_formats import (
+    LOSSY_EMPTY,
+    aligned,
+    assert_same_attributes,
+    read_back,
+    same_geometry,
+)
 
 LAYERS = ["districts", "zones", "parks", "roads", "projects"]
 CRSS = ["EPSG:4326", "EPSG:4490", "EPSG:4550", "EPSG:4529", "EPSG:3857", "GCJ-02"]

@@ -21,6 +21,7 @@ import pyogrio
 import pytest
 
 from geo.errors import GeoError, InvalidParameter, NotFound, StoreError
+from layers.api import jobfiles
 from layers.api import jobs as jobs_mod
 from layers.api.jobs import FAILED, INTERRUPTED, Jobs, NotReady, TooBusy
 
@@ -158,7 +159,7 @@ def test_job_runs_to_done_gpkg(built_store, folder, tmp_path):
     started = jobs.start(built_store, {"layers": "all", "format": "gpkg", "crs": "EPSG:4550"})
     assert started["state"] in ("running", "done") and "pid" not in started and "host" not in started
     job_id = started["id"]
-    assert jobs_mod.JOB_ID.fullmatch(job_id)
+    assert jobfiles.JOB_ID.fullmatch(job_id)
 
     state = wait_for(jobs, job_id)
     expected = stored_counts(built_store)
@@ -246,7 +247,7 @@ def test_max_running_is_enforced_across_threads(built_store, folder):
         err = refused[0]
         assert isinstance(err, GeoError) and err.status == 429
         assert err.to_dict()["error"] == "too_many_jobs" and "2" in err.detail
-        assert sorted(p.name for p in folder.iterdir() if jobs_mod.JOB_ID.fullmatch(p.name)) == \
+        assert sorted(p.name for p in folder.iterdir() if jobfiles.JOB_ID.fullmatch(p.name)) == \
             sorted(s["id"] for s in started)
         # counted from disk: another Jobs (another worker) refuses as well
         with pytest.raises(TooBusy):
@@ -290,13 +291,13 @@ def test_progress_and_result_seen_by_a_second_instance(built_store, folder):
 
 def test_progress_is_throttled_and_the_end_always_written(built_store, folder, monkeypatch):
     writes = []
-    real = jobs_mod._write_state
+    real = jobfiles.write_state
 
     def counting(job_dir, state, **kw):
         writes.append((time.monotonic(), dict(state)))
         return real(job_dir, state, **kw)
 
-    monkeypatch.setattr(jobs_mod, "_write_state", counting)
+    monkeypatch.setattr(jobs_mod, "write_state", counting)
     slow = SlowStore(built_store, delay=0.12)  # 9 features, ~1.1 s
     slow.open()
     jobs = Jobs(folder)
@@ -403,7 +404,7 @@ def test_a_live_job_in_another_process_counts(built_store, folder):
     fresh = hand_written(folder, pid=os.getppid())
     with pytest.raises(TooBusy):
         jobs.start(built_store, {"layers": "parks"})
-    assert sorted(p.name for p in folder.iterdir() if jobs_mod.JOB_ID.fullmatch(p.name)) == [fresh]
+    assert sorted(p.name for p in folder.iterdir() if jobfiles.JOB_ID.fullmatch(p.name)) == [fresh]
     silent = hand_written(folder, pid=os.getppid(), updated=time.time() - 120)
     assert jobs.status(silent)["detail"] == INTERRUPTED
     assert [p.name for p in (folder / silent).iterdir()] == ["state.json"]
@@ -418,7 +419,7 @@ def test_a_job_declared_interrupted_elsewhere_stops(built_store, folder):
     slow.allow(1)
     wait_for(jobs, job_id, lambda s: s["done"] >= 1, timeout=10)
     verdict = {**state_file(jobs, job_id), "state": "failed", "detail": INTERRUPTED}
-    jobs_mod._write_state(folder / job_id, verdict)
+    jobfiles.write_state(folder / job_id, verdict)
     slow.open()
     deadline = time.monotonic() + TIMEOUT
     while f"{folder / job_id}" in jobs_mod._THREADS:
@@ -547,7 +548,7 @@ def child(store, folder: Path, delay: float):
                             cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         job_id = proc.stdout.readline().strip()
-        assert jobs_mod.JOB_ID.fullmatch(job_id), job_id
+        assert jobfiles.JOB_ID.fullmatch(job_id), job_id
         yield proc, job_id
     finally:
         if proc.poll() is None:

@@ -1,0 +1,103 @@
+"""The files of export jobs: a job's folder, its ``state.json`` (replaced atomically, read with one
+retry), what a job that did not finish leaves behind, and times as UTC ISO text."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+STATE_FILE = "state.json"
+RESULT_FILE = "result"
+LOCK_FILE = ".jobs.lock"
+#: The prefix of export's temporary folders (``tempfile.mkdtemp(prefix=...)`` in layers.api.export).
+TMP_PREFIX = ".weihai-export-"
+#: A job id: what ``secrets.token_urlsafe(12)`` makes (16 URL-safe characters), and nothing else.
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{16}")
+STATES = ("running", "done", "failed")
+
+
+# -- time ----------------------------------------------------------------------------------------
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def ts(value) -> float | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+# -- files ---------------------------------------------------------------------------------------
+def newest_mtime(path: Path) -> float:
+    """The latest modification time of a folder and everything in it (0 when it is gone)."""
+    newest = 0.0
+    try:
+        newest = path.stat().st_mtime
+        for root, dirs, files in os.walk(path):
+            for name in dirs + files:
+                try:
+                    newest = max(newest, os.stat(os.path.join(root, name), follow_symlinks=False).st_mtime)
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    return newest
+
+
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def read_state(job_dir: Path) -> dict | None:
+    """The job's state.json, or None when it is missing or unreadable (after one retry: a writer
+    in another process may be between its write and its rename)."""
+    for attempt in (0, 1):
+        try:
+            state = json.loads((job_dir / STATE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            state = None
+        if (isinstance(state, dict) and state.get("id") == job_dir.name and state.get("state") in STATES):
+            return state
+        if attempt == 0:
+            time.sleep(0.05)
+    return None
+
+
+def write_state(job_dir: Path, state: dict, *, sync: bool = False) -> None:
+    """Replace the job's state.json atomically."""
+    fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=job_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(state, fh, ensure_ascii=False, sort_keys=True)
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, job_dir / STATE_FILE)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def partial_files(job_dir: Path) -> list[Path]:
+    """What a job that did not finish leaves: export's temporary folders, a moved result, state
+    temporaries."""
+    try:
+        entries = list(job_dir.iterdir())
+    except OSError:
+        return []
+    return [p for p in entries if p.name.startswith((TMP_PREFIX, ".state-")) or p.name == RESULT_FILE]
