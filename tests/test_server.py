@@ -271,3 +271,46 @@ def test_the_app_under_a_sub_path_behind_a_proxy(built_store):
     html = app.test_client().get("/", headers={"X-Forwarded-Prefix": "/atlas"}).get_data(as_text=True)
     urls = re.findall(r'(?:src|href)="(/[^"]*)"', html) + re.findall(r'"(?:api|standalone)": "([^"]*)"', html)
     assert urls and all(u.startswith("/atlas/") for u in urls), urls
+
+
+# -- exports as jobs ------------------------------------------------------------------------------
+def test_an_export_job_runs_and_its_file_downloads(built_store, tmp_path):
+    import shutil
+    import time
+
+    from server import create_app
+
+    store = tmp_path / "atlas.gpkg"
+    shutil.copy(built_store.path, store)
+    client = create_app({"STORE": str(store), "TESTING": True, "EXPORT_DIRECT_MAX": 1}).test_client()
+    too_big = client.get("/api/export?layers=parks&format=gpkg")
+    assert too_big.status_code == 413 and "POST /api/exports" in too_big.get_json()["detail"]
+    started = client.post("/api/exports", json={"layers": "parks,roads", "format": "gpkg", "district": "371002"})
+    assert started.status_code == 202, started.get_json()
+    job = started.get_json()
+    assert started.headers["Location"] == job["url"] == f"/api/exports/{job['id']}"
+    deadline = time.time() + 30
+    while job["state"] == "running" and time.time() < deadline:
+        time.sleep(0.05)
+        job = client.get(job["url"]).get_json()
+    assert job["state"] == "done" and job["download"] == f"/api/exports/{job['id']}/file"
+    assert job["counts"] == {"parks": 2, "roads": 1}
+    with client.get(job["download"]) as resp:
+        assert resp.status_code == 200 and resp.data[:16] == b"SQLite format 3\x00"
+        assert "filename*=UTF-8''" in resp.headers["Content-Disposition"]
+    assert (tmp_path / "exports" / job["id"]).is_dir()  # job files live beside the store
+
+
+@pytest.mark.parametrize("kwargs,status", [
+    ({"data": "layers=parks", "content_type": "application/x-www-form-urlencoded"}, 415),  # a cross-site form
+    ({"json": ["parks"]}, 400),
+    ({"json": {"layers": "lakes"}}, 400),
+])
+def test_a_job_needs_a_json_object_of_good_parameters(client, kwargs, status):
+    resp = client.post("/api/exports", **kwargs)
+    assert resp.status_code == status and resp.get_json()["detail"]
+
+
+def test_unknown_jobs_are_404(client):
+    assert client.get("/api/exports/..%2F..%2Fetc").status_code == 404
+    assert client.get("/api/exports/AAAAAAAAAAAAAAAA/file").status_code == 404
