@@ -41,8 +41,9 @@ MAX_DRAWN = 10000
 DEFAULT_VISIBLE_MAX = 5000
 
 #: Our scripts, in load order (static/).
-SCRIPTS = ("atlas", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-controls", "atlas-measure",
-           "atlas-export", "atlas-print")
+SCRIPTS = ("atlas", "atlas-ui", "atlas-setup", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-search",
+           "atlas-controls", "atlas-measure", "atlas-selection", "atlas-download", "atlas-export", "atlas-print",
+           "atlas-print-canvas")
 
 _TDT_KEY = re.compile(r"^[0-9a-fA-F]{32}$")
 _TDT = "https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s" \

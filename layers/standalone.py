@@ -40,7 +40,7 @@ EXTRA_PARAMS = ("bbox", "ids", "title")
 PARAMS = mapview.PAGE_PARAMS + EXTRA_PARAMS
 MAX_TITLE = 120
 #: Our scripts inlined, in load order.
-SCRIPTS = ("atlas.js", "atlas-popup.js", "atlas-standalone.js")
+SCRIPTS = ("atlas.js", "atlas-ui.js", "atlas-popup.js", "atlas-standalone.js")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 

@@ -1,31 +1,17 @@
-/* 精致威海规划图 — the page's controls: title and language, search, filters, tools, fullscreen,
+/* 精致威海规划图 — the page's controls: title and language, filters, tools, fullscreen,
  * coordinates, scale, the layer control's dress, the URL that carries the view, and Atlas.start.
- * Data becomes text only. (The legend is in atlas-legend.js, measuring in atlas-measure.js.) */
+ * Data becomes text only. (The search is in atlas-search.js, the legend in atlas-legend.js; the
+ * toolbar's buttons come from the modules in Atlas.tools: measuring, export.) */
 (function () {
   'use strict';
   var Atlas = window.Atlas;
-  var el = function (tag, cls, text, parent) { return Atlas.el(tag, cls, text, parent); };
+  var el = Atlas.el, control = Atlas.control;
   var NARROW = '(max-width: 640px)';
 
   function isNarrow() { return window.matchMedia && window.matchMedia(NARROW).matches; }
   Atlas.isNarrow = isNarrow;
 
-  function control(position, className, build) {
-    var Ctl = L.Control.extend({
-      options: {position: position},
-      onAdd: function (map) {
-        var box = L.DomUtil.create('div', 'leaflet-control ' + className);
-        L.DomEvent.disableClickPropagation(box);
-        L.DomEvent.disableScrollPropagation(box);
-        build.call(this, box, map);
-        return box;
-      }
-    });
-    return new Ctl();
-  }
-  Atlas.control = control;
-
-  // -- the URL carries the view -------------------------------------------------------------------
+  // -- the URL carries the view (relative: the page may be served under a prefix) -------------------
   Atlas.stateParams = function (overrides) {
     var map = Atlas.map, c = map.getCenter(), z = Math.round(map.getZoom());
     var digits = Math.max(3, Math.min(6, Math.ceil(z * 0.3) + 1));
@@ -36,21 +22,18 @@
       zoom: String(z),
       layers: Atlas.visibleLayers().join(',')
     };
-    ['district', 'category', 'status'].forEach(function (k) { if (Atlas.filters[k]) { state[k] = Atlas.filters[k]; } });
-    L.extend(state, overrides || {});
-    return Object.keys(state).map(function (k) {
-      return k + '=' + encodeURIComponent(state[k]).replace(/%2C/g, ',');
-    }).join('&');
+    Atlas.FILTERS.forEach(function (k) { if (Atlas.filters[k]) { state[k] = Atlas.filters[k]; } });
+    return Atlas.query(L.extend(state, overrides || {}));
   };
+  // This page with the view now (and ``overrides``): only a query, so the page's own path stays.
+  Atlas.viewUrl = function (overrides) { return '?' + Atlas.stateParams(overrides); };
+  var otherLang = function () { return {lang: Atlas.lang === 'zh' ? 'en' : 'zh'}; };
 
   Atlas.syncUrl = function () {
     clearTimeout(Atlas._urlTimer);
     Atlas._urlTimer = setTimeout(function () {
-      var params = Atlas.stateParams();
-      history.replaceState(null, '', location.pathname + '?' + params);
-      if (Atlas._langLink) {
-        Atlas._langLink.href = location.pathname + '?' + Atlas.stateParams({lang: Atlas.lang === 'zh' ? 'en' : 'zh'});
-      }
+      history.replaceState(null, '', Atlas.viewUrl());
+      if (Atlas._langLink) { Atlas._langLink.href = Atlas.viewUrl(otherLang()); }
     }, 150);
   };
 
@@ -67,10 +50,10 @@
       lang.setAttribute('hreflang', Atlas.lang === 'zh' ? 'en' : 'zh');
       lang.addEventListener('click', function (e) {
         e.preventDefault();
-        location.href = location.pathname + '?' + Atlas.stateParams({lang: Atlas.lang === 'zh' ? 'en' : 'zh'});
+        location.href = Atlas.viewUrl(otherLang());
       });
 
-      searchBox(el('div', 'atlas-search', null, box), map);
+      Atlas.searchBox(el('div', 'atlas-search', null, box), map);
       filterBox(el('div', 'atlas-filters', null, box));
 
       var notice = Atlas._noticeBox = el('div', 'atlas-notice', null, box);
@@ -93,108 +76,6 @@
     close.setAttribute('aria-label', Atlas.t('dismiss'));
     close.addEventListener('click', function () { Atlas._notice = null; updateNotice(); });
   }
-
-  // -- search over all layers ------------------------------------------------------------------------
-  function searchBox(box, map) {
-    var input = el('input', 'atlas-search-input', null, box);
-    input.type = 'search';
-    input.placeholder = Atlas.t('search');
-    input.setAttribute('aria-label', Atlas.t('search'));
-    input.autocomplete = 'off';
-    var list = el('ul', 'atlas-results', null, box);
-    list.hidden = true;
-    list.setAttribute('role', 'listbox');
-    var timer = null, hits = [], active = -1, seq = 0;
-
-    function render(message) {
-      list.textContent = '';
-      list.hidden = !message && !hits.length;
-      if (message) { el('li', 'atlas-result-empty', message, list); return; }
-      hits.forEach(function (hit, i) {
-        var props = hit.properties || {};
-        var item = el('li', 'atlas-result' + (i === active ? ' atlas-active' : ''), null, list);
-        item.setAttribute('role', 'option');
-        item.setAttribute('data-feature-id', String(hit.id));
-        el('div', 'atlas-result-name', Atlas.featureName(props), item);
-        var cfg = Atlas.layerConfig(props.layer);
-        var cat = cfg && cfg.style.categories ? cfg.style.categories[props.category] : null;
-        var district = Atlas.config.vocab.districts[props.district];
-        el('div', 'atlas-result-sub', [cfg ? Atlas.label(cfg.title) : props.layer, cat ? Atlas.label(cat.label) : null,
-                                       district ? Atlas.label(district) : null].filter(Boolean).join(' · '), item);
-        item.addEventListener('mousedown', function (e) { e.preventDefault(); choose(i); });
-      });
-    }
-
-    function choose(i) {
-      var hit = hits[i];
-      if (!hit) { return; }
-      hits = [];
-      render();
-      input.blur();
-      Atlas.showFeature(hit);
-    }
-
-    function run() {
-      var q = input.value.trim(), mine = ++seq;
-      if (!q) { hits = []; render(); return; }
-      Atlas.fetchJson(Atlas.apiUrl('/search', {q: q, limit: 10})).then(function (body) {
-        if (mine !== seq) { return; }
-        hits = body.features || [];
-        active = hits.length ? 0 : -1;
-        render(hits.length ? null : Atlas.t('searchNone'));
-      }).catch(function (err) {
-        if (mine !== seq) { return; }
-        hits = [];
-        render(Atlas.t('searchError') + '：' + err.message);
-      });
-    }
-
-    input.addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(run, 250); });
-    input.addEventListener('keydown', function (e) {
-      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-        if (!hits.length) { return; }
-        e.preventDefault();
-        active = (active + (e.key === 'ArrowDown' ? 1 : hits.length - 1)) % hits.length;
-        render();
-      } else if (e.key === 'Enter') {
-        e.preventDefault();
-        if (hits.length) { choose(Math.max(0, active)); } else { clearTimeout(timer); run(); }
-      } else if (e.key === 'Escape') {
-        hits = [];
-        render();
-      }
-    });
-    input.addEventListener('blur', function () { setTimeout(function () { list.hidden = true; }, 150); });
-    input.addEventListener('focus', function () { if (hits.length) { list.hidden = false; } });
-  }
-
-  // Fly to a search hit, show its layer, open its popup.
-  Atlas.showFeature = function (hit) {
-    var map = Atlas.map, props = hit.properties || {};
-    var layer = Atlas.layers[props.layer];
-    if (layer && !map.hasLayer(layer)) { map.addLayer(layer); }
-    Atlas.busy(+1);
-    return Atlas.fetchJson(Atlas.apiUrl('/features/' + encodeURIComponent(hit.id))).then(function (feature) {
-      var c = hit.geometry.coordinates, target = L.latLng(c[1], c[0]), bb = hit.bbox, done = false;
-      var finish = function () {
-        if (done) { return; }
-        done = true;
-        Atlas.openPopup(feature, target, Atlas.layerConfig(props.layer));
-        Atlas.busy(-1);
-      };
-      map.once('moveend', finish);
-      setTimeout(finish, 2500);
-      if (!bb || (bb[2] - bb[0] < 0.003 && bb[3] - bb[1] < 0.003)) {
-        map.flyTo(target, Math.max(map.getZoom(), 15), {duration: 0.8});
-      } else {
-        map.flyToBounds([[bb[1], bb[0]], [bb[3], bb[2]]], {maxZoom: 15, duration: 0.8, padding: [40, 40]});
-      }
-    }).catch(function (err) {
-      Atlas.busy(-1);
-      Atlas.notify(Atlas.t('searchError') + '：' + err.message, 'error');
-      console.error(err.message);
-    });
-  };
 
   // -- filters: district, category, status, for all layers at once ---------------------------------
   function option(parent, value, text, selected) {
@@ -252,7 +133,7 @@
     toggle.addEventListener('click', function () { L.DomUtil[box.classList.contains('atlas-open') ? 'removeClass' : 'addClass'](box, 'atlas-open'); });
 
     function update() {
-      var n = ['district', 'category', 'status'].filter(function (k) { return Atlas.filters[k]; }).length;
+      var n = Atlas.FILTERS.filter(function (k) { return Atlas.filters[k]; }).length;
       toggle.textContent = Atlas.t('filters') + (n ? ' (' + n + ')' : '') + ' ▾';
       clear.hidden = !n;
       L.DomUtil[n ? 'addClass' : 'removeClass'](box, 'atlas-filtered');
@@ -261,8 +142,7 @@
     Atlas.on(function (what) { if (what === 'filters') { update(); } });
   }
 
-  // -- tools: fullscreen (the Fullscreen API) and the measure buttons of atlas-measure.js ------------
-  Atlas.tools = Atlas.tools || [];
+  // -- tools: fullscreen (the Fullscreen API), then the buttons of the modules in Atlas.tools -------
 
   function button(parent, cls, label, onClick) {
     var b = el('button', 'atlas-tool ' + cls, null, parent);

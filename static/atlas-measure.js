@@ -109,9 +109,8 @@
     }
   };
 
-  function resultBox() {
-    var box = L.DomUtil.create('div', 'atlas-measure-box');
-    L.DomEvent.disableClickPropagation(box);
+  // The result box, filled into ``box`` (its control's).
+  function resultBox(box) {
     box.hidden = true;
     var hint = Atlas.el('div', 'atlas-measure-hint', null, box);
     var value = Atlas.el('div', 'atlas-measure-value', null, box);
@@ -133,9 +132,8 @@
     };
   }
 
-  Atlas.tools = Atlas.tools || [];
   Atlas.tools.push(function (bar, map, button) {
-    var ui = resultBox(), session = null, buttons = {};
+    var ui = null, session = null, buttons = {};
 
     function stop(keepShape) {
       Atlas.measuring = false;
@@ -166,8 +164,6 @@
 
     buttons.line = button(bar, 'atlas-tool-line', Atlas.t('measureLine'), function () { start('line'); });
     buttons.area = button(bar, 'atlas-tool-area', Atlas.t('measureArea'), function () { start('area'); });
-    ui.finish.addEventListener('click', finish);
-    ui.clear.addEventListener('click', function () { stop(false); });
     map.on('click', function (e) { if (Atlas.measuring && session) { session.add(e.latlng); } });
     map.on('mousemove', function (e) { if (Atlas.measuring && session) { session.move(e.latlng); } });
     map.on('dblclick', function (e) {
@@ -177,10 +173,10 @@
     });
     document.addEventListener('keydown', function (e) { if (e.key === 'Escape' && Atlas.measuring) { stop(false); } });
     // the result box is its own control, placed under the toolbar
-    var Box = L.Control.extend({options: {position: 'topleft'}, onAdd: function () {
-      L.DomUtil.addClass(ui.box, 'leaflet-control');
-      return ui.box;
-    }});
-    return new Box();
+    return Atlas.control('topleft', 'atlas-measure-box', function (box) {
+      ui = resultBox(box);
+      ui.finish.addEventListener('click', finish);
+      ui.clear.addEventListener('click', function () { stop(false); });
+    });
   });
 }());

@@ -1,10 +1,10 @@
-/* 精致威海规划图 Weihai Planning Atlas — the map page's own code (core).
+/* 精致威海规划图 Weihai Planning Atlas — the core, shared by the page and the offline map.
  *
- * Folium writes the map, the basemaps and one empty overlay per layer; atlas-layers.js fills the
- * overlays from the JSON API, atlas-popup.js shows tooltips and popups, atlas-controls.js and
- * atlas-measure.js add the controls. This file holds what they share: the zh/en interface strings,
- * text and DOM helpers, the loading state, the style of a feature, the basemaps and Atlas.setup.
- * Every value from the data reaches the page as text (textContent), never as HTML.
+ * The zh/en interface strings, text and DOM helpers, the change events and the extension points
+ * (lists other modules register into), the loading state, the style of a feature (from the palette
+ * of layers/style.py, which the page's config carries), drawing a layer's GeoJSON, and the map's
+ * panes and renderers. The page's own set-up is in atlas-setup.js, the offline map's in
+ * atlas-standalone.js. Every value from the data reaches the page as text (textContent), never as HTML.
  */
 (function () {
   'use strict';
@@ -87,6 +87,12 @@
     layers: {},      // id -> DataLayer (the overlays, in the layer control)
     basemaps: {},    // id -> L.LayerGroup
     filters: {district: null, category: null, status: null},
+    // -- extension points: other modules register into these lists; the module named runs them, so
+    // the order the files are loaded in changes nothing
+    tools: [],           // atlas-controls.js, the toolbar: fn(bar, map, button) -> an L.Control to add, or null
+    popupSections: [],   // atlas-popup.js, Atlas.popupContent: fn(box, feature, cfg) adds to the popup
+    popupClicks: [],     // atlas-popup.js, Atlas.openPopup: fn(feature, latlng, cfg) -> true: it took the click, no popup
+    exportSections: [],  // atlas-export.js, the panel: {className, build(box, map), open(), state() -> fields}
     _pending: 0,
     _listeners: []
   };
@@ -114,6 +120,15 @@
       {maximumFractionDigits: digits === undefined ? 0 : digits,
        minimumFractionDigits: digits === undefined ? 0 : Math.min(digits, 1)});
   };
+  // A query string: null and undefined left out, a list as a,b,c, commas kept readable.
+  Atlas.query = function (params) {
+    return Object.keys(params || {}).filter(function (k) {
+      return params[k] !== null && params[k] !== undefined;
+    }).map(function (k) {
+      var value = Array.isArray(params[k]) ? params[k].join(',') : params[k];
+      return encodeURIComponent(k) + '=' + encodeURIComponent(value).replace(/%2C/g, ',');
+    }).join('&');
+  };
   Atlas.on = function (fn) { Atlas._listeners.push(fn); };
   Atlas.changed = function (what) {
     Atlas._listeners.forEach(function (fn) { fn(what || 'layers'); });
@@ -140,10 +155,17 @@
     return Atlas.config.layers.filter(function (lay) { return lay.id === id; })[0];
   };
 
-  // -- style: colour by category, line pattern by accuracy, fill by status --------------------------
+  // The layers' configs in drawing order (the style's z), whatever order they are listed in.
+  Atlas.byZ = function (configs) {
+    return configs.slice().sort(function (a, b) { return (a.style.z || 0) - (b.style.z || 0); });
+  };
+
+  // -- style: colour by category, line pattern by accuracy (the palette), fill by status -----------
+  var NO_ACCURACY = {dashArray: null, pointDashArray: null, fillOpacity: 0.1, opacity: 0.85};
+
   Atlas.featureStyle = function (cfg, props) {
     var st = cfg.style || {};
-    var acc = (st.accuracy || {})[props.accuracy] || {dashArray: null, fillOpacity: 0.1, opacity: 0.85};
+    var acc = (st.accuracy || {})[props.accuracy] || NO_ACCURACY;
     var cat = st.by === 'category' && st.categories ? st.categories[props.category] : null;
     var color = cat ? cat.color : (st.color || '#555555');
     var status = Atlas.config.statusStyle[props.status] || {fill: 'solid', fillOpacityScale: 1, opacityScale: 1};
@@ -152,13 +174,13 @@
     if (kind === 'point') {
       return {
         radius: Atlas.pointRadius(st.radius || 6), color: color, weight: 2.5, opacity: 1,
-        dashArray: props.accuracy === 'surveyed' ? null : (props.accuracy === 'schematic' ? '2 3' : '5 3'),
+        dashArray: acc.pointDashArray || null,
         fillColor: status.fill === 'hollow' ? '#ffffff' : color,
         fillOpacity: status.fill === 'half' ? 0.45 : 0.9
       };
     }
     var style = {
-      color: color, weight: st.weight || 2, dashArray: acc.dashArray,
+      color: color, weight: st.weight || 2, dashArray: acc.dashArray || null,
       opacity: (over.opacity !== undefined ? over.opacity : acc.opacity) * status.opacityScale
     };
     if (kind === 'polygon') {
@@ -169,6 +191,10 @@
       style.lineCap = 'round';
     }
     return style;
+  };
+  // A dash string of the palette ('8 5') as the list a canvas takes ([8, 5]); none: [].
+  Atlas.dashList = function (dashArray) {
+    return dashArray ? String(dashArray).split(/[ ,]+/).map(Number).filter(function (n) { return n >= 0; }) : [];
   };
   // Points shrink a little in the overview, where many stand close together.
   Atlas.pointRadius = function (base) {
@@ -181,34 +207,47 @@
     return 'polygon';
   };
 
-  // -- basemaps: a group of tile layers, or none; unreachable tiles only bring a notice -----------
-  Atlas.basemap = function (spec) {
-    var group = L.layerGroup();
-    group.atlasId = spec.id;
-    (spec.tiles || []).forEach(function (t) {
-      var tiles = L.tileLayer(t.url, {maxZoom: t.maxZoom || 19, maxNativeZoom: t.maxZoom || 19,
-                                      subdomains: t.subdomains || 'abc', attribution: t.attribution || ''});
-      tiles.on('tileerror', function () {
-        if (!group._warned) {
-          group._warned = true;
-          Atlas.notify(Atlas.t('tilesOffline'), 'warning');
-        }
-      });
-      group.addLayer(tiles);
+  // -- drawing a layer's features -------------------------------------------------------------------
+  /* ``data`` (GeoJSON) of the layer ``cfg`` as an L.GeoJSON in its style, points as circle markers.
+   * ``opts``: renderer (default the shared canvas), pane, interactive, style (one style for all). */
+  Atlas.geoJson = function (data, cfg, opts) {
+    opts = opts || {};
+    var renderer = opts.renderer || Atlas.canvas, interactive = opts.interactive !== false;
+    return L.geoJSON(data, {
+      renderer: renderer,
+      pane: opts.pane || 'overlayPane',
+      interactive: interactive,
+      style: function (f) { return opts.style ? opts.style : Atlas.featureStyle(cfg, f.properties || {}); },
+      pointToLayer: function (f, latlng) {
+        return L.circleMarker(latlng, L.extend({renderer: renderer, interactive: interactive},
+                                               Atlas.featureStyle(cfg, f.properties || {})));
+      }
     });
-    Atlas.basemaps[spec.id] = group;
-    return group;
   };
 
-  // -- setup: before any layer is added -------------------------------------------------------------
-  Atlas.setup = function (map, config) {
+  // Every drawn shape in ``group``, however deep its groups nest.
+  Atlas.eachLeaf = function (group, fn) {
+    group.eachLayer(function (lay) { if (lay.eachLayer) { Atlas.eachLeaf(lay, fn); } else { fn(lay); } });
+  };
+  // The ids of the features drawn in ``group`` (for tests and the search's highlight).
+  Atlas.leafIds = function (group) {
+    var ids = [];
+    Atlas.eachLeaf(group, function (lay) { ids.push(lay.feature && lay.feature.id); });
+    return ids;
+  };
+  // After a zoom: the points of the layer ``cfg`` drawn in ``group`` take the radius of the new zoom.
+  Atlas.resizePoints = function (group, cfg) {
+    if (Atlas.kind(cfg.geometry) !== 'point') { return; }
+    var radius = Atlas.pointRadius(cfg.style.radius || 6);
+    Atlas.eachLeaf(group, function (lay) { if (lay.setRadius) { lay.setRadius(radius); } });
+  };
+
+  // -- the map: config, panes, renderers, zoom range, first view (the page and the offline map) -----
+  Atlas.prepareMap = function (map, config) {
     Atlas.map = map;
     Atlas.config = config;
     Atlas.lang = config.lang === 'en' ? 'en' : 'zh';
-    Atlas.filters = L.extend({district: null, category: null, status: null}, config.filters || {});
-    Atlas.busy(+1);  // until Atlas.start has run
-    var box = map.getContainer();
-    L.DomUtil.addClass(box, 'atlas-map');
+    L.DomUtil.addClass(map.getContainer(), 'atlas-map');
     map.createPane('atlas-land').style.zIndex = 250;
     map.createPane('atlas-highlight').style.zIndex = 450;
     map.createPane('atlas-measure').style.zIndex = 620;
@@ -224,40 +263,9 @@
     if (config.view) {
       map.setView(config.view.center, config.view.zoom, {animate: false});
     } else {
-      map.fitBounds(config.home, {animate: false, padding: [4, 4]});  // refined by Atlas.start
-    }
-    if (config.land) {
-      Atlas.land = new Atlas.DataLayer('land', {
-        layer: config.land.layer, from: config.land.layer, params: {category: config.land.category}, pane: 'atlas-land',
-        renderer: Atlas.landRenderer, interactive: false,
-        style: {stroke: false, fillColor: '#f3efe4', fillOpacity: 1}
-      });
-      Atlas.land.cfg = L.extend({}, Atlas.land.cfg, {mode: 'whole'});
-    }
-    Atlas.setBasemapClass(config.basemap);
-  };
-
-  Atlas.setBasemapClass = function (id) {
-    var box = Atlas.map.getContainer();
-    Atlas.currentBasemap = id;
-    L.DomUtil[id === 'none' ? 'addClass' : 'removeClass'](box, 'atlas-offline');
-    if (Atlas.land) {
-      if (id === 'none' && !Atlas.map.hasLayer(Atlas.land)) { Atlas.land.addTo(Atlas.map); }
-      if (id !== 'none' && Atlas.map.hasLayer(Atlas.land)) { Atlas.map.removeLayer(Atlas.land); }
+      map.fitBounds(config.home, {animate: false, padding: [4, 4]});  // refined once the controls are in
     }
   };
-
-  // Filters apply to every layer at once; hidden layers pick them up when shown.
-  Atlas.setFilter = function (name, value) {
-    Atlas.filters[name] = value || null;
-    Object.keys(Atlas.layers).forEach(function (id) { Atlas.layers[id].refresh(); });
-    Atlas.changed('filters');
-  };
-
-  Atlas.visibleLayers = function () {
-    return Atlas.config.layers.filter(function (cfg) {
-      var layer = Atlas.layers[cfg.id];
-      return layer && Atlas.map.hasLayer(layer);
-    }).map(function (cfg) { return cfg.id; });
-  };
+  // The land of the offline basemap: filled, under everything, not clickable.
+  Atlas.LAND_STYLE = {stroke: false, fillColor: '#f3efe4', fillOpacity: 1};
 }());
