@@ -70,25 +70,14 @@
     if (!note) { return; }
     box.className = 'atlas-notice atlas-notice-' + note.kind;
     el('span', null, note.text, box);
-    var close = el('button', 'atlas-notice-close', '×', box);
-    close.type = 'button';
-    close.title = Atlas.t('dismiss');
-    close.setAttribute('aria-label', Atlas.t('dismiss'));
+    var close = Atlas.button('atlas-notice-close', '×', box, Atlas.t('dismiss'));
     close.addEventListener('click', function () { Atlas._notice = null; updateNotice(); });
   }
 
   // -- filters: district, category, status, for all layers at once ---------------------------------
-  function option(parent, value, text, selected) {
-    var opt = el('option', null, text, parent);
-    opt.value = value;
-    if (selected) { opt.selected = true; }
-    return opt;
-  }
-
   function filterBox(box) {
     var vocab = Atlas.config.vocab, selects = {};
-    var toggle = el('button', 'atlas-filter-toggle', null, box);
-    toggle.type = 'button';
+    var toggle = Atlas.button('atlas-filter-toggle', null, box);
     var body = el('div', 'atlas-filter-body', null, box);
 
     function field(name, fill) {
@@ -96,7 +85,7 @@
       el('span', null, Atlas.t(name), label);
       var select = selects[name] = el('select', null, null, label);
       select.name = name;
-      option(select, '', Atlas.t('all'), !Atlas.filters[name]);
+      Atlas.option(select, '', Atlas.t('all'), !Atlas.filters[name]);
       fill(select, Atlas.filters[name]);
       select.addEventListener('change', function () { Atlas.setFilter(name, select.value); });
     }
@@ -106,11 +95,11 @@
       Object.keys(vocab.district).forEach(function (key) {
         var entry = vocab.district[key];
         if (entry.group === 'functional_area') { areas.push(key); return; }
-        option(select, key, Atlas.label(entry), current === key);
+        Atlas.option(select, key, Atlas.label(entry), current === key);
       });
       var group = el('optgroup', null, null, select);
       group.label = Atlas.t('functionalAreas');
-      areas.forEach(function (key) { option(group, key, Atlas.label(vocab.district[key]), current === key); });
+      areas.forEach(function (key) { Atlas.option(group, key, Atlas.label(vocab.district[key]), current === key); });
     });
     field('category', function (select, current) {
       Atlas.config.layers.forEach(function (cfg) {
@@ -118,14 +107,13 @@
         if (!cats.length) { return; }
         var group = el('optgroup', null, null, select);
         group.label = Atlas.label(cfg.title);
-        cats.forEach(function (key) { option(group, key, Atlas.label(cfg.style.categories[key].label), current === key); });
+        cats.forEach(function (key) { Atlas.option(group, key, Atlas.label(cfg.style.categories[key].label), current === key); });
       });
     });
     field('status', function (select, current) {
-      Object.keys(vocab.status).forEach(function (key) { option(select, key, Atlas.label(vocab.status[key]), current === key); });
+      Object.keys(vocab.status).forEach(function (key) { Atlas.option(select, key, Atlas.label(vocab.status[key]), current === key); });
     });
-    var clear = el('button', 'atlas-filter-clear', Atlas.t('clearFilters'), body);
-    clear.type = 'button';
+    var clear = Atlas.button('atlas-filter-clear', Atlas.t('clearFilters'), body);
     clear.addEventListener('click', function () {
       Object.keys(selects).forEach(function (k) { selects[k].value = ''; Atlas.filters[k] = null; });
       Atlas.setFilter('district', null);
@@ -145,10 +133,7 @@
   // -- tools: fullscreen (the Fullscreen API), then the buttons of the modules in Atlas.tools -------
 
   function button(parent, cls, label, onClick) {
-    var b = el('button', 'atlas-tool ' + cls, null, parent);
-    b.type = 'button';
-    b.title = label;
-    b.setAttribute('aria-label', label);
+    var b = Atlas.button('atlas-tool ' + cls, null, parent, label);
     b.addEventListener('click', function (e) { L.DomEvent.stop(e); onClick(b); });
     return b;
   }
@@ -162,8 +147,7 @@
         });
         document.addEventListener('fullscreenchange', function () {
           var on = !!document.fullscreenElement;
-          fs.title = Atlas.t(on ? 'exitFullscreen' : 'fullscreen');
-          fs.setAttribute('aria-label', fs.title);
+          Atlas.titled(fs, Atlas.t(on ? 'exitFullscreen' : 'fullscreen'));
           L.DomUtil[on ? 'addClass' : 'removeClass'](fs, 'atlas-on');
           setTimeout(function () { map.invalidateSize(); }, 100);
         });
@@ -198,7 +182,7 @@
   function dressLayerControl(ctl, map) {
     var box = ctl.getContainer();
     var toggle = box.querySelector('.leaflet-control-layers-toggle');
-    if (toggle) { toggle.title = Atlas.t('layers'); toggle.setAttribute('aria-label', Atlas.t('layers')); }
+    if (toggle) { Atlas.titled(toggle, Atlas.t('layers')); }
     var base = box.querySelector('.leaflet-control-layers-base');
     var over = box.querySelector('.leaflet-control-layers-overlays');
     if (base) { base.parentNode.insertBefore(el('div', 'atlas-lc-head', Atlas.t('basemap')), base); }

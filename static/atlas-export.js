@@ -58,10 +58,7 @@
     L.DomEvent.disableScrollPropagation(panel);
     var head = el('div', 'atlas-export-head', null, panel);
     el('h2', null, Atlas.t('exportTitle'), head);
-    var close = el('button', 'atlas-export-close', '×', head);
-    close.type = 'button';
-    close.title = Atlas.t('close');
-    close.setAttribute('aria-label', Atlas.t('close'));
+    var close = Atlas.button('atlas-export-close', '×', head, Atlas.t('close'));
 
     var data = el('section', 'atlas-export-section atlas-export-data', null, panel);
     el('h3', null, Atlas.t('exportData'), data);
@@ -104,14 +101,11 @@
     var selected = radio('selected', false);
     var selectRow = el('div', 'atlas-export-select', null, scopes);
     var selectHint = el('span', 'atlas-export-hint', Atlas.t('selectHint'), selectRow);
-    var clearSel = el('button', 'atlas-export-clear', Atlas.t('selectClear'), selectRow);
-    clearSel.type = 'button';
+    var clearSel = Atlas.button('atlas-export-clear', Atlas.t('selectClear'), selectRow);
 
     var actions = el('div', 'atlas-export-actions', null, data);
-    var go = el('button', 'atlas-export-go atlas-primary', Atlas.t('download'), actions);
-    go.type = 'button';
-    var goHtml = el('button', 'atlas-export-html', Atlas.t('downloadHtml'), actions);
-    goHtml.type = 'button';
+    var go = Atlas.button('atlas-export-go atlas-primary', Atlas.t('download'), actions);
+    var goHtml = Atlas.button('atlas-export-html', Atlas.t('downloadHtml'), actions);
     goHtml.title = Atlas.t('htmlNote');
     var progressBox = el('div', 'atlas-export-progress', null, data);
     progressBox.hidden = true;
@@ -130,15 +124,11 @@
     function fillOptions() {
       format.textContent = '';
       options.formats.forEach(function (f) {
-        var opt = el('option', null, f.title, format);
-        opt.value = f.id;
-        opt.selected = f.id === options.default_format;
+        Atlas.option(format, f.id, f.title, f.id === options.default_format);
       });
       crs.textContent = '';
       options.crs.forEach(function (c) {
-        var opt = el('option', null, c.id + ' · ' + Atlas.label(c.title), crs);
-        opt.value = c.id;
-        opt.selected = c.id === options.default_crs;
+        Atlas.option(crs, c.id, c.id + ' · ' + Atlas.label(c.title), c.id === options.default_crs);
       });
       showFormatNote();
     }

@@ -115,9 +115,8 @@
     var hint = Atlas.el('div', 'atlas-measure-hint', null, box);
     var value = Atlas.el('div', 'atlas-measure-value', null, box);
     var actions = Atlas.el('div', 'atlas-measure-actions', null, box);
-    var finish = Atlas.el('button', null, Atlas.t('measureFinish'), actions);
-    var clear = Atlas.el('button', null, Atlas.t('measureClear'), actions);
-    finish.type = clear.type = 'button';
+    var finish = Atlas.button(null, Atlas.t('measureFinish'), actions);
+    var clear = Atlas.button(null, Atlas.t('measureClear'), actions);
     return {
       box: box, finish: finish, clear: clear,
       show: function (result) {

@@ -86,9 +86,7 @@
     var bar = parts.bar = el('div', 'atlas-print-bar', null, document.body);
     [['printNow', function () { Atlas.print(); }], ['savePng', function () { Atlas.printPng(); }],
      ['exitPrint', function () { Atlas.exitPrint(); }]].forEach(function (pair) {
-      var b = el('button', 'atlas-print-' + pair[0], Atlas.t(pair[0]), bar);
-      b.type = 'button';
-      b.addEventListener('click', pair[1]);
+      Atlas.button('atlas-print-' + pair[0], Atlas.t(pair[0]), bar).addEventListener('click', pair[1]);
     });
     Atlas.on(function (what) { if (Atlas.printing && (what === 'layers' || what === 'busy')) { fillSheet(); } });
     Atlas.map.on('moveend zoomend', function () { if (Atlas.printing) { fillScale(); } });
@@ -188,18 +186,16 @@
     var paper = el('select', 'atlas-print-paper', null, el('label', 'atlas-export-field', null, row));
     paper.parentNode.insertBefore(el('span', 'atlas-export-label', Atlas.t('paper')), paper);
     paper.name = 'paper';
-    Object.keys(PAPER).forEach(function (k) { var o = el('option', null, k, paper); o.value = k; });
+    Object.keys(PAPER).forEach(function (k) { Atlas.option(paper, k, k); });
     var orient = el('select', 'atlas-print-orientation', null, el('label', 'atlas-export-field', null, row));
     orient.parentNode.insertBefore(el('span', 'atlas-export-label', Atlas.t('orientation')), orient);
     orient.name = 'orientation';
-    ['landscape', 'portrait'].forEach(function (k) { var o = el('option', null, Atlas.t(k), orient); o.value = k; });
+    ['landscape', 'portrait'].forEach(function (k) { Atlas.option(orient, k, Atlas.t(k)); });
     var actions = el('div', 'atlas-export-actions', null, box);
     var chosen = function () { return {paper: paper.value, orientation: orient.value}; };
     [['printLayout', function () { Atlas.enterPrint(chosen()); }], ['printNow', function () { Atlas.print(chosen()); }],
      ['savePng', function () { Atlas.printPng(chosen()); }]].forEach(function (pair) {
-      var b = el('button', 'atlas-print-action-' + pair[0], Atlas.t(pair[0]), actions);
-      b.type = 'button';
-      b.addEventListener('click', pair[1]);
+      Atlas.button('atlas-print-action-' + pair[0], Atlas.t(pair[0]), actions).addEventListener('click', pair[1]);
     });
     section.open = function () {
       title.value = Atlas.printTitle();

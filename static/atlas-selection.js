@@ -4,7 +4,6 @@
 (function () {
   'use strict';
   var Atlas = window.Atlas;
-  var el = Atlas.el;
 
   // -- selection: shift-click a feature, or "Select" in its popup ----------------------------------
   var selection = Atlas.selection = {items: {}, order: []};  // id -> {feature, layer}
@@ -66,8 +65,7 @@
   Atlas.popupSections.push(function (box, feature, cfg) {
     if (!cfg) { return; }
     var id = idOf(feature);
-    var button = el('button', 'atlas-popup-select', null, box);
-    button.type = 'button';
+    var button = Atlas.button('atlas-popup-select', null, box);
     var label = function () { button.textContent = Atlas.t(selection.items[id] ? 'unselect' : 'select'); };
     label();
     button.addEventListener('click', function (e) {

@@ -140,13 +140,11 @@
       var body = Atlas._legendBody = el('div', 'atlas-legend-body', null, box);
       body.setAttribute('data-legend', '');
       if (!collapsible) { return; }
-      var toggle = el('button', 'atlas-legend-toggle', '−', head);
-      toggle.type = 'button';
+      var toggle = Atlas.button('atlas-legend-toggle', '−', head);
       var setOpen = function (open) {
         L.DomUtil[open ? 'removeClass' : 'addClass'](box, 'atlas-collapsed');
         toggle.textContent = open ? '−' : '+';
-        toggle.title = Atlas.t(open ? 'hideLegend' : 'showLegend');
-        toggle.setAttribute('aria-label', toggle.title);
+        Atlas.titled(toggle, Atlas.t(open ? 'hideLegend' : 'showLegend'));
         toggle.setAttribute('aria-expanded', String(open));
       };
       toggle.addEventListener('click', function () { setOpen(box.classList.contains('atlas-collapsed')); });
