@@ -206,7 +206,7 @@
     go.addEventListener('click', function () {
       var req = Atlas.exportRequest(state(), false);
       if (req.error) { say(req.error, 'error'); panel.setAttribute('data-export-state', 'error'); return; }
-      run(Atlas.apiUrl('/export', req.params), 'weihai-atlas-export');
+      run(Atlas.apiUrl('export', req.params), 'weihai-atlas-export');
     });
     goHtml.addEventListener('click', function () {
       var req = Atlas.exportRequest(state(), true);
@@ -223,7 +223,7 @@
       Atlas.exportSections.forEach(function (section) { if (section.open) { section.open(); } });
       if (!options) {
         panel.setAttribute('data-export-state', 'loading');
-        Atlas.fetchJson(Atlas.apiUrl('/export/options')).then(function (body) {
+        Atlas.fetchJson(Atlas.apiUrl('export/options')).then(function (body) {
           options = body;
           fillOptions();
           panel.setAttribute('data-export-state', 'ready');

@@ -24,10 +24,11 @@
     return outer && outer[0] <= inner[0] && outer[1] <= inner[1] && outer[2] >= inner[2] && outer[3] >= inner[3];
   }
 
-  // An API URL: below Atlas.config.api (the server says where the API is: it may sit under a prefix).
+  // The URL of ``path`` (e.g. 'layers/parks') below Atlas.config.api: the server says where the API
+  // is, so the page works under a prefix too (/atlas/api).
   Atlas.apiUrl = function (path, params) {
     var query = Atlas.query(params);
-    return Atlas.config.api + path + (query ? '?' + query : '');
+    return Atlas.config.api.replace(/\/+$/, '') + '/' + path + (query ? '?' + query : '');
   };
 
   Atlas.fetchJson = function (url, options) {
@@ -152,7 +153,7 @@
       this._loading = have;
       Atlas.busy(+1);
       var get = function (offset) {
-        var url = Atlas.apiUrl('/layers/' + encodeURIComponent(self.cfg.id), L.extend({}, params, {offset: offset || null}));
+        var url = Atlas.apiUrl('layers/' + encodeURIComponent(self.cfg.id), L.extend({}, params, {offset: offset || null}));
         return Atlas.fetchJson(url, {signal: ctrl.signal}).then(function (fc) {
           if (self._ctrl !== ctrl) { var gone = new Error('superseded'); gone.name = 'AbortError'; throw gone; }
           if (!offset) {  // the old features stay until the new ones are here: no flicker

@@ -62,7 +62,7 @@
     var renderer = Atlas.measureRenderer = Atlas.measureRenderer || L.svg({pane: 'atlas-measure'});
     var style = {color: '#d7191c', weight: 3, pane: 'atlas-measure', renderer: renderer, interactive: false};
     this.shape = (mode === 'area' ? L.polygon([], L.extend({fillOpacity: 0.15}, style)) : L.polyline([], style)).addTo(map);
-    this.rubber = L.polyline([], L.extend({}, style, {dashArray: '4 6', weight: 2})).addTo(map);
+    this.rubber = L.polyline([], L.extend({}, style, {className: 'atlas-measure-rubber', weight: 2})).addTo(map);  // dashed: atlas.css
     this.vertices = L.layerGroup().addTo(map);
   }
 
