@@ -1,11 +1,11 @@
 /* 精致威海规划图 — the page's controls: title and language, filters, tools, fullscreen,
  * coordinates, scale, the layer control's dress, the URL that carries the view, and Atlas.start.
  * Data becomes text only. (The search is in atlas-search.js, the legend in atlas-legend.js; the
- * toolbar's buttons come from the modules in Atlas.tools: measuring, export.) */
+ * toolbar's buttons come from the modules in Atlas.tools, by rank: measuring, export.) */
 (function () {
   'use strict';
   var Atlas = window.Atlas;
-  var el = Atlas.el, control = Atlas.control;
+  var el = Atlas.el;
   var NARROW = '(max-width: 640px)';
 
   function isNarrow() { return window.matchMedia && window.matchMedia(NARROW).matches; }
@@ -39,7 +39,7 @@
 
   // -- the panel: title, language, search, filters, notices ----------------------------------------
   function panel() {
-    return control('topleft', 'atlas-panel', function (box, map) {
+    return Atlas.control('topleft', 'atlas-panel', function (box, map) {
       var head = el('div', 'atlas-head', null, box);
       el('h1', 'atlas-title', Atlas.t('title'), head);
       Atlas._busyMark = el('span', 'atlas-busy', Atlas.t('loading'), head);
@@ -139,7 +139,7 @@
   }
 
   function toolbar() {
-    return control('topleft', 'atlas-toolbar leaflet-bar', function (box, map) {
+    return Atlas.control('topleft', 'atlas-toolbar leaflet-bar', function (box, map) {
       var root = document.documentElement;
       if (root.requestFullscreen && document.fullscreenEnabled !== false) {
         var fs = button(box, 'atlas-tool-fullscreen', Atlas.t('fullscreen'), function () {
@@ -152,13 +152,14 @@
           setTimeout(function () { map.invalidateSize(); }, 100);
         });
       }
-      Atlas._toolControls = Atlas.tools.map(function (tool) { return tool(box, map, button); }).filter(Boolean);
+      var tools = Atlas.tools.slice().sort(function (a, b) { return a.rank - b.rank; });
+      Atlas._toolControls = tools.map(function (tool) { return tool.build(box, map, button); }).filter(Boolean);
     });
   }
 
   // -- mouse coordinates ------------------------------------------------------------------------------
   function coordinates() {
-    return control('bottomleft', 'atlas-coords', function (box, map) {
+    return Atlas.control('bottomleft', 'atlas-coords', function (box, map) {
       var over = false;
       var prefix = el('span', 'atlas-coords-what', null, box);
       var latBox = el('span', 'atlas-coords-lat', null, box);

@@ -242,11 +242,11 @@
     return panel;
   }
 
-  Atlas.tools.push(function (bar, map, button) {
+  Atlas.tools.push({rank: 20, build: function (bar, map, button) {
     Atlas._exportButton = button(bar, 'atlas-tool-export', Atlas.t('exportOpen'), function () {
       if (!Atlas.exportPanel) { buildPanel(map); }
       if (Atlas.exportPanel.isOpen()) { Atlas.exportPanel.close(); } else { Atlas.exportPanel.open(); }
     });
     return null;
-  });
+  }});
 }());

@@ -131,7 +131,7 @@
     };
   }
 
-  Atlas.tools.push(function (bar, map, button) {
+  Atlas.tools.push({rank: 10, build: function (bar, map, button) {
     var ui = null, session = null, buttons = {};
 
     function stop(keepShape) {
@@ -177,5 +177,5 @@
       ui.finish.addEventListener('click', finish);
       ui.clear.addEventListener('click', function () { stop(false); });
     });
-  });
+  }});
 }());

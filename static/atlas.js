@@ -127,9 +127,10 @@
     layers: {},      // id -> DataLayer (the overlays, in the layer control)
     basemaps: {},    // id -> L.LayerGroup
     filters: {district: null, category: null, status: null},
-    // -- extension points: other modules register into these lists; the module named runs them, so
-    // the order the files are loaded in changes nothing
-    tools: [],           // atlas-controls.js, the toolbar: fn(bar, map, button) -> an L.Control to add, or null
+    // -- extension points: other modules register into these lists and the module named runs them,
+    // so no module replaces another's function. The toolbar orders its tools by rank; the other
+    // lists run in the order registered (each has one module a page so far).
+    tools: [],           // atlas-controls.js, the toolbar, by rank: {rank, build(bar, map, button) -> an L.Control to add, or null}
     popupSections: [],   // atlas-popup.js, Atlas.popupContent: fn(box, feature, cfg) adds to the popup
     popupClicks: [],     // atlas-popup.js, Atlas.openPopup: fn(feature, latlng, cfg) -> true: it took the click, no popup
     exportSections: [],  // atlas-export.js, the panel: {className, build(box, map), open(), state() -> fields}
