@@ -1,31 +1,17 @@
-/* 精致威海规划图 — the page's controls: title and language, search, filters, tools, fullscreen,
+/* 精致威海规划图 — the page's controls: title and language, filters, tools, fullscreen,
  * coordinates, scale, the layer control's dress, the URL that carries the view, and Atlas.start.
- * Data becomes text only. (The legend is in atlas-legend.js, measuring in atlas-measure.js.) */
+ * Data becomes text only. (The search is in atlas-search.js, the legend in atlas-legend.js; the
+ * toolbar's buttons come from the modules in Atlas.tools, by rank: measuring, export.) */
 (function () {
   'use strict';
   var Atlas = window.Atlas;
-  var el = function (tag, cls, text, parent) { return Atlas.el(tag, cls, text, parent); };
+  var el = Atlas.el;
   var NARROW = '(max-width: 640px)';
 
   function isNarrow() { return window.matchMedia && window.matchMedia(NARROW).matches; }
   Atlas.isNarrow = isNarrow;
 
-  function control(position, className, build) {
-    var Ctl = L.Control.extend({
-      options: {position: position},
-      onAdd: function (map) {
-        var box = L.DomUtil.create('div', 'leaflet-control ' + className);
-        L.DomEvent.disableClickPropagation(box);
-        L.DomEvent.disableScrollPropagation(box);
-        build.call(this, box, map);
-        return box;
-      }
-    });
-    return new Ctl();
-  }
-  Atlas.control = control;
-
-  // -- the URL carries the view -------------------------------------------------------------------
+  // -- the URL carries the view (relative: the page may be served under a prefix) -------------------
   Atlas.stateParams = function (overrides) {
     var map = Atlas.map, c = map.getCenter(), z = Math.round(map.getZoom());
     var digits = Math.max(3, Math.min(6, Math.ceil(z * 0.3) + 1));
@@ -36,27 +22,24 @@
       zoom: String(z),
       layers: Atlas.visibleLayers().join(',')
     };
-    ['district', 'category', 'status'].forEach(function (k) { if (Atlas.filters[k]) { state[k] = Atlas.filters[k]; } });
-    L.extend(state, overrides || {});
-    return Object.keys(state).map(function (k) {
-      return k + '=' + encodeURIComponent(state[k]).replace(/%2C/g, ',');
-    }).join('&');
+    Atlas.FILTERS.forEach(function (k) { if (Atlas.filters[k]) { state[k] = Atlas.filters[k]; } });
+    return Atlas.query(L.extend(state, overrides || {}));
   };
+  // This page with the view now (and ``overrides``): only a query, so the page's own path stays.
+  Atlas.viewUrl = function (overrides) { return '?' + Atlas.stateParams(overrides); };
+  var otherLang = function () { return {lang: Atlas.lang === 'zh' ? 'en' : 'zh'}; };
 
   Atlas.syncUrl = function () {
     clearTimeout(Atlas._urlTimer);
     Atlas._urlTimer = setTimeout(function () {
-      var params = Atlas.stateParams();
-      history.replaceState(null, '', location.pathname + '?' + params);
-      if (Atlas._langLink) {
-        Atlas._langLink.href = location.pathname + '?' + Atlas.stateParams({lang: Atlas.lang === 'zh' ? 'en' : 'zh'});
-      }
+      history.replaceState(null, '', Atlas.viewUrl());
+      if (Atlas._langLink) { Atlas._langLink.href = Atlas.viewUrl(otherLang()); }
     }, 150);
   };
 
   // -- the panel: title, language, search, filters, notices ----------------------------------------
   function panel() {
-    return control('topleft', 'atlas-panel', function (box, map) {
+    return Atlas.control('topleft', 'atlas-panel', function (box, map) {
       var head = el('div', 'atlas-head', null, box);
       el('h1', 'atlas-title', Atlas.t('title'), head);
       Atlas._busyMark = el('span', 'atlas-busy', Atlas.t('loading'), head);
@@ -67,10 +50,10 @@
       lang.setAttribute('hreflang', Atlas.lang === 'zh' ? 'en' : 'zh');
       lang.addEventListener('click', function (e) {
         e.preventDefault();
-        location.href = location.pathname + '?' + Atlas.stateParams({lang: Atlas.lang === 'zh' ? 'en' : 'zh'});
+        location.href = Atlas.viewUrl(otherLang());
       });
 
-      searchBox(el('div', 'atlas-search', null, box), map);
+      Atlas.searchBox(el('div', 'atlas-search', null, box), map);
       filterBox(el('div', 'atlas-filters', null, box));
 
       var notice = Atlas._noticeBox = el('div', 'atlas-notice', null, box);
@@ -87,127 +70,14 @@
     if (!note) { return; }
     box.className = 'atlas-notice atlas-notice-' + note.kind;
     el('span', null, note.text, box);
-    var close = el('button', 'atlas-notice-close', '×', box);
-    close.type = 'button';
-    close.title = Atlas.t('dismiss');
-    close.setAttribute('aria-label', Atlas.t('dismiss'));
+    var close = Atlas.button('atlas-notice-close', '×', box, Atlas.t('dismiss'));
     close.addEventListener('click', function () { Atlas._notice = null; updateNotice(); });
   }
 
-  // -- search over all layers ------------------------------------------------------------------------
-  function searchBox(box, map) {
-    var input = el('input', 'atlas-search-input', null, box);
-    input.type = 'search';
-    input.placeholder = Atlas.t('search');
-    input.setAttribute('aria-label', Atlas.t('search'));
-    input.autocomplete = 'off';
-    var list = el('ul', 'atlas-results', null, box);
-    list.hidden = true;
-    list.setAttribute('role', 'listbox');
-    var timer = null, hits = [], active = -1, seq = 0;
-
-    function render(message) {
-      list.textContent = '';
-      list.hidden = !message && !hits.length;
-      if (message) { el('li', 'atlas-result-empty', message, list); return; }
-      hits.forEach(function (hit, i) {
-        var props = hit.properties || {};
-        var item = el('li', 'atlas-result' + (i === active ? ' atlas-active' : ''), null, list);
-        item.setAttribute('role', 'option');
-        item.setAttribute('data-feature-id', String(hit.id));
-        el('div', 'atlas-result-name', Atlas.featureName(props), item);
-        var cfg = Atlas.layerConfig(props.layer);
-        var cat = cfg && cfg.style.categories ? cfg.style.categories[props.category] : null;
-        var district = Atlas.config.vocab.districts[props.district];
-        el('div', 'atlas-result-sub', [cfg ? Atlas.label(cfg.title) : props.layer, cat ? Atlas.label(cat.label) : null,
-                                       district ? Atlas.label(district) : null].filter(Boolean).join(' · '), item);
-        item.addEventListener('mousedown', function (e) { e.preventDefault(); choose(i); });
-      });
-    }
-
-    function choose(i) {
-      var hit = hits[i];
-      if (!hit) { return; }
-      hits = [];
-      render();
-      input.blur();
-      Atlas.showFeature(hit);
-    }
-
-    function run() {
-      var q = input.value.trim(), mine = ++seq;
-      if (!q) { hits = []; render(); return; }
-      Atlas.fetchJson(Atlas.apiUrl('/search', {q: q, limit: 10})).then(function (body) {
-        if (mine !== seq) { return; }
-        hits = body.features || [];
-        active = hits.length ? 0 : -1;
-        render(hits.length ? null : Atlas.t('searchNone'));
-      }).catch(function (err) {
-        if (mine !== seq) { return; }
-        hits = [];
-        render(Atlas.t('searchError') + '：' + err.message);
-      });
-    }
-
-    input.addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(run, 250); });
-    input.addEventListener('keydown', function (e) {
-      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-        if (!hits.length) { return; }
-        e.preventDefault();
-        active = (active + (e.key === 'ArrowDown' ? 1 : hits.length - 1)) % hits.length;
-        render();
-      } else if (e.key === 'Enter') {
-        e.preventDefault();
-        if (hits.length) { choose(Math.max(0, active)); } else { clearTimeout(timer); run(); }
-      } else if (e.key === 'Escape') {
-        hits = [];
-        render();
-      }
-    });
-    input.addEventListener('blur', function () { setTimeout(function () { list.hidden = true; }, 150); });
-    input.addEventListener('focus', function () { if (hits.length) { list.hidden = false; } });
-  }
-
-  // Fly to a search hit, show its layer, open its popup.
-  Atlas.showFeature = function (hit) {
-    var map = Atlas.map, props = hit.properties || {};
-    var layer = Atlas.layers[props.layer];
-    if (layer && !map.hasLayer(layer)) { map.addLayer(layer); }
-    Atlas.busy(+1);
-    return Atlas.fetchJson(Atlas.apiUrl('/features/' + encodeURIComponent(hit.id))).then(function (feature) {
-      var c = hit.geometry.coordinates, target = L.latLng(c[1], c[0]), bb = hit.bbox, done = false;
-      var finish = function () {
-        if (done) { return; }
-        done = true;
-        Atlas.openPopup(feature, target, Atlas.layerConfig(props.layer));
-        Atlas.busy(-1);
-      };
-      map.once('moveend', finish);
-      setTimeout(finish, 2500);
-      if (!bb || (bb[2] - bb[0] < 0.003 && bb[3] - bb[1] < 0.003)) {
-        map.flyTo(target, Math.max(map.getZoom(), 15), {duration: 0.8});
-      } else {
-        map.flyToBounds([[bb[1], bb[0]], [bb[3], bb[2]]], {maxZoom: 15, duration: 0.8, padding: [40, 40]});
-      }
-    }).catch(function (err) {
-      Atlas.busy(-1);
-      Atlas.notify(Atlas.t('searchError') + '：' + err.message, 'error');
-      console.error(err.message);
-    });
-  };
-
   // -- filters: district, category, status, for all layers at once ---------------------------------
-  function option(parent, value, text, selected) {
-    var opt = el('option', null, text, parent);
-    opt.value = value;
-    if (selected) { opt.selected = true; }
-    return opt;
-  }
-
   function filterBox(box) {
     var vocab = Atlas.config.vocab, selects = {};
-    var toggle = el('button', 'atlas-filter-toggle', null, box);
-    toggle.type = 'button';
+    var toggle = Atlas.button('atlas-filter-toggle', null, box);
     var body = el('div', 'atlas-filter-body', null, box);
 
     function field(name, fill) {
@@ -215,7 +85,7 @@
       el('span', null, Atlas.t(name), label);
       var select = selects[name] = el('select', null, null, label);
       select.name = name;
-      option(select, '', Atlas.t('all'), !Atlas.filters[name]);
+      Atlas.option(select, '', Atlas.t('all'), !Atlas.filters[name]);
       fill(select, Atlas.filters[name]);
       select.addEventListener('change', function () { Atlas.setFilter(name, select.value); });
     }
@@ -225,11 +95,11 @@
       Object.keys(vocab.district).forEach(function (key) {
         var entry = vocab.district[key];
         if (entry.group === 'functional_area') { areas.push(key); return; }
-        option(select, key, Atlas.label(entry), current === key);
+        Atlas.option(select, key, Atlas.label(entry), current === key);
       });
       var group = el('optgroup', null, null, select);
       group.label = Atlas.t('functionalAreas');
-      areas.forEach(function (key) { option(group, key, Atlas.label(vocab.district[key]), current === key); });
+      areas.forEach(function (key) { Atlas.option(group, key, Atlas.label(vocab.district[key]), current === key); });
     });
     field('category', function (select, current) {
       Atlas.config.layers.forEach(function (cfg) {
@@ -237,14 +107,13 @@
         if (!cats.length) { return; }
         var group = el('optgroup', null, null, select);
         group.label = Atlas.label(cfg.title);
-        cats.forEach(function (key) { option(group, key, Atlas.label(cfg.style.categories[key].label), current === key); });
+        cats.forEach(function (key) { Atlas.option(group, key, Atlas.label(cfg.style.categories[key].label), current === key); });
       });
     });
     field('status', function (select, current) {
-      Object.keys(vocab.status).forEach(function (key) { option(select, key, Atlas.label(vocab.status[key]), current === key); });
+      Object.keys(vocab.status).forEach(function (key) { Atlas.option(select, key, Atlas.label(vocab.status[key]), current === key); });
     });
-    var clear = el('button', 'atlas-filter-clear', Atlas.t('clearFilters'), body);
-    clear.type = 'button';
+    var clear = Atlas.button('atlas-filter-clear', Atlas.t('clearFilters'), body);
     clear.addEventListener('click', function () {
       Object.keys(selects).forEach(function (k) { selects[k].value = ''; Atlas.filters[k] = null; });
       Atlas.setFilter('district', null);
@@ -252,7 +121,7 @@
     toggle.addEventListener('click', function () { L.DomUtil[box.classList.contains('atlas-open') ? 'removeClass' : 'addClass'](box, 'atlas-open'); });
 
     function update() {
-      var n = ['district', 'category', 'status'].filter(function (k) { return Atlas.filters[k]; }).length;
+      var n = Atlas.FILTERS.filter(function (k) { return Atlas.filters[k]; }).length;
       toggle.textContent = Atlas.t('filters') + (n ? ' (' + n + ')' : '') + ' ▾';
       clear.hidden = !n;
       L.DomUtil[n ? 'addClass' : 'removeClass'](box, 'atlas-filtered');
@@ -261,20 +130,16 @@
     Atlas.on(function (what) { if (what === 'filters') { update(); } });
   }
 
-  // -- tools: fullscreen (the Fullscreen API) and the measure buttons of atlas-measure.js ------------
-  Atlas.tools = Atlas.tools || [];
+  // -- tools: fullscreen (the Fullscreen API), then the buttons of the modules in Atlas.tools -------
 
   function button(parent, cls, label, onClick) {
-    var b = el('button', 'atlas-tool ' + cls, null, parent);
-    b.type = 'button';
-    b.title = label;
-    b.setAttribute('aria-label', label);
+    var b = Atlas.button('atlas-tool ' + cls, null, parent, label);
     b.addEventListener('click', function (e) { L.DomEvent.stop(e); onClick(b); });
     return b;
   }
 
   function toolbar() {
-    return control('topleft', 'atlas-toolbar leaflet-bar', function (box, map) {
+    return Atlas.control('topleft', 'atlas-toolbar leaflet-bar', function (box, map) {
       var root = document.documentElement;
       if (root.requestFullscreen && document.fullscreenEnabled !== false) {
         var fs = button(box, 'atlas-tool-fullscreen', Atlas.t('fullscreen'), function () {
@@ -282,19 +147,19 @@
         });
         document.addEventListener('fullscreenchange', function () {
           var on = !!document.fullscreenElement;
-          fs.title = Atlas.t(on ? 'exitFullscreen' : 'fullscreen');
-          fs.setAttribute('aria-label', fs.title);
+          Atlas.titled(fs, Atlas.t(on ? 'exitFullscreen' : 'fullscreen'));
           L.DomUtil[on ? 'addClass' : 'removeClass'](fs, 'atlas-on');
           setTimeout(function () { map.invalidateSize(); }, 100);
         });
       }
-      Atlas._toolControls = Atlas.tools.map(function (tool) { return tool(box, map, button); }).filter(Boolean);
+      var tools = Atlas.tools.slice().sort(function (a, b) { return a.rank - b.rank; });
+      Atlas._toolControls = tools.map(function (tool) { return tool.build(box, map, button); }).filter(Boolean);
     });
   }
 
   // -- mouse coordinates ------------------------------------------------------------------------------
   function coordinates() {
-    return control('bottomleft', 'atlas-coords', function (box, map) {
+    return Atlas.control('bottomleft', 'atlas-coords', function (box, map) {
       var over = false;
       var prefix = el('span', 'atlas-coords-what', null, box);
       var latBox = el('span', 'atlas-coords-lat', null, box);
@@ -318,7 +183,7 @@
   function dressLayerControl(ctl, map) {
     var box = ctl.getContainer();
     var toggle = box.querySelector('.leaflet-control-layers-toggle');
-    if (toggle) { toggle.title = Atlas.t('layers'); toggle.setAttribute('aria-label', Atlas.t('layers')); }
+    if (toggle) { Atlas.titled(toggle, Atlas.t('layers')); }
     var base = box.querySelector('.leaflet-control-layers-base');
     var over = box.querySelector('.leaflet-control-layers-overlays');
     if (base) { base.parentNode.insertBefore(el('div', 'atlas-lc-head', Atlas.t('basemap')), base); }

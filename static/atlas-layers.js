@@ -1,6 +1,7 @@
-/* 精致威海规划图 — the overlays: each filled from /api/layers/<id>; a small layer whole (again only
- * when zooming in needs finer geometry), a large one only for the view, page by page, simplified to
- * half a pixel, at most limits.maxDrawn at once. All drawn on one canvas. */
+/* 精致威海规划图 — the overlays: each filled from the API's layers/<id> (Atlas.config.api); a small
+ * layer whole (again only when zooming in needs finer geometry), a large one only for the view, page
+ * by page, simplified to half a pixel, at most limits.maxDrawn at once. All drawn on one canvas.
+ * Which filters a layer can match is decided in Python (config.layers[i].filters); this only looks it up. */
 (function () {
   'use strict';
   var Atlas = window.Atlas;
@@ -10,25 +11,24 @@
     return 156543.03392 * Math.cos(lat * Math.PI / 180) / Math.pow(2, map.getZoom());
   }
 
-  function paddedBbox(map, pad) {
-    var b = map.getBounds().pad(pad);
-    var clamp = function (v, lo, hi) { return Math.min(hi, Math.max(lo, v)); };
+  // The view, ``pad`` times its size larger on each side, in the world's range: [w, s, e, n]
+  // rounded to ``precision`` (1e5: about a metre).
+  Atlas.viewBbox = function (pad, precision) {
+    var b = Atlas.map.getBounds().pad(pad || 0);
+    var clamp = function (v, lo, hi) { return Math.round(Math.min(hi, Math.max(lo, v)) * precision) / precision; };
     return [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90),
-            clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)]
-      .map(function (v) { return Math.round(v * 1e5) / 1e5; });
-  }
+            clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)];
+  };
 
   function contains(outer, inner) {
     return outer && outer[0] <= inner[0] && outer[1] <= inner[1] && outer[2] >= inner[2] && outer[3] >= inner[3];
   }
 
+  // The URL of ``path`` (e.g. 'layers/parks') below Atlas.config.api: the server says where the API
+  // is, so the page works under a prefix too (/atlas/api).
   Atlas.apiUrl = function (path, params) {
-    var query = Object.keys(params || {}).filter(function (k) {
-      return params[k] !== null && params[k] !== undefined && params[k] !== '';
-    }).map(function (k) {
-      return encodeURIComponent(k) + '=' + encodeURIComponent(Array.isArray(params[k]) ? params[k].join(',') : params[k]);
-    }).join('&');
-    return Atlas.config.api + path + (query ? '?' + query : '');
+    var query = Atlas.query(params);
+    return Atlas.config.api.replace(/\/+$/, '') + '/' + path + (query ? '?' + query : '');
   };
 
   Atlas.fetchJson = function (url, options) {
@@ -76,11 +76,7 @@
       Atlas.changed('layers');
     },
 
-    _resizePoints: function () {
-      if (Atlas.kind(this.cfg.geometry) !== 'point') { return; }
-      var radius = Atlas.pointRadius(this.cfg.style.radius || 6);
-      this.eachLayer(function (geo) { geo.eachLayer(function (lay) { if (lay.setRadius) { lay.setRadius(radius); } }); });
-    },
+    _resizePoints: function () { Atlas.resizePoints(this, this.cfg); },
 
     _onMove: function () {
       var self = this;
@@ -88,24 +84,17 @@
       this._timer = setTimeout(function () { self.refresh(); }, 200);
     },
 
-    // The API parameters the filters give this layer, or null when they exclude all its features.
+    /* The API parameters the filters give this layer, or null when they exclude all its features.
+     * Only the layer's filter rule decides (api.filter_rule, in the config): per filter, null passes
+     * any value on; a list holds the values the layer can match. */
     _filterParams: function () {
       if (this.opts.params) { return this.opts.params; }
-      var f = Atlas.filters, cfg = this.cfg, fields = cfg.fields || [], p = {};
-      if (f.category) {
-        var catalogued = cfg.style && cfg.style.by === 'category';
-        if (fields.indexOf('category') < 0 || (catalogued && !cfg.style.categories[f.category])) { return null; }
-        p.category = f.category;
-      }
-      if (f.district) {
-        var entry = Atlas.config.vocab.district[f.district] || {};
-        var field = entry.group === 'functional_area' ? 'functional_area' : 'district';
-        if (fields.indexOf(field) < 0) { return null; }
-        p.district = f.district;
-      }
-      if (f.status) {
-        if (fields.indexOf('status') < 0) { return null; }
-        p.status = f.status;
+      var rule = this.cfg.filters || {}, p = {};
+      for (var i = 0; i < Atlas.FILTERS.length; i++) {
+        var name = Atlas.FILTERS[i], value = Atlas.filters[name], values = rule[name];
+        if (!value) { continue; }
+        if (Array.isArray(values) && values.indexOf(value) < 0) { return null; }
+        p[name] = value;
       }
       return p;
     },
@@ -124,7 +113,7 @@
         // zooming out keeps the finer geometry; only zooming in (or leaving the fetched box) refetches
         var fineEnough = have.simplify <= Math.max(1, simplify * 2);
         if (!view && fineEnough) { return; }
-        if (view && fineEnough && have.simplify * 4 >= simplify && contains(have.bbox, paddedBbox(map, 0))) { return; }
+        if (view && fineEnough && have.simplify * 4 >= simplify && contains(have.bbox, Atlas.viewBbox(0, 1e5))) { return; }
       }
       if (filters === null) {
         this._abort();
@@ -138,7 +127,7 @@
       }
       var params = L.extend({}, filters, {limit: view ? Atlas.config.limits.page : Atlas.config.limits.whole});
       if (simplify > 0) { params.simplify = Math.min(simplify, 10000); }
-      var bbox = view ? paddedBbox(map, 0.25) : null;
+      var bbox = view ? Atlas.viewBbox(0.25, 1e5) : null;
       if (bbox) { params.bbox = bbox; }
       this._load(params, {filters: filterKey, simplify: simplify, bbox: bbox});
     },
@@ -164,7 +153,7 @@
       this._loading = have;
       Atlas.busy(+1);
       var get = function (offset) {
-        var url = Atlas.apiUrl('/layers/' + encodeURIComponent(self.cfg.id), L.extend({}, params, {offset: offset || null}));
+        var url = Atlas.apiUrl('layers/' + encodeURIComponent(self.cfg.id), L.extend({}, params, {offset: offset || null}));
         return Atlas.fetchJson(url, {signal: ctrl.signal}).then(function (fc) {
           if (self._ctrl !== ctrl) { var gone = new Error('superseded'); gone.name = 'AbortError'; throw gone; }
           if (!offset) {  // the old features stay until the new ones are here: no flicker
@@ -209,18 +198,8 @@
     },
 
     _draw: function (fc) {
-      var self = this, cfg = this.cfg, opts = this.opts;
-      var renderer = opts.renderer || Atlas.canvas;
-      var geo = L.geoJSON(fc, {
-        renderer: renderer,
-        pane: opts.pane || 'overlayPane',
-        interactive: opts.interactive !== false,
-        style: function (f) { return opts.style ? opts.style : Atlas.featureStyle(cfg, f.properties || {}); },
-        pointToLayer: function (f, latlng) {
-          return L.circleMarker(latlng, L.extend({renderer: renderer, interactive: opts.interactive !== false},
-                                                 Atlas.featureStyle(cfg, f.properties || {})));
-        }
-      });
+      var self = this;
+      var geo = Atlas.geoJson(fc, this.cfg, this.opts);
       if (!this.firstDrawnAt && (fc.features || []).length) { this.firstDrawnAt = performance.now(); }
       if (this.cfg.mode === 'whole') {  // kept for a layer drawn from this one's data (the land)
         this._features = this.drawn ? (this._features || []).concat(fc.features || []) : (fc.features || []).slice();
@@ -258,19 +237,11 @@
     },
 
     // ids of the features drawn now (for tests and the search's highlight)
-    featureIds: function () {
-      var ids = [];
-      this.eachLayer(function (geo) {
-        geo.eachLayer(function (lay) { ids.push(lay.feature && lay.feature.id); });
-      });
-      return ids;
-    },
+    featureIds: function () { return Atlas.leafIds(this); },
 
     findFeature: function (id) {
       var found = null;
-      this.eachLayer(function (geo) {
-        geo.eachLayer(function (lay) { if (!found && lay.feature && lay.feature.id === id) { found = lay; } });
-      });
+      Atlas.eachLeaf(this, function (lay) { if (!found && lay.feature && lay.feature.id === id) { found = lay; } });
       return found;
     }
   });
@@ -280,21 +251,16 @@
   Atlas.dataLayer = function (id) {
     var layer = new DataLayer(id);
     Atlas.layers[id] = layer;
-    layer.on('mouseover', Atlas.hover.over).on('mousemove', Atlas.hover.move).on('mouseout', Atlas.hover.out);
-    layer.on('click', function (e) {
-      if (Atlas.measuring || !e.layer || !e.layer.feature) { return; }
-      Atlas.openPopup(e.layer.feature, e.layer.getLatLng ? e.layer.getLatLng() : e.latlng, layer.cfg);
-    });
+    Atlas.bindFeatureEvents(layer, layer.cfg);
     return layer;
   };
 
   // Draw order: the layers' z from the style, whatever order they were loaded in (one canvas).
   Atlas.order = function () {
-    Atlas.config.layers.slice().sort(function (a, b) { return (a.style.z || 0) - (b.style.z || 0); })
-      .forEach(function (cfg) {
-        var layer = Atlas.layers[cfg.id];
-        if (layer && layer._map) { layer.bringToFront(); }
-      });
+    Atlas.byZ(Atlas.config.layers).forEach(function (cfg) {
+      var layer = Atlas.layers[cfg.id];
+      if (layer && layer._map) { layer.bringToFront(); }
+    });
   };
 
 }());

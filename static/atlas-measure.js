@@ -62,7 +62,7 @@
     var renderer = Atlas.measureRenderer = Atlas.measureRenderer || L.svg({pane: 'atlas-measure'});
     var style = {color: '#d7191c', weight: 3, pane: 'atlas-measure', renderer: renderer, interactive: false};
     this.shape = (mode === 'area' ? L.polygon([], L.extend({fillOpacity: 0.15}, style)) : L.polyline([], style)).addTo(map);
-    this.rubber = L.polyline([], L.extend({}, style, {dashArray: '4 6', weight: 2})).addTo(map);
+    this.rubber = L.polyline([], L.extend({}, style, {className: 'atlas-measure-rubber', weight: 2})).addTo(map);  // dashed: atlas.css
     this.vertices = L.layerGroup().addTo(map);
   }
 
@@ -109,16 +109,14 @@
     }
   };
 
-  function resultBox() {
-    var box = L.DomUtil.create('div', 'atlas-measure-box');
-    L.DomEvent.disableClickPropagation(box);
+  // The result box, filled into ``box`` (its control's).
+  function resultBox(box) {
     box.hidden = true;
     var hint = Atlas.el('div', 'atlas-measure-hint', null, box);
     var value = Atlas.el('div', 'atlas-measure-value', null, box);
     var actions = Atlas.el('div', 'atlas-measure-actions', null, box);
-    var finish = Atlas.el('button', null, Atlas.t('measureFinish'), actions);
-    var clear = Atlas.el('button', null, Atlas.t('measureClear'), actions);
-    finish.type = clear.type = 'button';
+    var finish = Atlas.button(null, Atlas.t('measureFinish'), actions);
+    var clear = Atlas.button(null, Atlas.t('measureClear'), actions);
     return {
       box: box, finish: finish, clear: clear,
       show: function (result) {
@@ -133,9 +131,8 @@
     };
   }
 
-  Atlas.tools = Atlas.tools || [];
-  Atlas.tools.push(function (bar, map, button) {
-    var ui = resultBox(), session = null, buttons = {};
+  Atlas.tools.push({rank: 10, build: function (bar, map, button) {
+    var ui = null, session = null, buttons = {};
 
     function stop(keepShape) {
       Atlas.measuring = false;
@@ -166,8 +163,6 @@
 
     buttons.line = button(bar, 'atlas-tool-line', Atlas.t('measureLine'), function () { start('line'); });
     buttons.area = button(bar, 'atlas-tool-area', Atlas.t('measureArea'), function () { start('area'); });
-    ui.finish.addEventListener('click', finish);
-    ui.clear.addEventListener('click', function () { stop(false); });
     map.on('click', function (e) { if (Atlas.measuring && session) { session.add(e.latlng); } });
     map.on('mousemove', function (e) { if (Atlas.measuring && session) { session.move(e.latlng); } });
     map.on('dblclick', function (e) {
@@ -177,10 +172,10 @@
     });
     document.addEventListener('keydown', function (e) { if (e.key === 'Escape' && Atlas.measuring) { stop(false); } });
     // the result box is its own control, placed under the toolbar
-    var Box = L.Control.extend({options: {position: 'topleft'}, onAdd: function () {
-      L.DomUtil.addClass(ui.box, 'leaflet-control');
-      return ui.box;
-    }});
-    return new Box();
-  });
+    return Atlas.control('topleft', 'atlas-measure-box', function (box) {
+      ui = resultBox(box);
+      ui.finish.addEventListener('click', finish);
+      ui.clear.addEventListener('click', function () { stop(false); });
+    });
+  }});
 }());

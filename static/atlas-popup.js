@@ -1,4 +1,7 @@
-/* 精致威海规划图 — tooltip on hover, popup on click, the highlight of the chosen feature.
+/* 精致威海规划图 — tooltip on hover, popup on click, the highlight of the chosen feature; for the
+ * page and the offline map. Other modules add to the popup through the extension points of the core:
+ * Atlas.popupSections (more content, e.g. the offline map's "all fields", the page's Select button)
+ * and Atlas.popupClicks (a click taken for something else, e.g. shift-click to select).
  * Every value from the data becomes textContent: a name like <img onerror=...> is shown, never run. */
 (function () {
   'use strict';
@@ -121,10 +124,14 @@
         Atlas.el('blockquote', null, src.quote, item);
       });
     }
+    Atlas.popupSections.forEach(function (section) { section(box, feature, cfg); });
     return box;
   };
 
+  // The popup of ``feature`` (of the layer ``cfg``) at ``latlng``; null when a module of
+  // Atlas.popupClicks took the click instead.
   Atlas.openPopup = function (feature, latlng, cfg) {
+    if (Atlas.popupClicks.some(function (taken) { return taken(feature, latlng, cfg); })) { return null; }
     Atlas.hover.out();
     var width = Math.min(340, Math.max(220, window.innerWidth - 70));
     var popup = L.popup({maxWidth: width, minWidth: Math.min(240, width), maxHeight: Math.max(200, window.innerHeight * 0.55),
@@ -135,17 +142,31 @@
     return popup;
   };
 
+  // Hover and click on the features of ``layer`` (of the layer config ``cfg``): tooltip and popup.
+  Atlas.bindFeatureEvents = function (layer, cfg) {
+    layer.on('mouseover', Atlas.hover.over).on('mousemove', Atlas.hover.move).on('mouseout', Atlas.hover.out);
+    layer.on('click', function (e) {
+      if (Atlas.measuring || !e.layer || !e.layer.feature) { return; }
+      Atlas.openPopup(e.layer.feature, e.layer.getLatLng ? e.layer.getLatLng() : e.latlng, cfg);
+    });
+  };
+
+  // -- highlights: outlines over the map, on their own pane, not clickable ------------------------
+  /* ``data`` (GeoJSON) outlined on the map: lines and areas in ``style``, points as rings in
+   * ``ring`` (circle marker options). */
+  Atlas.outline = function (data, style, ring) {
+    var on = {pane: 'atlas-highlight', interactive: false, renderer: Atlas.highlightRenderer};
+    return L.geoJSON(data, L.extend({}, on, {
+      style: style,
+      pointToLayer: function (f, latlng) { return L.circleMarker(latlng, L.extend({fill: false}, on, ring)); }
+    })).addTo(Atlas.map);
+  };
+
   Atlas.highlight = function (feature) {
     if (Atlas._highlight) { Atlas.map.removeLayer(Atlas._highlight); Atlas._highlight = null; }
     if (!feature || !feature.geometry) { return; }
-    Atlas._highlight = L.geoJSON(feature, {
-      pane: 'atlas-highlight', interactive: false, renderer: Atlas.highlightRenderer,
-      style: {color: '#ffd400', weight: 6, opacity: 0.85, fill: false},
-      pointToLayer: function (f, latlng) {
-        return L.circleMarker(latlng, {radius: 12, color: '#ffd400', weight: 4, fill: false, interactive: false,
-                                       pane: 'atlas-highlight', renderer: Atlas.highlightRenderer});
-      }
-    }).addTo(Atlas.map);
+    Atlas._highlight = Atlas.outline(feature, {color: '#ffd400', weight: 6, opacity: 0.85, fill: false},
+                                     {radius: 12, color: '#ffd400', weight: 4});
   };
 
 }());

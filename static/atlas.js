@@ -1,85 +1,125 @@
-/* 精致威海规划图 Weihai Planning Atlas — the map page's own code (core).
+/* 精致威海规划图 Weihai Planning Atlas — the core, shared by the page and the offline map.
  *
- * Folium writes the map, the basemaps and one empty overlay per layer; atlas-layers.js fills the
- * overlays from the JSON API, atlas-popup.js shows tooltips and popups, atlas-controls.js and
- * atlas-measure.js add the controls. This file holds what they share: the zh/en interface strings,
- * text and DOM helpers, the loading state, the style of a feature, the basemaps and Atlas.setup.
- * Every value from the data reaches the page as text (textContent), never as HTML.
+ * The zh/en interface strings, text and DOM helpers, the change events and the extension points
+ * (lists other modules register into), the loading state, the style of a feature (from the palette
+ * of layers/style.py, which the page's config carries), drawing a layer's GeoJSON, and the map's
+ * panes and renderers. The page's own set-up is in atlas-setup.js, the offline map's in
+ * atlas-standalone.js. Every value from the data reaches the page as text (textContent), never as HTML.
  */
 (function () {
   'use strict';
 
+  // The interface strings: key -> [Chinese, English]; {name} is filled in by Atlas.t.
   var I18N = {
-    zh: {
-      title: '精致威海规划图', switchLang: 'EN', switchLangTitle: 'Switch to English',
-      search: '搜索地名、项目（中文或英文）', searchNone: '没有找到', searchError: '搜索失败',
-      all: '全部', district: '行政区', category: '类别', status: '状态', filters: '筛选',
-      clearFilters: '清除', functionalAreas: '功能区', legend: '图例', layers: '图层',
-      loading: '加载中…', partial: '显示 {n} / {m} 条，放大查看全部', none: '无匹配要素',
-      drawn: '{n} 条', statusKey: '状态', accuracyKey: '精度', solid: '已建成/运营',
-      half: '在建', hollow: '规划', layerError: '图层“{layer}”加载失败：{detail}',
-      tilesOffline: '在线底图无法加载（离线或内网环境？），可改用“无底图（离线）”。',
-      districtLabel: '行政区', functionalArea: '功能区', year: '年份', date: '日期', figures: '数据',
-      area: '面积', length: '长度', description: '说明', sources: '来源', accuracy: '精度',
-      layer: '图层', ha: '公顷', mu: '亩', km: '千米', fullscreen: '全屏', exitFullscreen: '退出全屏',
-      measureLine: '测距离', measureArea: '测面积', measureFinish: '完成', measureClear: '清除',
-      measureHintLine: '单击地图添加点，双击或点“完成”结束', measureHintArea: '单击地图添加顶点，双击或点“完成”结束',
-      measureDistance: '距离', measureAreaLabel: '面积', lat: '纬度', lng: '经度', mapCenter: '地图中心',
-      close: '关闭', dismiss: '知道了', showLegend: '显示图例', hideLegend: '收起图例', solidNote: '含状态未注明的要素', basemap: '底图', zoomIn: '放大', zoomOut: '缩小',
-      // export panel, standalone map, print layout (atlas-export.js, atlas-print.js, atlas-standalone.js)
-      allFields: '全部字段', generated: '生成于', standaloneNote: '离线地图：数据已在本文件中，无需网络。',
-      exportOpen: '导出与打印', exportTitle: '导出与打印', exportData: '导出数据', exportLayers: '图层',
-      exportFormat: '格式', exportCrs: '坐标系', exportScope: '范围', scopeFiltered: '当前筛选结果',
-      scopeView: '仅当前视图范围', scopeSelected: '已选要素', selectedCount: '已选 {n} 个要素',
-      selectHint: '按住 Shift 单击要素可多选，或在弹窗中点“选择”', selectClear: '清除选择',
-      select: '选择（用于导出）', unselect: '取消选择', download: '下载数据', downloadHtml: '下载离线地图 HTML',
-      exportReceiving: '已接收 {size}', exportDone: '已保存 {name}（{size}）', exportFailed: '导出失败：{detail}',
-      exportNoLayers: '请至少选择一个图层', exportNothing: '所选图层在当前筛选下没有要素',
-      exportNoSelection: '还没有选中要素：按住 Shift 单击地图上的要素', exportPreparing: '正在生成…',
-      exportOptionsFailed: '无法读取导出选项：{detail}', htmlNote: '离线地图含当前图层与筛选，可在无网络的电脑上打开',
-      printSection: '打印与图片', printTitle: '标题', paper: '纸张', orientation: '方向', landscape: '横向',
-      portrait: '纵向', printLayout: '打印版式', printNow: '打印 / 存为 PDF', savePng: '保存 PNG',
-      exitPrint: '退出打印版式', north: '北', printSources: '资料来源', printAccuracy: '位置精度',
-      printDate: '制图日期', printCrs: '坐标系 WGS84（EPSG:4326）', printNoSources: '（当前没有要素）',
-      wholeCity: '全市 · 全部要素', viewOnly: '当前视图范围'
-    },
-    en: {
-      title: 'Weihai Planning Atlas', switchLang: '中文', switchLangTitle: '切换到中文',
-      search: 'Search places and projects (Chinese or English)', searchNone: 'Nothing found',
-      searchError: 'Search failed',
-      all: 'All', district: 'District', category: 'Category', status: 'Status', filters: 'Filters',
-      clearFilters: 'Clear', functionalAreas: 'Functional areas', legend: 'Legend', layers: 'Layers',
-      loading: 'Loading…', partial: 'showing {n} of {m}; zoom in to see all', none: 'no matching features',
-      drawn: '{n}', statusKey: 'Status', accuracyKey: 'Accuracy', solid: 'completed/operating',
-      half: 'under construction', hollow: 'planned', layerError: 'Layer "{layer}" could not be loaded: {detail}',
-      tilesOffline: 'The online basemap cannot be reached (offline or intranet?); choose "No basemap (offline)".',
-      districtLabel: 'District', functionalArea: 'Functional area', year: 'Year', date: 'Date',
-      figures: 'Figures', area: 'Area', length: 'Length', description: 'Description', sources: 'Sources',
-      accuracy: 'Accuracy', layer: 'Layer', ha: 'ha', mu: 'mu (亩)', km: 'km', fullscreen: 'Full screen',
-      exitFullscreen: 'Exit full screen', measureLine: 'Measure distance', measureArea: 'Measure area',
-      measureFinish: 'Finish', measureClear: 'Clear',
-      measureHintLine: 'Click the map to add points; double-click or Finish to end',
-      measureHintArea: 'Click the map to add corners; double-click or Finish to end',
-      measureDistance: 'Distance', measureAreaLabel: 'Area', lat: 'Lat', lng: 'Lon', mapCenter: 'map centre',
-      close: 'Close', dismiss: 'OK', showLegend: 'Show legend', hideLegend: 'Hide legend', solidNote: 'also features whose status is not stated', basemap: 'Basemap',
-      zoomIn: 'Zoom in', zoomOut: 'Zoom out',
-      allFields: 'All fields', generated: 'made', standaloneNote: 'Offline map: the data is inside this file; no network needed.',
-      exportOpen: 'Export and print', exportTitle: 'Export and print', exportData: 'Export data', exportLayers: 'Layers',
-      exportFormat: 'Format', exportCrs: 'Coordinate system', exportScope: 'Scope', scopeFiltered: 'current filter results',
-      scopeView: 'only the current view', scopeSelected: 'selected features', selectedCount: '{n} features selected',
-      selectHint: 'Shift-click features to select several, or press Select in a popup', selectClear: 'Clear selection',
-      select: 'Select (for export)', unselect: 'Unselect', download: 'Download data', downloadHtml: 'Download offline map (HTML)',
-      exportReceiving: '{size} received', exportDone: 'Saved {name} ({size})', exportFailed: 'Export failed: {detail}',
-      exportNoLayers: 'Choose at least one layer', exportNothing: 'The chosen layers have no features under the current filters',
-      exportNoSelection: 'Nothing selected yet: shift-click features on the map', exportPreparing: 'Preparing…',
-      exportOptionsFailed: 'The export options could not be read: {detail}',
-      htmlNote: 'The offline map holds the current layers and filters and opens on a computer without network',
-      printSection: 'Print and image', printTitle: 'Title', paper: 'Paper', orientation: 'Orientation', landscape: 'Landscape',
-      portrait: 'Portrait', printLayout: 'Print layout', printNow: 'Print / save as PDF', savePng: 'Save PNG',
-      exitPrint: 'Leave print layout', north: 'N', printSources: 'Sources', printAccuracy: 'Location accuracy',
-      printDate: 'Date', printCrs: 'Coordinates WGS84 (EPSG:4326)', printNoSources: '(no features shown)',
-      wholeCity: 'whole city · all features', viewOnly: 'current view'
-    }
+    title: ['精致威海规划图', 'Weihai Planning Atlas'],
+    switchLang: ['EN', '中文'],
+    switchLangTitle: ['Switch to English', '切换到中文'],
+    search: ['搜索地名、项目（中文或英文）', 'Search places and projects (Chinese or English)'],
+    searchNone: ['没有找到', 'Nothing found'],
+    searchError: ['搜索失败', 'Search failed'],
+    all: ['全部', 'All'],
+    district: ['行政区', 'District'],
+    category: ['类别', 'Category'],
+    status: ['状态', 'Status'],
+    filters: ['筛选', 'Filters'],
+    clearFilters: ['清除', 'Clear'],
+    functionalAreas: ['功能区', 'Functional areas'],
+    legend: ['图例', 'Legend'],
+    layers: ['图层', 'Layers'],
+    loading: ['加载中…', 'Loading…'],
+    partial: ['显示 {n} / {m} 条，放大查看全部', 'showing {n} of {m}; zoom in to see all'],
+    none: ['无匹配要素', 'no matching features'],
+    drawn: ['{n} 条', '{n}'],
+    statusKey: ['状态', 'Status'],
+    accuracyKey: ['精度', 'Accuracy'],
+    solid: ['已建成/运营', 'completed/operating'],
+    half: ['在建', 'under construction'],
+    hollow: ['规划', 'planned'],
+    layerError: ['图层“{layer}”加载失败：{detail}', 'Layer "{layer}" could not be loaded: {detail}'],
+    tilesOffline: ['在线底图无法加载（离线或内网环境？），可改用“无底图（离线）”。', 'The online basemap cannot be reached (offline or intranet?); choose "No basemap (offline)".'],
+    districtLabel: ['行政区', 'District'],
+    functionalArea: ['功能区', 'Functional area'],
+    year: ['年份', 'Year'],
+    date: ['日期', 'Date'],
+    figures: ['数据', 'Figures'],
+    area: ['面积', 'Area'],
+    length: ['长度', 'Length'],
+    description: ['说明', 'Description'],
+    sources: ['来源', 'Sources'],
+    accuracy: ['精度', 'Accuracy'],
+    layer: ['图层', 'Layer'],
+    ha: ['公顷', 'ha'],
+    mu: ['亩', 'mu (亩)'],
+    km: ['千米', 'km'],
+    fullscreen: ['全屏', 'Full screen'],
+    exitFullscreen: ['退出全屏', 'Exit full screen'],
+    measureLine: ['测距离', 'Measure distance'],
+    measureArea: ['测面积', 'Measure area'],
+    measureFinish: ['完成', 'Finish'],
+    measureClear: ['清除', 'Clear'],
+    measureHintLine: ['单击地图添加点，双击或点“完成”结束', 'Click the map to add points; double-click or Finish to end'],
+    measureHintArea: ['单击地图添加顶点，双击或点“完成”结束', 'Click the map to add corners; double-click or Finish to end'],
+    measureDistance: ['距离', 'Distance'],
+    measureAreaLabel: ['面积', 'Area'],
+    lat: ['纬度', 'Lat'],
+    lng: ['经度', 'Lon'],
+    mapCenter: ['地图中心', 'map centre'],
+    close: ['关闭', 'Close'],
+    dismiss: ['知道了', 'OK'],
+    showLegend: ['显示图例', 'Show legend'],
+    hideLegend: ['收起图例', 'Hide legend'],
+    solidNote: ['含状态未注明的要素', 'also features whose status is not stated'],
+    basemap: ['底图', 'Basemap'],
+    zoomIn: ['放大', 'Zoom in'],
+    zoomOut: ['缩小', 'Zoom out'],
+    // export panel, standalone map, print layout (atlas-export.js, atlas-print.js, atlas-standalone.js)
+    allFields: ['全部字段', 'All fields'],
+    generated: ['生成于', 'made'],
+    standaloneNote: ['离线地图：数据已在本文件中，无需网络。', 'Offline map: the data is inside this file; no network needed.'],
+    exportOpen: ['导出与打印', 'Export and print'],
+    exportTitle: ['导出与打印', 'Export and print'],
+    exportData: ['导出数据', 'Export data'],
+    exportLayers: ['图层', 'Layers'],
+    exportFormat: ['格式', 'Format'],
+    exportCrs: ['坐标系', 'Coordinate system'],
+    exportScope: ['范围', 'Scope'],
+    scopeFiltered: ['当前筛选结果', 'current filter results'],
+    scopeView: ['仅当前视图范围', 'only the current view'],
+    scopeSelected: ['已选要素', 'selected features'],
+    selectedCount: ['已选 {n} 个要素', '{n} features selected'],
+    selectHint: ['按住 Shift 单击要素可多选，或在弹窗中点“选择”', 'Shift-click features to select several, or press Select in a popup'],
+    selectClear: ['清除选择', 'Clear selection'],
+    select: ['选择（用于导出）', 'Select (for export)'],
+    unselect: ['取消选择', 'Unselect'],
+    download: ['下载数据', 'Download data'],
+    downloadHtml: ['下载离线地图 HTML', 'Download offline map (HTML)'],
+    exportReceiving: ['已接收 {size}', '{size} received'],
+    exportDone: ['已保存 {name}（{size}）', 'Saved {name} ({size})'],
+    exportFailed: ['导出失败：{detail}', 'Export failed: {detail}'],
+    exportNoLayers: ['请至少选择一个图层', 'Choose at least one layer'],
+    exportNothing: ['所选图层在当前筛选下没有要素', 'The chosen layers have no features under the current filters'],
+    exportNoSelection: ['还没有选中要素：按住 Shift 单击地图上的要素', 'Nothing selected yet: shift-click features on the map'],
+    exportPreparing: ['正在生成…', 'Preparing…'],
+    exportOptionsFailed: ['无法读取导出选项：{detail}', 'The export options could not be read: {detail}'],
+    htmlNote: ['离线地图含当前图层与筛选，可在无网络的电脑上打开', 'The offline map holds the current layers and filters and opens on a computer without network'],
+    printSection: ['打印与图片', 'Print and image'],
+    printTitle: ['标题', 'Title'],
+    paper: ['纸张', 'Paper'],
+    orientation: ['方向', 'Orientation'],
+    landscape: ['横向', 'Landscape'],
+    portrait: ['纵向', 'Portrait'],
+    printLayout: ['打印版式', 'Print layout'],
+    printNow: ['打印 / 存为 PDF', 'Print / save as PDF'],
+    savePng: ['保存 PNG', 'Save PNG'],
+    exitPrint: ['退出打印版式', 'Leave print layout'],
+    north: ['北', 'N'],
+    printSources: ['资料来源', 'Sources'],
+    printAccuracy: ['位置精度', 'Location accuracy'],
+    printDate: ['制图日期', 'Date'],
+    printCrs: ['坐标系 WGS84（EPSG:4326）', 'Coordinates WGS84 (EPSG:4326)'],
+    printNoSources: ['（当前没有要素）', '(no features shown)'],
+    wholeCity: ['全市 · 全部要素', 'whole city · all features'],
+    viewOnly: ['当前视图范围', 'current view']
   };
 
   var Atlas = window.Atlas = {
@@ -87,13 +127,20 @@
     layers: {},      // id -> DataLayer (the overlays, in the layer control)
     basemaps: {},    // id -> L.LayerGroup
     filters: {district: null, category: null, status: null},
+    // -- extension points: other modules register into these lists and the module named runs them,
+    // so no module replaces another's function. The toolbar orders its tools by rank; the other
+    // lists run in the order registered (each has one module a page so far).
+    tools: [],           // atlas-controls.js, the toolbar, by rank: {rank, build(bar, map, button) -> an L.Control to add, or null}
+    popupSections: [],   // atlas-popup.js, Atlas.popupContent: fn(box, feature, cfg) adds to the popup
+    popupClicks: [],     // atlas-popup.js, Atlas.openPopup: fn(feature, latlng, cfg) -> true: it took the click, no popup
+    exportSections: [],  // atlas-export.js, the panel: {className, build(box, map), open(), state() -> fields}
     _pending: 0,
     _listeners: []
   };
 
   // -- text and DOM helpers: data only ever becomes textContent -------------------------------------
   Atlas.t = function (key, values) {
-    var text = (I18N[Atlas.lang] && I18N[Atlas.lang][key]) || I18N.zh[key] || key;
+    var pair = I18N[key], text = pair ? pair[Atlas.lang === 'en' ? 1 : 0] || pair[0] : key;
     Object.keys(values || {}).forEach(function (k) { text = text.split('{' + k + '}').join(String(values[k])); });
     return text;
   };
@@ -109,10 +156,37 @@
     if (parent) { parent.appendChild(node); }
     return node;
   };
+  // A button (type=button: never a form's submit); ``title``: its tooltip and accessible name.
+  Atlas.button = function (className, text, parent, title) {
+    var node = Atlas.el('button', className, text, parent);
+    node.type = 'button';
+    if (title) { Atlas.titled(node, title); }
+    return node;
+  };
+  Atlas.titled = function (node, title) {
+    node.title = title;
+    node.setAttribute('aria-label', title);
+    return node;
+  };
+  Atlas.option = function (parent, value, text, selected) {
+    var opt = Atlas.el('option', null, text, parent);
+    opt.value = value;
+    if (selected) { opt.selected = true; }
+    return opt;
+  };
   Atlas.number = function (value, digits) {
     return Number(value).toLocaleString(Atlas.lang === 'zh' ? 'zh-CN' : 'en-GB',
       {maximumFractionDigits: digits === undefined ? 0 : digits,
        minimumFractionDigits: digits === undefined ? 0 : Math.min(digits, 1)});
+  };
+  // A query string: null and undefined left out, a list as a,b,c, commas kept readable.
+  Atlas.query = function (params) {
+    return Object.keys(params || {}).filter(function (k) {
+      return params[k] !== null && params[k] !== undefined;
+    }).map(function (k) {
+      var value = Array.isArray(params[k]) ? params[k].join(',') : params[k];
+      return encodeURIComponent(k) + '=' + encodeURIComponent(value).replace(/%2C/g, ',');
+    }).join('&');
   };
   Atlas.on = function (fn) { Atlas._listeners.push(fn); };
   Atlas.changed = function (what) {
@@ -140,10 +214,17 @@
     return Atlas.config.layers.filter(function (lay) { return lay.id === id; })[0];
   };
 
-  // -- style: colour by category, line pattern by accuracy, fill by status --------------------------
+  // The layers' configs in drawing order (the style's z), whatever order they are listed in.
+  Atlas.byZ = function (configs) {
+    return configs.slice().sort(function (a, b) { return (a.style.z || 0) - (b.style.z || 0); });
+  };
+
+  // -- style: colour by category, line pattern by accuracy (the palette), fill by status -----------
+  var NO_ACCURACY = {dashArray: null, pointDashArray: null, fillOpacity: 0.1, opacity: 0.85};
+
   Atlas.featureStyle = function (cfg, props) {
     var st = cfg.style || {};
-    var acc = (st.accuracy || {})[props.accuracy] || {dashArray: null, fillOpacity: 0.1, opacity: 0.85};
+    var acc = (st.accuracy || {})[props.accuracy] || NO_ACCURACY;
     var cat = st.by === 'category' && st.categories ? st.categories[props.category] : null;
     var color = cat ? cat.color : (st.color || '#555555');
     var status = Atlas.config.statusStyle[props.status] || {fill: 'solid', fillOpacityScale: 1, opacityScale: 1};
@@ -152,13 +233,13 @@
     if (kind === 'point') {
       return {
         radius: Atlas.pointRadius(st.radius || 6), color: color, weight: 2.5, opacity: 1,
-        dashArray: props.accuracy === 'surveyed' ? null : (props.accuracy === 'schematic' ? '2 3' : '5 3'),
+        dashArray: acc.pointDashArray || null,
         fillColor: status.fill === 'hollow' ? '#ffffff' : color,
         fillOpacity: status.fill === 'half' ? 0.45 : 0.9
       };
     }
     var style = {
-      color: color, weight: st.weight || 2, dashArray: acc.dashArray,
+      color: color, weight: st.weight || 2, dashArray: acc.dashArray || null,
       opacity: (over.opacity !== undefined ? over.opacity : acc.opacity) * status.opacityScale
     };
     if (kind === 'polygon') {
@@ -169,6 +250,10 @@
       style.lineCap = 'round';
     }
     return style;
+  };
+  // A dash string of the palette ('8 5') as the list a canvas takes ([8, 5]); none: [].
+  Atlas.dashList = function (dashArray) {
+    return dashArray ? String(dashArray).split(/[ ,]+/).map(Number).filter(function (n) { return n >= 0; }) : [];
   };
   // Points shrink a little in the overview, where many stand close together.
   Atlas.pointRadius = function (base) {
@@ -181,34 +266,47 @@
     return 'polygon';
   };
 
-  // -- basemaps: a group of tile layers, or none; unreachable tiles only bring a notice -----------
-  Atlas.basemap = function (spec) {
-    var group = L.layerGroup();
-    group.atlasId = spec.id;
-    (spec.tiles || []).forEach(function (t) {
-      var tiles = L.tileLayer(t.url, {maxZoom: t.maxZoom || 19, maxNativeZoom: t.maxZoom || 19,
-                                      subdomains: t.subdomains || 'abc', attribution: t.attribution || ''});
-      tiles.on('tileerror', function () {
-        if (!group._warned) {
-          group._warned = true;
-          Atlas.notify(Atlas.t('tilesOffline'), 'warning');
-        }
-      });
-      group.addLayer(tiles);
+  // -- drawing a layer's features -------------------------------------------------------------------
+  /* ``data`` (GeoJSON) of the layer ``cfg`` as an L.GeoJSON in its style, points as circle markers.
+   * ``opts``: renderer (default the shared canvas), pane, interactive, style (one style for all). */
+  Atlas.geoJson = function (data, cfg, opts) {
+    opts = opts || {};
+    var renderer = opts.renderer || Atlas.canvas, interactive = opts.interactive !== false;
+    return L.geoJSON(data, {
+      renderer: renderer,
+      pane: opts.pane || 'overlayPane',
+      interactive: interactive,
+      style: function (f) { return opts.style ? opts.style : Atlas.featureStyle(cfg, f.properties || {}); },
+      pointToLayer: function (f, latlng) {
+        return L.circleMarker(latlng, L.extend({renderer: renderer, interactive: interactive},
+                                               Atlas.featureStyle(cfg, f.properties || {})));
+      }
     });
-    Atlas.basemaps[spec.id] = group;
-    return group;
   };
 
-  // -- setup: before any layer is added -------------------------------------------------------------
-  Atlas.setup = function (map, config) {
+  // Every drawn shape in ``group``, however deep its groups nest.
+  Atlas.eachLeaf = function (group, fn) {
+    group.eachLayer(function (lay) { if (lay.eachLayer) { Atlas.eachLeaf(lay, fn); } else { fn(lay); } });
+  };
+  // The ids of the features drawn in ``group`` (for tests and the search's highlight).
+  Atlas.leafIds = function (group) {
+    var ids = [];
+    Atlas.eachLeaf(group, function (lay) { ids.push(lay.feature && lay.feature.id); });
+    return ids;
+  };
+  // After a zoom: the points of the layer ``cfg`` drawn in ``group`` take the radius of the new zoom.
+  Atlas.resizePoints = function (group, cfg) {
+    if (Atlas.kind(cfg.geometry) !== 'point') { return; }
+    var radius = Atlas.pointRadius(cfg.style.radius || 6);
+    Atlas.eachLeaf(group, function (lay) { if (lay.setRadius) { lay.setRadius(radius); } });
+  };
+
+  // -- the map: config, panes, renderers, zoom range, first view (the page and the offline map) -----
+  Atlas.prepareMap = function (map, config) {
     Atlas.map = map;
     Atlas.config = config;
     Atlas.lang = config.lang === 'en' ? 'en' : 'zh';
-    Atlas.filters = L.extend({district: null, category: null, status: null}, config.filters || {});
-    Atlas.busy(+1);  // until Atlas.start has run
-    var box = map.getContainer();
-    L.DomUtil.addClass(box, 'atlas-map');
+    L.DomUtil.addClass(map.getContainer(), 'atlas-map');
     map.createPane('atlas-land').style.zIndex = 250;
     map.createPane('atlas-highlight').style.zIndex = 450;
     map.createPane('atlas-measure').style.zIndex = 620;
@@ -224,40 +322,9 @@
     if (config.view) {
       map.setView(config.view.center, config.view.zoom, {animate: false});
     } else {
-      map.fitBounds(config.home, {animate: false, padding: [4, 4]});  // refined by Atlas.start
-    }
-    if (config.land) {
-      Atlas.land = new Atlas.DataLayer('land', {
-        layer: config.land.layer, from: config.land.layer, params: {category: config.land.category}, pane: 'atlas-land',
-        renderer: Atlas.landRenderer, interactive: false,
-        style: {stroke: false, fillColor: '#f3efe4', fillOpacity: 1}
-      });
-      Atlas.land.cfg = L.extend({}, Atlas.land.cfg, {mode: 'whole'});
-    }
-    Atlas.setBasemapClass(config.basemap);
-  };
-
-  Atlas.setBasemapClass = function (id) {
-    var box = Atlas.map.getContainer();
-    Atlas.currentBasemap = id;
-    L.DomUtil[id === 'none' ? 'addClass' : 'removeClass'](box, 'atlas-offline');
-    if (Atlas.land) {
-      if (id === 'none' && !Atlas.map.hasLayer(Atlas.land)) { Atlas.land.addTo(Atlas.map); }
-      if (id !== 'none' && Atlas.map.hasLayer(Atlas.land)) { Atlas.map.removeLayer(Atlas.land); }
+      map.fitBounds(config.home, {animate: false, padding: [4, 4]});  // refined once the controls are in
     }
   };
-
-  // Filters apply to every layer at once; hidden layers pick them up when shown.
-  Atlas.setFilter = function (name, value) {
-    Atlas.filters[name] = value || null;
-    Object.keys(Atlas.layers).forEach(function (id) { Atlas.layers[id].refresh(); });
-    Atlas.changed('filters');
-  };
-
-  Atlas.visibleLayers = function () {
-    return Atlas.config.layers.filter(function (cfg) {
-      var layer = Atlas.layers[cfg.id];
-      return layer && Atlas.map.hasLayer(layer);
-    }).map(function (cfg) { return cfg.id; });
-  };
+  // The land of the offline basemap: filled, under everything, not clickable.
+  Atlas.LAND_STYLE = {stroke: false, fillColor: '#f3efe4', fillOpacity: 1};
 }());

@@ -46,8 +46,9 @@ MAX_DRAWN = 10000
 DEFAULT_VISIBLE_MAX = 5000
 
 #: Our scripts, in load order (static/).
-SCRIPTS = ("atlas", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-controls", "atlas-measure",
-           "atlas-export", "atlas-print")
+SCRIPTS = ("atlas", "atlas-ui", "atlas-setup", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-search",
+           "atlas-controls", "atlas-measure", "atlas-selection", "atlas-download", "atlas-export", "atlas-print",
+           "atlas-print-canvas")
 
 _TDT = "https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s" \
        "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=%s"

@@ -43,7 +43,7 @@ EXTRA_PARAMS = ("bbox", "ids", "title")
 PARAMS = page.PAGE_PARAMS + EXTRA_PARAMS
 MAX_TITLE = 120
 #: Our scripts inlined, in load order.
-SCRIPTS = ("atlas.js", "atlas-popup.js", "atlas-standalone.js")
+SCRIPTS = ("atlas.js", "atlas-ui.js", "atlas-popup.js", "atlas-standalone.js")
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,18 @@ to any host but the live server fails the test.
 from __future__ import annotations
 
 import re
+import urllib.request
 
 import pytest
 from pyproj import Geod
 
+from geo.store import open_store
+from layers import build as builder
+from layers import style
 from layers.map import page as mapview
+from server import create_app
+from tests.browser.conftest import LiveServer
+from tests.conftest import small_sources, write_sources
 
 LAYERS = ["districts", "zones", "parks", "roads", "projects"]
 #: A view with every test feature on screen and clear of the controls (1280x800).
@@ -119,6 +126,46 @@ def test_styles_follow_category_status_and_accuracy(open_map):
     assert style["projects-yuanyao"]["fillOpacity"] > style["projects-weiqiao"]["fillOpacity"]
 
 
+#: Point rings no JS ever hard-coded: a page that ignores the palette in its config draws others.
+POINT_DASHES = {"surveyed": "9 1", "approximate": "7 2", "schematic": "1 4"}
+#: A point of each accuracy class (the small atlas's points are all approximate).
+POINT_ACCURACY = {"parks-huaxiacheng": "surveyed", "parks-hostile": "approximate", "projects-yuanyao": "schematic"}
+
+
+@pytest.fixture(scope="module")
+def palette_server(tmp_path_factory):
+    """The small atlas with its points spread over the accuracy classes."""
+    sources = small_sources()
+    for features in sources.values():
+        for f in features:
+            f["properties"]["accuracy"] = POINT_ACCURACY.get(f["properties"]["id"], f["properties"]["accuracy"])
+    folder = tmp_path_factory.mktemp("atlas-palette")
+    store = open_store(folder / "atlas.gpkg", key="id")
+    builder.build(store, write_sources(folder / "sources", sources))
+    server = LiveServer(create_app({"STORE": str(store.path), "TESTING": True}))
+    yield server
+    server.stop()
+
+
+def test_point_rings_and_legend_patterns_come_from_the_palette(open_map, palette_server, monkeypatch):
+    for key, dash in POINT_DASHES.items():
+        monkeypatch.setitem(style.ACCURACY_STYLE[key], "pointDashArray", dash)
+    monkeypatch.setitem(style.ACCURACY_STYLE["approximate"], "pattern", "dotted")  # the legend's, likewise
+    page = open_map(VIEW, server=palette_server)
+    drawn = page.js("""() => { const out = [];
+        ['parks', 'projects'].forEach(id => Atlas.layers[id].eachLayer(g => g.eachLayer(l => out.push({
+            id: l.feature.id, accuracy: l.feature.properties.accuracy, dash: l.options.dashArray,
+            palette: Atlas.layerConfig(id).style.accuracy[l.feature.properties.accuracy]})))); return out; }""")
+    assert {d["accuracy"] for d in drawn} == set(style.ACCURACY_STYLE), drawn
+    for point in drawn:
+        assert point["palette"]["pointDashArray"] == POINT_DASHES[point["accuracy"]], point  # the config carries it
+        assert point["dash"] == point["palette"]["pointDashArray"], point                    # the page draws it
+    keys = page.js("""() => Object.fromEntries([...document.querySelectorAll('.atlas-legend [data-accuracy]')]
+        .map(k => [k.dataset.accuracy, k.querySelector('.atlas-sym').className]))""")
+    assert "atlas-pat-dotted" in keys["approximate"] and "atlas-pat-dashed" not in keys["approximate"], keys
+    assert "atlas-pat-solid" in keys["surveyed"] and "atlas-pat-dotted" in keys["schematic"], keys
+
+
 # -- tooltip and popup ------------------------------------------------------------------------------
 def test_hover_shows_tooltip_and_click_opens_the_right_popup(open_map):
     page = open_map(VIEW)
@@ -146,6 +193,40 @@ def test_hover_shows_tooltip_and_click_opens_the_right_popup(open_map):
     page.page.mouse.click(*page.screen_point(37.475, 122.055))
     zone = popup(page, "zones-likoushan")
     assert "示意范围" in zone.inner_text() and "在建" in zone.inner_text() and "亩" in zone.inner_text()
+
+
+def test_popup_sections_of_the_page_and_of_the_offline_map(open_map, browser, tmp_path):
+    """The modules that add to the popup (Atlas.popupSections): the page's Select button, the offline
+    map's "all fields"; each only where its module is loaded."""
+    page = open_map(VIEW)
+    page.page.mouse.click(*page.screen_point(*HUAXIA))
+    box = popup(page, "parks-huaxiacheng")
+    assert box.locator(".atlas-popup-select").inner_text() == "选择（用于导出）"
+    assert box.locator(".atlas-popup-fields-all").count() == 0
+
+    with urllib.request.urlopen(f"{page.server.url}/export/map.html{VIEW}&layers=parks") as resp:
+        path = tmp_path / "offline.html"
+        path.write_bytes(resp.read())
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    context.set_offline(True)
+    errors = []
+    try:
+        viewer = context.new_page()
+        viewer.on("pageerror", lambda e: errors.append(str(e)))
+        viewer.goto(path.as_uri())
+        viewer.wait_for_selector("#atlas-standalone[data-atlas-state=idle]", timeout=10_000)
+        x, y = viewer.evaluate("([lat, lng]) => { const p = Atlas.map.latLngToContainerPoint([lat, lng]); return [p.x, p.y]; }",
+                               list(HUAXIA))
+        viewer.mouse.click(x, y)
+        offline = viewer.locator(".atlas-popup[data-feature-id='parks-huaxiacheng']")
+        offline.wait_for(timeout=4000)
+        assert offline.locator(".atlas-popup-fields-all summary").inner_text() == "全部字段"
+        offline.locator(".atlas-popup-fields-all summary").click()
+        assert "华夏城" in offline.locator(".atlas-popup-fields-all").inner_text()
+        assert offline.locator(".atlas-popup-select").count() == 0
+    finally:
+        context.close()
+    assert errors == []
 
 
 def test_hostile_names_are_shown_as_text_and_run_nothing(open_map):
