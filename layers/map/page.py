@@ -158,6 +158,13 @@ def parse_view(args: Mapping, layer_ids: Sequence[str], basemap_ids: Sequence[st
     return View(lang, basemap, center, zoom, layers, filters)
 
 
+def vocabulary() -> dict:
+    """Everything the page's scripts name in words: the filters' values, accuracy classes, districts
+    and functional areas (the page and the offline map alike)."""
+    return {**filter_vocabulary(), "accuracy": catalog.ACCURACY, "districts": catalog.DISTRICTS,
+            "functional_areas": catalog.FUNCTIONAL_AREAS}
+
+
 def filter_vocabulary() -> dict[str, dict[str, dict[str, str]]]:
     """What each filter of the page offers: value -> labels (zh, en)."""
     districts = {code: names for code, names in catalog.DISTRICTS.items() if code != "371000"}
@@ -241,8 +248,7 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
         "basemap": view.basemap,
         "basemaps": {b.id: b.title for b in offered.values()},
         "filters": view.filters,
-        "vocab": {**filter_vocabulary(), "accuracy": catalog.ACCURACY, "districts": catalog.DISTRICTS,
-                  "functional_areas": catalog.FUNCTIONAL_AREAS},
+        "vocab": vocabulary(),
         "statusStyle": style.STATUS_STYLE,
         "home": home,
         "zoom": {"min": MIN_ZOOM, "max": MAX_ZOOM},
