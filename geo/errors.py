@@ -52,6 +52,20 @@ class TooLarge(GeoError):
     code = "too_large"
 
 
+class NotReady(GeoError):
+    """Asked for too early: an export job that has not finished (HTTP 409)."""
+
+    status = 409
+    code = "not_ready"
+
+
+class TooBusy(GeoError):
+    """As much work of one kind as may run at once is running, e.g. export jobs (HTTP 429)."""
+
+    status = 429
+    code = "too_many_jobs"
+
+
 class InvalidGeometry(GeoError):
     """A geometry that is empty, invalid or of the wrong type (HTTP 422)."""
 

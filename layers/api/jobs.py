@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from geo.errors import GeoError, NotFound, StoreError
+from geo.errors import GeoError, NotFound, NotReady, StoreError, TooBusy
 from geo.files import pid_alive
 from geo.store import Store
 
@@ -69,20 +69,6 @@ _HOST = socket.gethostname()
 _THREADS: dict[str, threading.Thread] = {}
 #: Around every state write (and the registry) in this process.
 _LOCK = threading.RLock()
-
-
-class TooBusy(GeoError):
-    """As many export jobs as may run at once are running (HTTP 429)."""
-
-    status = 429
-    code = "too_many_jobs"
-
-
-class NotReady(GeoError):
-    """The export job has not finished yet (HTTP 409)."""
-
-    status = 409
-    code = "not_ready"
 
 
 class _Cancelled(Exception):
