@@ -18,7 +18,7 @@ run: setup store ## set up, build the store if missing, serve on http://$(HOST):
 
 serve: setup store ## production serving with gunicorn (WORKERS x THREADS, TIMEOUT s for long exports)
 	$(BIN)/gunicorn -k gthread -w $(WORKERS) --threads $(THREADS) --timeout $(TIMEOUT) \
-		--graceful-timeout $(GRACEFUL_TIMEOUT) --access-logfile - -b $(HOST):$(PORT) 'server:create_app()'
+		--graceful-timeout $(GRACEFUL_TIMEOUT) -b $(HOST):$(PORT) 'server:create_app()'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

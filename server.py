@@ -213,7 +213,8 @@ def end_request(response: Response) -> Response:
     rid = g.get("request_id", "-")
     response.headers["X-Request-Id"] = rid
     ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-    access.info("%s %s %s %.1fms id=%s", request.method, request.full_path.rstrip("?"), response.status_code, ms, rid)
+    access.info("%s %s %s %.1fms id=%s from %s", request.method, request.full_path.rstrip("?"), response.status_code,
+                ms, rid, request.remote_addr or "-")
     return response
 
 
