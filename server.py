@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from geo.config import check, load_config, log_level
-from geo.errors import GeoError, TooLarge
+from geo.errors import GeoError, InvalidParameter
 from geo.store import Store, open_store
 from layers import catalog, cli
 from layers.api import export as exporter
@@ -50,6 +50,10 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 def store() -> Store:
     return current_app.extensions["atlas_store"]
+
+
+def jobs():
+    return current_app.extensions["atlas_jobs"]
 
 
 def _geojson(text: str) -> Response:
@@ -88,13 +92,8 @@ def _send_export(path_or_file, media_type: str, filename: str, disposition: str,
 
 @bp_api.get("/export")
 def export():
-    limit = current_app.config["EXPORT_DIRECT_MAX"]
-    size = exporter.size(store(), request.args)
-    if size > limit:
-        raise TooLarge(f"this export holds {size:,} features, more than a direct download may ({limit:,}, "
-                       "ATLAS_EXPORT_DIRECT_MAX); start it as a job instead: POST /api/exports with the same "
-                       "parameters as JSON, then GET the job for its progress and file", parameter="layers")
-    result = exporter.export(store(), request.args, tmp_dir=jobs().folder)
+    result = exporter.export(store(), request.args, tmp_dir=jobs().folder,
+                             max_features=current_app.config["EXPORT_DIRECT_MAX"])
     # detach(): the open file outlives its temporary folder, so nothing is left behind on disk
     return _send_export(result.detach(), result.media_type, result.filename, result.content_disposition, result.size)
 
@@ -102,10 +101,6 @@ def export():
 @bp_api.get("/export/options")
 def export_options():
     return jsonify({**exporter.options(store()), "direct_max": current_app.config["EXPORT_DIRECT_MAX"]})
-
-
-def jobs():
-    return current_app.extensions["atlas_jobs"]
 
 
 def _job(state: dict) -> dict:
@@ -122,9 +117,9 @@ def start_export_job():
     # so no other site can make a visitor's browser start exports here
     args = request.get_json(silent=True) if request.is_json else None
     if not isinstance(args, dict) or not all(isinstance(v, (str, int, float)) for v in args.values()):
-        raise GeoError("POST /api/exports takes the export's parameters as a JSON object of strings, with "
-                       "Content-Type: application/json, e.g. {\"layers\": \"parks,roads\", \"format\": \"gpkg\"}",
-                       status=415 if not request.is_json else 400)
+        raise InvalidParameter("POST /api/exports takes the export's parameters as a JSON object of strings, with "
+                               "Content-Type: application/json, e.g. {\"layers\": \"parks,roads\", \"format\": \"gpkg\"}",
+                               parameter="body", status=400 if request.is_json else 415)
     state = jobs().start(store(), {k: str(v) for k, v in args.items()})
     return jsonify(_job(state)), 202, {"Location": url_for("api.export_job", job_id=state["id"])}
 

@@ -28,7 +28,7 @@ import shapely
 from geo import crs as crs_mod
 from geo import export as writing
 from geo.crs import Target
-from geo.errors import InvalidParameter
+from geo.errors import InvalidParameter, TooLarge
 from geo.export import About, Chunk, Column, Format, LayerSchema
 from geo.store import Query, Store
 
@@ -224,14 +224,20 @@ def filenames(plan: Plan) -> tuple[str, str]:
 
 # -- the export ----------------------------------------------------------------------------------
 def export(store: Store, args: Mapping, *, tmp_dir: str | Path | None = None, chunk_size: int = CHUNK_SIZE,
-           progress: Progress | None = None) -> ExportResult:
+           progress: Progress | None = None, max_features: int | None = None) -> ExportResult:
     """Write the export ``args`` asks for into a new temporary folder (under ``tmp_dir``).
 
-    Raises InvalidParameter for bad parameters before anything is written; on any failure while
-    writing, the temporary folder and everything in it is removed before the error propagates.
+    Raises InvalidParameter for bad parameters, and TooLarge for more than ``max_features``, before
+    anything is written; on any failure while writing, the temporary folder and everything in it is
+    removed before the error propagates.
     """
     plan = plan_export(store, args)
     sizes = {layer: _expected(store, layer, q) for layer, q in plan.queries.items()}
+    total = sum(sizes.values())
+    if max_features is not None and total > max_features:
+        raise TooLarge(f"this export holds {total:,} features, more than a direct download may ({max_features:,}, "
+                       "ATLAS_EXPORT_DIRECT_MAX); start it as a job instead: POST /api/exports with the same "
+                       "parameters as JSON, then GET the job for its progress and file", parameter="layers")
     layers = plan.layers
     if plan.all_layers and plan.filters and any(sizes.values()):
         layers = tuple(layer for layer in layers if sizes[layer])  # "all" + filters: the layers with matches
