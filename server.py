@@ -32,7 +32,7 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from geo.config import check, load_config, log_level
+from layers.config import check, load_config, log_level
 from geo.errors import GeoError, InvalidParameter
 from geo.store import Store, open_store
 from layers import catalog, cli

@@ -17,7 +17,6 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from geo.config import load_config
 from geo.crs import WGS84, gcj02_to_wgs84
 from geo.errors import CRSError, GeoError, InvalidGeometry, SourceError
 from geo.measure import measure
@@ -25,6 +24,7 @@ from geo.store import Store, open_store
 
 from . import catalog
 from .catalog import FIELD_NAMES, LayerSpec
+from .config import load_config
 
 REQUIRED = ("id", "name_zh", "name_en", "category", "district", "description_zh", "description_en",
             "sources", "accuracy", "accuracy_note_zh", "accuracy_note_en")

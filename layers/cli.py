@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 from geo import export as writing
-from geo.config import load_config
 from geo.crs import TARGETS
 from geo.errors import GeoError
 from geo.store import open_store
 
 from . import catalog
 from .api.export import CHUNK_SIZE, PARAMS, export
+from .config import load_config
 
 
 # -- command line --------------------------------------------------------------------------------

@@ -42,8 +42,19 @@ from geo.files import pid_alive
 from geo.store import Store
 
 from .export import export, plan_export, size
-from .jobfiles import (JOB_ID, LOCK_FILE, RESULT_FILE, TMP_PREFIX, iso, newest_mtime, partial_files,
-                       read_state, remove, ts, write_state)
+from .jobfiles import (
+    JOB_ID,
+    LOCK_FILE,
+    RESULT_FILE,
+    TMP_PREFIX,
+    iso,
+    newest_mtime,
+    partial_files,
+    read_state,
+    remove,
+    ts,
+    write_state,
+)
 
 try:  # POSIX: starts in several worker processes are serialised by a lock file
     import fcntl

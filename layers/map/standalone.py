@@ -27,13 +27,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
-from geo.config import DEFAULTS
 from geo.errors import InvalidParameter
 from geo.store import Store
 
 from .. import catalog, style
 from ..api import features
 from ..api.params import filters_for_layer, parse_bbox
+from ..config import DEFAULTS
 from . import assets, page
 
 #: The most features a standalone file embeds; more is refused (filter first).

@@ -9,7 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from geo.errors import ConfigError
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

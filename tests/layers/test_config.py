@@ -2,7 +2,7 @@
 value names the variable and what it accepts."""
 import pytest
 
-from geo.config import SETTINGS, load_config
+from layers.config import SETTINGS, load_config
 from geo.errors import ConfigError
 
 
