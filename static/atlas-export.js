@@ -1,15 +1,17 @@
 /* 精致威海规划图 — the export panel: layers, format, coordinate system and scope (the page's filters,
  * optionally only the view, or the selected features of atlas-selection.js) for the API's export;
  * the standalone map file (Atlas.config.standalone); below them the sections of Atlas.exportSections
- * (the print layout's, atlas-print.js). Downloads (atlas-download.js) stream with progress and are
- * saved under the server's file name. All text goes in as textContent. */
+ * (the print layout's, atlas-print.js). A data export runs as a job (Atlas.exportJobs): its progress
+ * in features, then its file; a job a reload interrupted opens the panel again and goes on. Downloads
+ * (atlas-download.js) stream with progress and are saved under the server's file name. All text goes
+ * in as textContent. */
 (function () {
   'use strict';
   var Atlas = window.Atlas;
   var el = Atlas.el;
 
   // -- what the panel asks for ----------------------------------------------------------------------
-  /* The request of the panel's choices: {params} for /api/export, or {error} saying what to change.
+  /* The request of the panel's choices: {params} for /api/export(s), or {error} saying what to change.
    * ``state``: {layers: [...], format, crs, scope: 'filtered'|'selected', viewOnly}. */
   Atlas.exportRequest = function (state, forMap) {
     var params = {};
@@ -175,28 +177,49 @@
       message.setAttribute('role', kind === 'error' ? 'alert' : 'status');
     }
 
+    // -- running: one download or export job at a time, its progress in the bar and the text --------
     var running = false;
-    function run(url, fallback) {
-      if (running) { return; }
+    function setState(value) { panel.setAttribute('data-export-state', value); }
+    function begin() {
       running = true;
       go.disabled = goHtml.disabled = true;
       say(null);
       progressBox.hidden = false;
-      bar.removeAttribute('value');  // indeterminate until the first byte
+      bar.removeAttribute('value');  // indeterminate until there is a figure
       progressText.textContent = Atlas.t('exportPreparing');
-      panel.setAttribute('data-export-state', 'running');
-      Atlas.download(url, function (got, total) {
-        if (total > 0) { bar.value = Math.min(100, Math.round(got / total * 100)); } else if (got) { bar.removeAttribute('value'); }
-        progressText.textContent = Atlas.t('exportReceiving', {size: Atlas.formatBytes(got)}) +
-          (total > 0 ? ' / ' + Atlas.formatBytes(total) + '（' + Math.min(100, Math.round(got / total * 100)) + '%）' : '');
-      }, fallback).then(function (saved) {
+      setState('running');
+    }
+    function showBytes(got, total) {
+      var pct = total > 0 ? Math.min(100, Math.round(got / total * 100)) : null;
+      if (pct !== null) { bar.value = pct; } else if (got) { bar.removeAttribute('value'); }
+      progressText.textContent = Atlas.t('exportReceiving', {size: Atlas.formatBytes(got)}) +
+        (pct !== null ? ' / ' + Atlas.formatBytes(total) + '（' + pct + '%）' : '');
+    }
+    function layerName(id) {
+      var cfg = id && Atlas.layerConfig(id);
+      return cfg ? Atlas.label(cfg.title) : String(id || '');
+    }
+    // A job's progress: features read of all, the layer being read; then the file being written.
+    function showJob(job) {
+      if (job.state !== 'running') { return; }
+      var done = Number(job.done) || 0, total = Number(job.total) || 0;
+      var pct = Math.max(0, Math.min(100, Math.round(Number(job.percent) || 0)));
+      if (!total || (!done && !job.layer)) { return; }  // not reading yet: still "preparing"
+      bar.value = pct;
+      progressText.textContent = done >= total ? Atlas.t('exportJobWriting', {percent: pct}) :
+        Atlas.t('exportJobProgress', {layer: layerName(job.layer), done: Atlas.number(done),
+                                      total: Atlas.number(total), percent: pct});
+    }
+    // ``work``: the promise of the saved file {name, size}; ``gone``: the message for a vanished job.
+    function finish(work, gone) {
+      work.then(function (saved) {
         progressBox.hidden = true;
         say(Atlas.t('exportDone', {name: saved.name, size: Atlas.formatBytes(saved.size)}), 'done');
-        panel.setAttribute('data-export-state', 'done');
+        setState('done');
       }).catch(function (err) {
         progressBox.hidden = true;
-        say(Atlas.t('exportFailed', {detail: err.message}), 'error');
-        panel.setAttribute('data-export-state', 'error');
+        say(Atlas.t(gone && err.status === 404 ? gone : 'exportFailed', {detail: err.message}), 'error');
+        setState('error');
       }).then(function () {
         running = false;
         go.disabled = goHtml.disabled = false;
@@ -204,15 +227,35 @@
     }
 
     go.addEventListener('click', function () {
+      if (running) { return; }
       var req = Atlas.exportRequest(state(), false);
-      if (req.error) { say(req.error, 'error'); panel.setAttribute('data-export-state', 'error'); return; }
-      run(Atlas.apiUrl('export', req.params), 'weihai-atlas-export');
+      if (req.error) { say(req.error, 'error'); setState('error'); return; }
+      begin();
+      finish(Atlas.exportJobs.run(req.params, showJob, showBytes));
     });
     goHtml.addEventListener('click', function () {
+      if (running) { return; }
       var req = Atlas.exportRequest(state(), true);
-      if (req.error) { say(req.error, 'error'); panel.setAttribute('data-export-state', 'error'); return; }
-      run(Atlas.config.standalone + '?' + Atlas.query(req.params), 'weihai-atlas.html');
+      if (req.error) { say(req.error, 'error'); setState('error'); return; }
+      begin();  // the offline map is made in the request: a direct download
+      finish(Atlas.download(Atlas.config.standalone + '?' + Atlas.query(req.params), showBytes, 'weihai-atlas.html'));
     });
+    // A job the page left running before a reload: followed here until its file is saved.
+    // (The panel's choices are the page's, not the job's: the message says what the job writes.)
+    function resume(rec) {
+      if (running) { return; }
+      begin();
+      say(Atlas.t('exportResumed'));
+      var told = false;
+      finish(Atlas.exportJobs.resume(rec, function (job) {
+        if (!told && job.state === 'running' && job.format) {
+          told = !!options;  // the format's title once the options are read (they may come later)
+          var f = options && options.formats.filter(function (x) { return x.id === job.format; })[0];
+          say(Atlas.t('exportResumedJob', {format: f ? f.title : String(job.format), crs: String(job.crs || '')}));
+        }
+        showJob(job);
+      }, showBytes), 'exportJobGone');
+    }
 
     function open() {
       var visible = Atlas.visibleLayers();
@@ -221,15 +264,16 @@
       panel.hidden = false;
       L.DomUtil.addClass(Atlas._exportButton, 'atlas-on');
       Atlas.exportSections.forEach(function (section) { if (section.open) { section.open(); } });
-      if (!options) {
-        panel.setAttribute('data-export-state', 'loading');
+      if (!options) {  // a running export keeps its state (a resumed job opens the panel first)
+        if (!running) { setState('loading'); }
         Atlas.fetchJson(Atlas.apiUrl('export/options')).then(function (body) {
           options = body;
           fillOptions();
-          panel.setAttribute('data-export-state', 'ready');
+          if (!running) { setState('ready'); }
         }).catch(function (err) {
+          if (running) { return; }
           say(Atlas.t('exportOptionsFailed', {detail: err.message}), 'error');
-          panel.setAttribute('data-export-state', 'error');
+          setState('error');
         });
       }
     }
@@ -238,7 +282,8 @@
       L.DomUtil.removeClass(Atlas._exportButton, 'atlas-on');
     }
     close.addEventListener('click', hide);
-    Atlas.exportPanel = {open: open, close: hide, element: panel, isOpen: function () { return !panel.hidden; }};
+    Atlas.exportPanel = {open: open, close: hide, resume: resume, element: panel,
+                         isOpen: function () { return !panel.hidden; }};
     return panel;
   }
 
@@ -247,6 +292,14 @@
       if (!Atlas.exportPanel) { buildPanel(map); }
       if (Atlas.exportPanel.isOpen()) { Atlas.exportPanel.close(); } else { Atlas.exportPanel.open(); }
     });
+    // an export a reload interrupted: the panel opens by itself and follows it (once the map is set up)
+    setTimeout(function () {
+      Atlas.exportJobs.whenPending(function (rec) {
+        if (!Atlas.exportPanel) { buildPanel(map); }
+        if (!Atlas.exportPanel.isOpen()) { Atlas.exportPanel.open(); }
+        Atlas.exportPanel.resume(rec);
+      });
+    }, 0);
     return null;
   }});
 }());
