@@ -30,7 +30,9 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from bench.synthetic import road_lines  # noqa: E402
 from geo.store import Query, open_store  # noqa: E402
-from layers import assets, mapview  # noqa: E402
+from layers.map import assets  # noqa: E402
+from layers.map import page as mapview  # noqa: E402
+from layers.map.elements import AtlasMap  # noqa: E402
 from layers import build as builder  # noqa: E402
 from server import create_app  # noqa: E402
 
@@ -90,11 +92,11 @@ ZOOM_NAIVE_JS = ZOOM_NAIVE_JS.replace("MAP", FIND_MAP)
 def naive_page(store, layers: list[str]) -> str:
     """The naive map: every feature of ``layers`` embedded with folium.GeoJson (tooltip by name),
     over the same local Leaflet as ours (folium's CDN links would not load here)."""
-    fmap = mapview.AtlasMap(location=[37.13, 121.95], zoom_start=9, tiles=None,
-                            js=[("leaflet", assets.vendor_url("leaflet", "leaflet.js"))],
-                            css=[("leaflet_css", assets.vendor_url("leaflet", "leaflet.css"))])
+    fmap = AtlasMap(location=[37.13, 121.95], zoom_start=9, tiles=None,
+                    js=[("leaflet", assets.vendor_url("leaflet", "leaflet.js"))],
+                    css=[("leaflet_css", assets.vendor_url("leaflet", "leaflet.css"))])
     for layer in layers:
-        frame, _ = store.query(layer, Query())
+        frame = store.query(layer, Query())
         folium.GeoJson(frame, name=layer, tooltip=folium.GeoJsonTooltip(["name_zh"])).add_to(fmap)
     folium.LayerControl().add_to(fmap)
     return fmap.get_root().render()
