@@ -399,3 +399,47 @@ def test_route_options_and_filtered_geojson_match_the_api(export_client):
     api = export_client.get("/api/layers/parks?district=环翠&q=华夏").get_json()
     assert [f["properties"]["id"] for f in exported["features"]] == [f["id"] for f in api["features"]]
     resp.close()
+
+
+def test_an_export_reads_every_row_once_through_the_stream(tmp_path):
+    """25,000 features exported: the rows come from Store.stream, each once; nothing reads pages
+    with OFFSET or recounts per chunk (one count a layer, before writing)."""
+    import geopandas as gpd
+
+    from geo.store import open_store
+
+    n = 25_000
+    store = open_store(tmp_path / "big.gpkg", key="id")
+    store.replace({"lines": gpd.GeoDataFrame(
+        {"id": [f"l{i:05d}" for i in range(n)], "name_zh": [f"测试线{i}" for i in range(n)]},
+        geometry=[shapely.LineString([(122 + i / 1e6, 37.5), (122.001 + i / 1e6, 37.501)]) for i in range(n)],
+        crs="EPSG:4326")})
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.streamed, self.pages, self.counts = inner, [], 0, 0
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def query(self, layer, query):
+            self.pages += 1
+            return self.inner.query(layer, query)
+
+        def count(self, layer, query):
+            self.counts += 1
+            return self.inner.count(layer, query)
+
+        def stream(self, layer, query, *, chunk_size=5000):
+            for frame in self.inner.stream(layer, query, chunk_size=chunk_size):
+                self.streamed += list(frame["id"])
+                yield frame
+
+    counting = Counting(store)
+    with export.export(counting, {"layers": "lines", "format": "gpkg"}, tmp_dir=tmp_path) as result:
+        assert result.counts == {"lines": n}
+        written = pyogrio.read_dataframe(result.path, layer="lines", columns=["id"], read_geometry=False)
+    assert len(counting.streamed) == n and len(set(counting.streamed)) == n  # each row once
+    assert counting.streamed == sorted(counting.streamed)  # in key order
+    assert counting.pages == 0 and counting.counts == 1
+    assert sorted(written["id"]) == counting.streamed
