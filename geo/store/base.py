@@ -97,8 +97,11 @@ class Store(ABC):
         """A layer's attribute fields, cheaply (no pass over the rows); NotFound if unknown."""
 
     @abstractmethod
-    def count(self, layer: str, query: Query) -> int:
-        """How many features match ``query`` (its limit and offset aside)."""
+    def count(self, layer: str, query: Query, *, at_most: int | None = None) -> int:
+        """How many features match ``query`` (its limit and offset aside). With ``at_most`` the
+        backend may stop counting where an exact count would cost a pass over every match: a
+        result above ``at_most`` then means "more than ``at_most``" (it is exact when it is at most
+        ``at_most``, and whenever the backend can count cheaply, e.g. a bbox alone)."""
 
     @abstractmethod
     def query(self, layer: str, query: Query) -> gpd.GeoDataFrame:
