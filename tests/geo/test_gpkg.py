@@ -44,3 +44,16 @@ def test_json_and_date_fields_are_declared_as_geopackage_and_gdal_read_them():
         assert decl["since"] == "DATE" and decl["year"] == "INTEGER" and decl["open"] == "BOOLEAN"
         assert mime == {"figures": "application/json"}
         assert pyogrio.read_dataframe(path)["name_zh"].tolist()[0] == "测试路0号"
+
+
+def test_a_bbox_alone_is_counted_exactly_by_the_rtree(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from geo.store import Query
+
+    store = open_store(tmp_path / "s.gpkg", key="id")
+    store.replace({"pts": gpd.GeoDataFrame({"id": [f"p{i}" for i in range(500)]},
+                                           geometry=[shapely.Point(122 + i / 1000, 37.5) for i in range(500)],
+                                           crs="EPSG:4326")})
+    assert store.count("pts", Query(bbox=(122.0, 37.4, 122.1995, 37.6)), at_most=10) == 200  # exact, bound or not

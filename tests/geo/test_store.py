@@ -198,3 +198,78 @@ def test_a_file_that_is_not_a_store_is_a_store_error(tmp_path):
 def test_unsupported_urls_say_what_to_use(url):
     with pytest.raises(StoreError, match=r"\.gpkg"):
         open_store(url, key="id")
+
+
+@pytest.fixture(scope="module")
+def random_layer(tmp_path_factory):
+    """2,000 random lines and points with categories and names, and the frame they were made from."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 2000
+    x, y = rng.uniform(121.9, 122.4, n), rng.uniform(37.25, 37.58, n)
+    dx, dy = rng.uniform(-0.01, 0.01, n), rng.uniform(-0.01, 0.01, n)
+    geoms = [shapely.Point(x[i], y[i]) if i % 3 == 0 else shapely.LineString([(x[i], y[i]), (x[i] + dx[i], y[i] + dy[i])])
+             for i in range(n)]
+    truth = gpd.GeoDataFrame({"id": [f"f{i:04d}" for i in range(n)],
+                              "category": rng.choice(["主干路", "次干路", "支路"], n),
+                              "name_zh": [f"{'威海' if i % 5 else '环翠'}路{i}" for i in range(n)]},
+                             geometry=geoms, crs="EPSG:4326")
+    results = {}
+    for name, make in BACKENDS.items():
+        s = make(tmp_path_factory.mktemp(name))
+        s.replace({"lines": truth})
+        results[name] = s
+    return results, truth
+
+
+BOXES = [(122.0, 37.3, 122.1, 37.4), (121.9, 37.25, 122.4, 37.58), (122.2, 37.5, 122.2001, 37.5001),
+         (120.0, 30.0, 120.1, 30.1), (122.05, 37.45, 122.2, 37.55)]
+
+
+def _brute(truth, bbox=None, category=None, text=None):
+    """The same selection by shapely, row by row: the bbox meets the feature's bounding box."""
+    keep = []
+    for row in truth.itertuples():
+        if bbox is not None:
+            minx, miny, maxx, maxy = row.geometry.bounds
+            if maxx < bbox[0] or minx > bbox[2] or maxy < bbox[1] or miny > bbox[3]:
+                continue
+        if category is not None and row.category not in category:
+            continue
+        if text is not None and text not in row.name_zh:
+            continue
+        keep.append(row.id)
+    return keep
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+@pytest.mark.parametrize("bbox", BOXES)
+@pytest.mark.parametrize("category,text", [(None, None), (("支路",), None), (("主干路", "次干路"), "环翠")])
+def test_queries_match_a_brute_force_filter_page_by_page(random_layer, backend, bbox, category, text):
+    stores, truth = random_layer
+    store = stores[backend]
+    want = _brute(truth, bbox, category, text)
+    q = Query(bbox=bbox, equals={"category": category} if category else {}, text=text, text_fields=("name_zh",))
+    assert store.count("lines", q) == len(want)
+    got, offset = [], 0
+    while True:  # pages of 97: none lost, none repeated, in key order
+        page = list(store.query("lines", Query(**{**q.__dict__, "limit": 97, "offset": offset}))["id"])
+        got += page
+        offset += 97
+        if len(page) < 97:
+            break
+    assert got == want
+    assert [i for c in store.stream("lines", q, chunk_size=250) for i in c["id"]] == want
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_a_bounded_count_is_exact_up_to_its_bound(random_layer, backend):
+    stores, truth = random_layer
+    store = stores[backend]
+    q = Query(equals={"category": ("支路",)})
+    exact = len(_brute(truth, category=("支路",)))
+    assert exact > 100
+    assert store.count("lines", q, at_most=10_000) == exact  # under the bound: exact
+    assert store.count("lines", q, at_most=100) > 100  # over it: "more than 100"
+    assert store.count("lines", q, at_most=exact) == exact
