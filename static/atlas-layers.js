@@ -163,14 +163,16 @@
           }
           self._draw(fc);
           self.drawn += fc.numberReturned;
-          self.matched = fc.numberMatched;
+          // an exact count, or (many matches under a filter) a lower bound: "more than m"
+          self.more = fc.numberMatched === undefined;
+          self.matched = self.more ? fc.numberMatchedAtLeast : fc.numberMatched;
           Atlas.changed('layers');
           return fc;
         });
       };
       get(0).then(function (fc) {
         var offsets = [], next = 0;
-        for (var o = fc.numberReturned; fc.numberReturned > 0 && o < fc.numberMatched && o < maxDrawn; o += size) {
+        for (var o = fc.numberReturned; fc.numberReturned > 0 && o < self.matched && o < maxDrawn; o += size) {
           offsets.push(o);
         }
         var worker = function () {

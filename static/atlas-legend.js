@@ -9,7 +9,7 @@
   Atlas.legendModel = function () {
     return Atlas.visibleConfigs().map(function (cfg) {
       var layer = Atlas.layers[cfg.id];
-      return Atlas.legendLayer(cfg, {categories: layer.categories, count: layer.drawn, matched: layer.matched,
+      return Atlas.legendLayer(cfg, {categories: layer.categories, count: layer.drawn, matched: layer.matched, more: !!layer.more,
                                      error: layer.error, loaded: !!layer._have});
     });
   };

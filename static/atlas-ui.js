@@ -63,13 +63,14 @@
     var note = null;
     if (drawn.error) {
       note = drawn.error;
-    } else if (drawn.matched > drawn.count) {
-      note = Atlas.t('partial', {n: Atlas.number(drawn.count), m: Atlas.number(drawn.matched)});
+    } else if (drawn.matched > drawn.count) {  // ``more``: matched is a lower bound (counting stopped there)
+      note = Atlas.t(drawn.more ? 'partialMore' : 'partial',
+                     {n: Atlas.number(drawn.count), m: Atlas.number(drawn.more ? drawn.matched - 1 : drawn.matched)});
     } else if (!drawn.count && drawn.loaded) {
       note = Atlas.t('none');
     }
     return {id: cfg.id, title: Atlas.label(cfg.title), kind: Atlas.kind(cfg.geometry), count: drawn.count,
-            matched: drawn.matched, entries: entries, note: note};
+            matched: drawn.matched, more: !!drawn.more, entries: entries, note: note};
   };
 
   /* The keys below the layers: status (the fill of a point) and accuracy (the line pattern, on a
@@ -91,7 +92,8 @@
 
   // How many features a section has: "drawn" or, when not all are drawn, "drawn/matched".
   Atlas.legendCount = function (sec) {
-    return sec.matched > sec.count ? sec.count + '/' + sec.matched : String(sec.count);
+    if (sec.matched <= sec.count) { return String(sec.count); }
+    return sec.count + '/' + (sec.more ? '>' + (sec.matched - 1) : sec.matched);
   };
   // A key's words, with its count when it has one.
   Atlas.legendText = function (entry) {

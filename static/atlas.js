@@ -28,6 +28,7 @@
     layers: ['图层', 'Layers'],
     loading: ['加载中…', 'Loading…'],
     partial: ['显示 {n} / {m} 条，放大查看全部', 'showing {n} of {m}; zoom in to see all'],
+    partialMore: ['显示 {n} / 超过 {m} 条，放大或筛选查看全部', 'showing {n} of more than {m}; zoom in or filter to see all'],
     none: ['无匹配要素', 'no matching features'],
     drawn: ['{n} 条', '{n}'],
     statusKey: ['状态', 'Status'],

@@ -99,9 +99,9 @@ class Store(ABC):
     @abstractmethod
     def count(self, layer: str, query: Query, *, at_most: int | None = None) -> int:
         """How many features match ``query`` (its limit and offset aside). With ``at_most`` the
-        backend may stop counting where an exact count would cost a pass over every match: a
-        result above ``at_most`` then means "more than ``at_most``" (it is exact when it is at most
-        ``at_most``, and whenever the backend can count cheaply, e.g. a bbox alone)."""
+        backend may stop counting where an exact count would cost a pass over every match, and
+        then answers ``at_most + 1``, meaning "more than ``at_most``"; every other answer is exact
+        (a backend counts exactly wherever it is cheap, e.g. a bbox alone)."""
 
     @abstractmethod
     def query(self, layer: str, query: Query) -> gpd.GeoDataFrame:

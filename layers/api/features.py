@@ -20,7 +20,7 @@ from geo.errors import InvalidParameter, NotFound
 from geo.store import Query, Store
 
 from .. import catalog, style
-from .params import FILTERS, MAX_TEXT, filters_for_layer, parse_int, parse_query
+from .params import COUNT_AT_MOST, FILTERS, MAX_TEXT, filters_for_layer, parse_int, parse_query
 
 
 # -- serialisation -------------------------------------------------------------------------------
@@ -120,7 +120,11 @@ def list_layers(store: Store) -> dict:
 
 
 def layer_features(store: Store, layer: str, args: Mapping, *, default_limit: int = 1000,
-                   max_limit: int = 10000) -> bytes:
+                   max_limit: int = 10000, count_at_most: int | None = COUNT_AT_MOST) -> bytes:
+    """The page of features ``args`` asks for, as GeoJSON. ``numberMatched`` is exact when it is
+    cheap: a page that is not full tells it, a bbox alone is counted by the spatial index, and
+    other filters are counted up to ``count_at_most``; beyond that the answer has no
+    ``numberMatched`` but ``numberMatchedAtLeast`` (``count_at_most`` + 1)."""
     fields = store.fields(layer)  # NotFound for an unknown layer, before any parameter is judged
     params = filters_for_layer(layer, [f.name for f in fields], args)
     unfiltered = {k: v for k, v in args.items() if k not in FILTERS}
@@ -129,11 +133,17 @@ def layer_features(store: Store, layer: str, args: Mapping, *, default_limit: in
     if params is None:  # a filter this layer cannot match: nothing of it
         query = replace(query, ids=())
     frame = store.query(layer, query)
-    matched = store.count(layer, query)
+    if len(frame) and (query.limit is None or len(frame) < query.limit) or not (len(frame) or query.offset):
+        matched = query.offset + len(frame)  # the last page: it tells how many there are
+    else:
+        matched = store.count(layer, query, at_most=count_at_most)
     if tolerance > 0 and len(frame):
         frame = frame.set_geometry(shapely.simplify(frame.geometry.values, tolerance, preserve_topology=True))
-    extra = {"layer": layer, "numberMatched": matched, "numberReturned": len(frame),
-             "offset": query.offset, "limit": query.limit}
+    # a count that stopped says count_at_most + 1; any other number is exact (a bbox alone is
+    # counted whole by the spatial index)
+    stopped = count_at_most is not None and matched == count_at_most + 1
+    counted = {"numberMatchedAtLeast": matched} if stopped else {"numberMatched": matched}
+    extra = {"layer": layer, **counted, "numberReturned": len(frame), "offset": query.offset, "limit": query.limit}
     return feature_collection(frame, extra=extra, json_fields=tuple(f.name for f in fields if f.type == "json"))
 
 

@@ -118,7 +118,7 @@ def _environment() -> Environment:
 # -- the data ------------------------------------------------------------------------------------
 def _read(store: Store, layer: str, params: dict, limit: int) -> dict:
     return json.loads(features.layer_features(store, layer, {**params, "limit": str(limit)},
-                                         default_limit=limit, max_limit=limit))
+                                         default_limit=limit, max_limit=limit, count_at_most=None))
 
 
 def filters_in_words(filters: Mapping[str, str | None], lang: str, *, bbox: bool = False,

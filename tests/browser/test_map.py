@@ -490,3 +490,15 @@ def test_phone_sized_screen(open_map, artifacts):
     page.page.select_option("select[name=category]", "innovation")
     page.wait_idle()
     assert page.drawn_ids("projects") == ["projects-yuanyao"]
+
+
+def test_a_count_that_stops_says_more_than(open_map, large_server, monkeypatch):
+    """A filter that 10,800 of the 12,000 roads match: the API stops counting at 10,000 and the
+    legend says "more than 10,000", not a number it does not know."""
+    monkeypatch.setattr(mapview, "MAX_DRAWN", 6000)
+    page = open_map("?layers=districts,synthetic_roads&category=bottleneck_road&center=37.3,122.0&zoom=8",
+                    server=large_server)
+    more, matched, drawn = page.js("() => { const l = Atlas.layers.synthetic_roads; return [l.more, l.matched, l.drawn]; }")
+    assert more is True and matched == 10_001 and drawn >= 6000
+    note = page.page.locator(".atlas-legend [data-layer=synthetic_roads]").inner_text()
+    assert "超过 10,000" in note and f"{drawn:,}" in note

@@ -74,3 +74,19 @@ def test_same_bytes_for_awkward_values(awkward):
     parsed = json.loads(out)
     assert parsed["features"][1]["properties"]["name_zh"] == "控制\x01字符\n换行\t"
     assert parsed["features"][2]["properties"]["area"] is None and parsed["features"][1]["properties"]["year"] is None
+
+
+def test_number_matched_is_exact_when_cheap_and_a_lower_bound_otherwise(awkward):
+    from layers.api.features import layer_features
+
+    def page(**args):
+        return json.loads(layer_features(awkward, "awkward", {k: str(v) for k, v in args.items()}, count_at_most=3))
+
+    stopped = page(limit=2)  # 7 rows, no bbox: counting stops after 3
+    assert "numberMatched" not in stopped and stopped["numberMatchedAtLeast"] == 4
+    boxed = page(limit=2, bbox="121,36,124,39")  # the spatial index counts a bbox whole
+    assert boxed["numberMatched"] == 7 and "numberMatchedAtLeast" not in boxed
+    last = page(limit=2, offset=6)  # a page that is not full tells the total
+    assert last["numberMatched"] == 7 and last["numberReturned"] == 1
+    assert page(limit=10)["numberMatched"] == 7
+    assert page(limit=2, offset=50)["numberMatchedAtLeast"] == 4  # past the end: counted (bounded) again
