@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import re
@@ -38,6 +37,7 @@ from geo.store import Store, open_store
 from layers import catalog, cli
 from layers.api import export as exporter
 from layers.api import features as core
+from layers.api import http
 from layers.map import assets, standalone
 from layers.map import page as mapview
 
@@ -180,21 +180,62 @@ def vendor(package: str, filename: str):
 # -- around every request: id, timing, compression, one log line -----------------------------------
 #: Media types worth compressing (the page's layers are fetched as GeoJSON).
 COMPRESSIBLE = ("application/json", "application/geo+json")
+#: GET answers that depend only on the URL and the store: tagged, revalidated, cached.
+CACHEABLE = ("api.layers", "api.layer_features", "api.feature", "api.search", "api.export_options")
 
 
 def compress(response: Response) -> Response:
-    """gzip JSON answers over 1 KB for clients that accept it (GeoJSON shrinks 5-10x)."""
-    if (response.direct_passthrough or response.status_code != 200
-            or response.mimetype not in COMPRESSIBLE or "Content-Encoding" in response.headers
-            or "gzip" not in request.headers.get("Accept-Encoding", "")):
+    """JSON answers over 1 KB in the coding the client prefers of zstd and gzip (layers.api.http)."""
+    coding = g.get("coding", None) if "coding" in g else http.choose_coding(request.headers.get("Accept-Encoding"))
+    if (coding is None or response.direct_passthrough or response.status_code != 200
+            or response.mimetype not in COMPRESSIBLE or "Content-Encoding" in response.headers):
         return response
+    response.vary.add("Accept-Encoding")
     data = response.get_data()
-    if len(data) < 1024:
+    if len(data) < http.MIN_SIZE:
         return response
-    response.set_data(gzip.compress(data, compresslevel=5))
-    response.headers["Content-Encoding"] = "gzip"
+    response.set_data(http.encode(data, coding))
+    response.headers["Content-Encoding"] = coding
+    return response
+
+
+def _tagged(response: Response, tag: str) -> Response:
+    response.headers["ETag"] = tag
+    response.headers["Cache-Control"] = "no-cache"  # keep it, but ask again: 304 when unchanged
     response.vary.add("Accept-Encoding")
     return response
+
+
+def serve_known() -> Response | None:
+    """A repeated view: 304 when the client has it, the cached answer when this worker has it."""
+    if request.method != "GET" or request.endpoint not in CACHEABLE:
+        return None
+    g.coding = http.choose_coding(request.headers.get("Accept-Encoding"))
+    g.etag = http.etag(store().version(), request.full_path, g.coding)
+    if http.matches(request.headers.get("If-None-Match"), g.etag):
+        return _tagged(Response(status=304), g.etag)
+    answer = cache().get(g.etag) if cache() is not None else None
+    if answer is None:
+        return None
+    g.cached = True
+    response = Response(answer.body, mimetype=answer.mimetype)
+    if answer.coding:
+        response.headers["Content-Encoding"] = answer.coding
+    return _tagged(response, g.etag)
+
+
+def remember(response: Response) -> Response:
+    """Tag a fresh cacheable answer and keep it for the next identical request."""
+    tag = g.get("etag")
+    if tag is None or g.get("cached") or response.status_code != 200 or response.direct_passthrough:
+        return response
+    if cache() is not None:
+        cache().put(tag, http.Answer(response.get_data(), response.mimetype, response.headers.get("Content-Encoding")))
+    return _tagged(response, tag)
+
+
+def cache() -> http.AnswerCache | None:
+    return current_app.extensions["atlas_cache"]
 
 
 def begin_request() -> None:
@@ -204,7 +245,7 @@ def begin_request() -> None:
 
 
 def end_request(response: Response) -> Response:
-    response = compress(response)
+    response = remember(compress(response))
     rid = g.get("request_id", "-")
     response.headers["X-Request-Id"] = rid
     ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
@@ -279,9 +320,11 @@ def create_app(config: dict | None = None) -> Flask:
     atlas_store.cleanup()
     app.extensions["atlas_store"] = atlas_store
     app.extensions["atlas_jobs"] = _jobs(atlas_store, settings)
+    app.extensions["atlas_cache"] = http.AnswerCache(settings["CACHE_MB"] << 20) if settings["CACHE_MB"] else None
     app.register_blueprint(bp_api)
     app.register_blueprint(bp_page)
     app.before_request(begin_request)
+    app.before_request(serve_known)
     app.after_request(end_request)
     app.register_error_handler(GeoError, handle_geo_error)
     app.register_error_handler(HTTPException, handle_http_error)

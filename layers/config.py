@@ -51,6 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
             "exports run as jobs (`POST /api/exports`)", 1, 10_000_000),
     Setting("EXPORT_JOBS", 2, "export jobs that may run at once (more are refused with 429)", 1, 32),
     Setting("EXPORT_TTL", 3600, "seconds a finished export job's file is kept", 60, 7 * 24 * 3600),
+    Setting("CACHE_MB", 64, "memory (MB) each worker keeps for finished API answers, served again while the "
+            "store is unchanged (0: no cache)", 0, 4096),
     Setting("LOG_LEVEL", "INFO", "the log level (one line a request at INFO)", choices=LOG_LEVELS),
     Setting("PROXY_FIX", 0, "reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host/-Prefix "
             "headers are trusted (1 behind nginx; 0 when served directly)", 0, 5),

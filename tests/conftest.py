@@ -91,5 +91,12 @@ def app(built_store):
 
 
 @pytest.fixture()
+def uncached(built_store):
+    """An app without the answer cache: for tests that make a route fail where the cache would
+    (rightly) answer from an earlier request."""
+    return create_app({"STORE": str(built_store.path), "TESTING": True, "CACHE_MB": 0})
+
+
+@pytest.fixture()
 def client(app):
     return app.test_client()

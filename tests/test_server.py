@@ -152,7 +152,8 @@ def test_missing_store_is_a_503_that_says_how_to_build(tmp_path):
     assert resp.status_code == 503 and "make build" in resp.get_json()["detail"]
 
 
-def test_unexpected_errors_are_a_json_500_without_internals(app, monkeypatch):
+def test_unexpected_errors_are_a_json_500_without_internals(uncached, monkeypatch):
+    app = uncached
     import layers.api.features
 
     monkeypatch.setattr(layers.api.features, "list_layers", lambda store: 1 / 0)
@@ -208,7 +209,8 @@ def test_search_puts_exact_names_first(client):
 
 
 # -- errors and logs an operator can use -----------------------------------------------------------
-def test_a_5xx_body_is_the_public_message_and_the_log_line_with_its_id_has_the_detail(app, monkeypatch, caplog):
+def test_a_5xx_body_is_the_public_message_and_the_log_line_with_its_id_has_the_detail(uncached, monkeypatch, caplog):
+    app = uncached
     import layers.api.features
     from geo.errors import StoreError
 
@@ -239,7 +241,8 @@ def test_every_request_has_an_id_and_one_access_line(client, caplog):
     assert len(lines) == 1 and lines[0].startswith("GET /api/layers/parks?limit=1 200 ") and f"id={rid}" in lines[0]
 
 
-def test_an_unexpected_error_logs_the_traceback_with_the_request_id(app, monkeypatch, caplog):
+def test_an_unexpected_error_logs_the_traceback_with_the_request_id(uncached, monkeypatch, caplog):
+    app = uncached
     import layers.api.features
 
     monkeypatch.setattr(layers.api.features, "search", lambda store, args: {}["boom"])
@@ -314,3 +317,52 @@ def test_a_job_needs_a_json_object_of_good_parameters(client, kwargs, status):
 def test_unknown_jobs_are_404(client):
     assert client.get("/api/exports/..%2F..%2Fetc").status_code == 404
     assert client.get("/api/exports/AAAAAAAAAAAAAAAA/file").status_code == 404
+
+
+# -- repeated views -----------------------------------------------------------------------------------
+def test_a_repeated_view_is_a_304_and_a_changed_store_never_is(built_store, tmp_path):
+    import shutil
+
+    from layers import build as builder
+    from server import create_app
+    from tests.conftest import small_sources, write_sources
+
+    store_path = tmp_path / "atlas.gpkg"
+    shutil.copy(built_store.path, store_path)
+    client = create_app({"STORE": str(store_path), "TESTING": True}).test_client()
+    url = "/api/layers/parks?limit=5"
+    first = client.get(url)
+    tag = first.headers["ETag"]
+    assert first.status_code == 200 and first.headers["Cache-Control"] == "no-cache"
+    again = client.get(url, headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.data == b"" and again.headers["ETag"] == tag
+    assert client.get(url).get_json() == first.get_json()  # from the cache, the same answer
+    # the store changes (a rebuild with one park renamed): the old tag is stale and the new answer fresh
+    sources = small_sources()
+    sources["parks"][0]["properties"]["name_zh"] = "华夏城（新）"
+    builder.build(builder.open_store(store_path, key="id"), write_sources(tmp_path / "src", sources))
+    stale = client.get(url, headers={"If-None-Match": tag})
+    assert stale.status_code == 200 and stale.headers["ETag"] != tag
+    assert stale.get_json()["features"][0]["properties"]["name_zh"] == "华夏城（新）"
+
+
+def test_answers_come_in_the_coding_the_client_prefers(client):
+    import gzip
+
+    import zstandard
+
+    url = "/api/layers/projects"
+    plain = client.get(url)
+    z = client.get(url, headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
+    gz = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in plain.headers
+    assert z.headers["Content-Encoding"] == "zstd" and gz.headers["Content-Encoding"] == "gzip"
+    assert zstandard.ZstdDecompressor().decompress(z.data) == plain.data == gzip.decompress(gz.data)
+    assert len({plain.headers["ETag"], z.headers["ETag"], gz.headers["ETag"]}) == 3
+    assert "Accept-Encoding" in z.headers["Vary"]
+
+
+def test_errors_are_never_tagged_or_cached(client):
+    bad = client.get("/api/layers/parks?limit=0")
+    assert bad.status_code == 400 and "ETag" not in bad.headers
+    assert client.get("/api/layers/parks?limit=0", headers={"If-None-Match": "*"}).status_code == 400

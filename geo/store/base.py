@@ -85,6 +85,11 @@ class Store(ABC):
         """Whether the store has been built."""
 
     @abstractmethod
+    def version(self) -> str:
+        """A short token that changes whenever anything stored changes (a rebuild, an edit): the
+        basis of entity tags and caches. Cheap: asked on every request."""
+
+    @abstractmethod
     def layers(self) -> list[str]:
         """The layer names, in the order they were written."""
 

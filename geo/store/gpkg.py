@@ -78,6 +78,18 @@ class GeoPackageStore(Store):
     def exists(self) -> bool:
         return self.path.is_file()
 
+    def version(self) -> str:
+        """The file's identity and size, and SQLite's change counter (header bytes 24-27, bumped by
+        every committed write): a rebuild makes a new file, an edit in place bumps the counter."""
+        try:
+            st = self.path.stat()
+            with open(self.path, "rb") as fh:
+                fh.seek(24)
+                counter = fh.read(4)
+        except OSError:
+            return "none"
+        return f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}-{counter.hex()}"
+
     def _connect(self) -> sqlite3.Connection:
         if not self.exists():
             raise StoreError("the store has not been built yet; run 'make build' (python -m layers.build) "

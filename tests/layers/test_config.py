@@ -16,6 +16,7 @@ def test_defaults_and_typed_overrides():
         "EXPORT_DIRECT_MAX": 20_000,
         "EXPORT_JOBS": 2,
         "EXPORT_TTL": 3600,
+        "CACHE_MB": 64,
         "LOG_LEVEL": "INFO",
         "PROXY_FIX": 0,
     }
