@@ -56,8 +56,8 @@ def jobs():
     return current_app.extensions["atlas_jobs"]
 
 
-def _geojson(text: str) -> Response:
-    return Response(text, mimetype="application/geo+json")
+def _geojson(body: bytes) -> Response:
+    return Response(body, mimetype="application/geo+json")
 
 
 # -- the API -------------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def layer_features(layer_id: str):
 
 @bp_api.get("/features/<feature_id>")
 def feature(feature_id: str):
-    return jsonify(core.feature(store(), feature_id))
+    return _geojson(core.feature(store(), feature_id))
 
 
 @bp_api.get("/search")

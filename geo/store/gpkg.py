@@ -12,21 +12,20 @@ import logging
 import os
 import re
 import sqlite3
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
-import pandas as pd
-import pyarrow as pa
 import pyogrio
-import shapely
 
 from ..errors import CRSError, InvalidParameter, NotFound, StoreError
 from ..files import pid_alive
-from .base import FIELD_TYPES, Field, LayerInfo, Query, Store, check_layer_name
+from .base import Field, LayerInfo, Query, Store, check_layer_name
+from .gpkg_rows import field_types, rows_to_frame, to_arrow
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +37,6 @@ _GEOMETRY_TYPES = {"POINT": "Point", "MULTIPOINT": "MultiPoint", "LINESTRING": "
 _DECLARED = {"INTEGER": "int", "INT": "int", "BIGINT": "int", "MEDIUMINT": "int", "SMALLINT": "int",
              "TINYINT": "int", "BOOLEAN": "bool", "REAL": "float", "FLOAT": "float", "DOUBLE": "float",
              "DATE": "date", "DATETIME": "date"}
-_ARROW = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
-          "date": pa.date32(), "json": pa.json_(pa.string())}
-assert set(_ARROW) == set(FIELD_TYPES)
-#: Envelope sizes of a GeoPackage geometry blob by its envelope indicator (flags bits 1-3).
-_ENVELOPE = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 #: Temporary files of an interrupted build: .<stem>.<pid>.<hex>.tmp.gpkg (and their journals).
 _TMP = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp\.gpkg(-journal|-wal|-shm)?$")
 _UNAVAILABLE = "the atlas's data store cannot be read just now; the operator has been told (see the server log)"
@@ -58,21 +52,14 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _wkb(blob: bytes | None) -> bytes | None:
-    """The WKB inside a GeoPackage geometry blob (after its header and envelope)."""
-    if blob is None:
-        return None
-    if blob[:2] != b"GP":
-        raise ValueError("not a GeoPackage geometry blob")
-    return blob[8 + _ENVELOPE[(blob[3] >> 1) & 0x07]:]
-
-
 class GeoPackageStore(Store):
     def __init__(self, path: Path, *, key: str):
         self.path = Path(path)
         self.url = f"gpkg://{self.path}"
         self.key = key
         self._schema_cache: tuple[tuple, dict] | None = None
+        self._counts: OrderedDict[tuple, int] = OrderedDict()
+        self._lock = threading.Lock()
 
     # -- reading -------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -259,23 +246,6 @@ class GeoPackageStore(Store):
             params = params + page
         return sql, params, columns, meta
 
-    def _frame(self, rows: list[tuple], columns: list[str], meta: dict) -> gpd.GeoDataFrame:
-        """Rows of (attributes…, geometry blob) as a GeoDataFrame with dtypes by field type."""
-        values = list(zip(*rows)) if rows else [()] * (len(columns) + 1)
-        data = {}
-        for name, column in zip(columns, values[:-1]):
-            kind = meta["fields"][name]
-            if kind == "int":
-                data[name] = pd.array(column, dtype="Int64")
-            elif kind == "float":
-                data[name] = np.array([np.nan if v is None else v for v in column], dtype="float64")
-            elif kind == "bool":
-                data[name] = pd.array([None if v is None else bool(v) for v in column], dtype="boolean")
-            else:
-                data[name] = pd.Series(column, dtype=object)
-        geometry = shapely.from_wkb(np.array([_wkb(b) for b in values[-1]], dtype=object))
-        return gpd.GeoDataFrame(data, geometry=geometry, crs="EPSG:4326")
-
     def count(self, layer: str, query: Query, *, at_most: int | None = None) -> int:
         meta = self._layer(layer)
         if self._bbox_only(query):  # the R-tree counts on its own, exactly, in a few ms
@@ -287,12 +257,23 @@ class GeoPackageStore(Store):
             if at_most is not None:
                 sql = f"SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT ?)"
                 params = params + [at_most + 1]
-        return self._run(f"counting {layer}", lambda con: con.execute(sql, params).fetchone()[0])
+        # the pages of one view ask the same count again: kept while the file is the same
+        key = (self._schema_cache[0] if self._schema_cache else None, sql, tuple(params))
+        with self._lock:
+            if key in self._counts:
+                self._counts.move_to_end(key)
+                return self._counts[key]
+        n = self._run(f"counting {layer}", lambda con: con.execute(sql, params).fetchone()[0])
+        with self._lock:
+            self._counts[key] = n
+            while len(self._counts) > 512:
+                self._counts.popitem(last=False)
+        return n
 
     def query(self, layer: str, query: Query) -> gpd.GeoDataFrame:
         sql, params, columns, meta = self._select(layer, query)
         rows = self._run(f"reading {layer}", lambda con: con.execute(sql, params).fetchall())
-        return self._frame(rows, columns, meta)
+        return rows_to_frame(rows, columns, meta["fields"])
 
     def stream(self, layer: str, query: Query, *, chunk_size: int = 5000) -> Iterator[gpd.GeoDataFrame]:
         # one statement over one connection: SQLite reads one snapshot for its whole run, and a
@@ -305,7 +286,7 @@ class GeoPackageStore(Store):
                 rows = cursor.fetchmany(chunk_size)
                 if not rows:
                     return
-                yield self._frame(rows, columns, meta)
+                yield rows_to_frame(rows, columns, meta["fields"])
         except sqlite3.Error as exc:
             raise StoreError(_UNAVAILABLE, internal=f"streaming {layer} from {self.path}: {exc}") from exc
         finally:
@@ -321,38 +302,6 @@ class GeoPackageStore(Store):
         return None
 
     # -- writing -------------------------------------------------------------------------------
-    def _arrow(self, frame: gpd.GeoDataFrame, fields: dict[str, str]) -> pa.Table:
-        arrays, schema = [], []
-        for name in (c for c in frame.columns if c != frame.geometry.name):
-            kind = fields[name]
-            values = frame[name]
-            if kind == "date":
-                values = pd.to_datetime(values, errors="raise").dt.date
-            if kind == "json":
-                array = pa.ExtensionArray.from_storage(_ARROW["json"], pa.array(values, type=pa.string(), from_pandas=True))
-            else:
-                array = pa.array(values, type=_ARROW[kind], from_pandas=True)
-            arrays.append(array)
-            schema.append(pa.field(name, array.type))
-        arrays.append(pa.array(shapely.to_wkb(frame.geometry.values), type=pa.binary()))
-        schema.append(pa.field("geom", pa.binary(), metadata={b"ARROW:extension:name": b"geoarrow.wkb"}))
-        return pa.Table.from_arrays(arrays, schema=pa.schema(schema))
-
-    @staticmethod
-    def _types(name: str, frame: gpd.GeoDataFrame, declared: Sequence[Field]) -> dict[str, str]:
-        types = {f.name: f.type for f in declared}
-        for col in frame.columns:
-            if col == frame.geometry.name or col in types:
-                continue
-            dtype = frame[col].dtype
-            types[col] = ("bool" if pd.api.types.is_bool_dtype(dtype) else
-                          "int" if pd.api.types.is_integer_dtype(dtype) else
-                          "float" if pd.api.types.is_float_dtype(dtype) else "str")
-        unknown = [c for c in types if c not in frame.columns]
-        if unknown:
-            raise StoreError(f"layer {name!r}: declared field {unknown[0]!r} is not in its data")
-        return types
-
     def replace(self, layers: Mapping[str, gpd.GeoDataFrame],
                 fields: Mapping[str, Sequence[Field]] | None = None) -> None:
         if not layers:
@@ -368,14 +317,14 @@ class GeoPackageStore(Store):
             key = self.key
             if key not in frame.columns or frame[key].isna().any() or frame[key].duplicated().any():
                 raise StoreError(f"layer {name!r} needs a unique, non-empty {key!r} for every feature")
-            types[name] = self._types(name, frame, (fields or {}).get(name, ()))
+            types[name] = field_types(name, frame, (fields or {}).get(name, ()))
         self.cleanup()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.gpkg")
         try:
             for name, frame in layers.items():
                 gtypes = set(frame.geometry.geom_type.dropna())
-                pyogrio.write_arrow(self._arrow(frame, types[name]), tmp, layer=name, driver="GPKG",
+                pyogrio.write_arrow(to_arrow(frame, types[name]), tmp, layer=name, driver="GPKG",
                                     geometry_name="geom", crs="EPSG:4326",
                                     geometry_type=gtypes.pop() if len(gtypes) == 1 else "Unknown",
                                     append=tmp.exists(), layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"})

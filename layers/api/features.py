@@ -69,9 +69,9 @@ def records(frame: pd.DataFrame, json_fields: tuple[str, ...] = ()) -> list[dict
     return [dict(zip(cols, row)) for row in zip(*columns)] if cols else [{} for _ in range(len(frame))]
 
 
-def feature_collection(frame: gpd.GeoDataFrame, *, extra: dict | None = None, decimals: int = 7,
-                       layer: str | None = None, json_fields: tuple[str, ...] = ()) -> bytes:
-    """A GeoJSON FeatureCollection as UTF-8 bytes: geometries from shapely's GeoJSON writer
+def features_json(frame: gpd.GeoDataFrame, *, decimals: int = 7, layer: str | None = None,
+                  json_fields: tuple[str, ...] = ()) -> list[bytes]:
+    """Each row as a GeoJSON Feature (UTF-8 bytes): geometries from shapely's GeoJSON writer
     (vectorised, coordinates rounded), every other member from orjson; nothing is pasted in
     unserialised."""
     geoms = shapely.to_geojson(round_geometries(frame.geometry.values, decimals))
@@ -82,7 +82,14 @@ def feature_collection(frame: gpd.GeoDataFrame, *, extra: dict | None = None, de
             props["layer"] = layer
         parts.append(b'{"type":"Feature","id":%b,"geometry":%b,"properties":%b}'
                      % (dumps(props.get(catalog.KEY)), geom.encode(), dumps(props)))
-    head = dumps({"type": "FeatureCollection", **(extra or {})})[:-1]
+    return parts
+
+
+def feature_collection(frame: gpd.GeoDataFrame, *, extra: dict | None = None, decimals: int = 7,
+                       layer: str | None = None, json_fields: tuple[str, ...] = ()) -> bytes:
+    """A GeoJSON FeatureCollection of the rows, with ``extra`` members before ``features``."""
+    parts = features_json(frame, decimals=decimals, layer=layer, json_fields=json_fields)
+    head = orjson.dumps({"type": "FeatureCollection", **(extra or {})})[:-1]
     return head + b',"features":[' + b",".join(parts) + b"]}"
 
 
@@ -147,14 +154,14 @@ def layer_features(store: Store, layer: str, args: Mapping, *, default_limit: in
     return feature_collection(frame, extra=extra, json_fields=tuple(f.name for f in fields if f.type == "json"))
 
 
-def feature(store: Store, feature_id: str) -> dict:
+def feature(store: Store, feature_id: str) -> bytes:
+    """One feature with every property and its ``layer``, as GeoJSON bytes."""
     found = store.find(feature_id)
     if found is None:
         raise NotFound(f"no feature with id {feature_id!r}; ids are listed in /api/layers/<layer>",
                        parameter="id")
     layer, frame = found
-    body = feature_collection(frame, layer=layer, json_fields=json_fields(store, layer))
-    return orjson.loads(body)["features"][0]
+    return features_json(frame, layer=layer, json_fields=json_fields(store, layer))[0]
 
 
 def search(store: Store, args: Mapping, *, limit: int = 20) -> dict:
