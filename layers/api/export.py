@@ -204,9 +204,8 @@ def read_chunks(store: Store, layer: str, schema: LayerSchema, query: Query | No
         yield Chunk(frame[names], geoms)
 
 
-def size(store: Store, args: Mapping) -> int:
-    """How many features the export ``args`` asks for would hold (every parameter checked)."""
-    plan = plan_export(store, args)
+def size(store: Store, plan: Plan) -> int:
+    """How many features the checked export ``plan`` will hold (the store's counts)."""
     return sum(_expected(store, layer, q) for layer, q in plan.queries.items())
 
 
@@ -233,7 +232,7 @@ def export(store: Store, args: Mapping, *, tmp_dir: str | Path | None = None, ch
     """
     plan = plan_export(store, args)
     sizes = {layer: _expected(store, layer, q) for layer, q in plan.queries.items()}
-    total = sum(sizes.values())
+    total = sum(sizes.values())  # = size(store, plan); the sizes are needed one by one below
     if max_features is not None and total > max_features:
         raise TooLarge(f"this export holds {total:,} features, more than a direct download may ({max_features:,}, "
                        "ATLAS_EXPORT_DIRECT_MAX); start it as a job instead: POST /api/exports with the same "

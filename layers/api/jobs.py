@@ -359,7 +359,7 @@ class Jobs:
         result = None
         try:
             plan = plan_export(store, args)
-            total = size(store, args)
+            total = size(store, plan)
             with progress_lock:
                 state["total"], state["format"], state["crs"] = total, plan.format.name, plan.target.name
             beater.start()
