@@ -60,6 +60,7 @@ class GeoPackageStore(Store):
         self._schema_cache: tuple[tuple, dict] | None = None
         self._counts: OrderedDict[tuple, int] = OrderedDict()
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     # -- reading -------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -86,12 +87,34 @@ class GeoPackageStore(Store):
         except sqlite3.Error as exc:  # pragma: no cover - depends on the file system
             raise StoreError(_UNAVAILABLE, internal=f"cannot open {self.path}: {exc}") from exc
 
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection, kept between requests (opening one and reading the
+        schema costs more than a lookup by id); a new one once the file was replaced (a rebuild
+        makes a new file: an open connection would go on reading the old one)."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            st = None
+        identity = (st.st_dev, st.st_ino) if st else None
+        held = getattr(self._local, "reader", None)
+        if held is not None and held[0] == identity:
+            return held[1]
+        if held is not None:
+            held[1].close()
+            self._local.reader = None
+        con = self._connect()
+        self._local.reader = (identity, con)
+        return con
+
     def _run(self, what: str, fn):
         """``fn(connection)``, with every SQLite failure turned into a StoreError (logged detail)."""
         try:
-            with closing(self._connect()) as con:
-                return fn(con)
+            return fn(self._reader())
         except sqlite3.Error as exc:
+            held = getattr(self._local, "reader", None)
+            if held is not None:  # a broken connection is not kept
+                held[1].close()
+                self._local.reader = None
             raise StoreError(_UNAVAILABLE, internal=f"{what} in {self.path}: {type(exc).__name__}: {exc}") from exc
 
     def _schema(self) -> dict:

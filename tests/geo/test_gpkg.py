@@ -57,3 +57,25 @@ def test_a_bbox_alone_is_counted_exactly_by_the_rtree(tmp_path):
                                            geometry=[shapely.Point(122 + i / 1000, 37.5) for i in range(500)],
                                            crs="EPSG:4326")})
     assert store.count("pts", Query(bbox=(122.0, 37.4, 122.1995, 37.6)), at_most=10) == 200  # exact, bound or not
+
+
+def test_a_thread_keeps_its_connection_until_the_file_is_replaced(tmp_path):
+    """Reads reuse one connection per thread (no reopening per request), yet a rebuild — a new
+    file — is read at once by every thread, and no thread uses another's connection."""
+    import threading
+
+    from geo.store import Query
+
+    store = open_store(tmp_path / "atlas.gpkg", key="id")
+    store.replace({"points": frame(3, prefix="旧")})
+    assert store.query("points", Query()).id.tolist() == ["旧-0", "旧-1", "旧-2"]
+    first = store._reader()
+    assert store._reader() is first
+    store.replace({"points": frame(2, prefix="新")})
+    assert store.query("points", Query()).id.tolist() == ["新-0", "新-1"]
+    assert store._reader() is not first
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append((store._reader(), store.query("points", Query()).id.tolist())))
+    worker.start()
+    worker.join()
+    assert seen[0][0] is not store._reader() and seen[0][1] == ["新-0", "新-1"]
