@@ -20,7 +20,8 @@ from geo.errors import InvalidParameter, NotFound
 from geo.store import Query, Store
 
 from .. import catalog, style
-from .params import COUNT_AT_MOST, FILTERS, MAX_TEXT, filters_for_layer, parse_int, parse_query
+from . import params as params_module
+from .params import FILTERS, MAX_TEXT, filters_for_layer, parse_int, parse_query
 
 
 # -- serialisation -------------------------------------------------------------------------------
@@ -127,11 +128,13 @@ def list_layers(store: Store) -> dict:
 
 
 def layer_features(store: Store, layer: str, args: Mapping, *, default_limit: int = 1000,
-                   max_limit: int = 10000, count_at_most: int | None = COUNT_AT_MOST) -> bytes:
+                   max_limit: int = 10000, count_at_most: int | None = params_module.AT_MOST_DEFAULT) -> bytes:
     """The page of features ``args`` asks for, as GeoJSON. ``numberMatched`` is exact when it is
     cheap: a page that is not full tells it, a bbox alone is counted by the spatial index, and
     other filters are counted up to ``count_at_most``; beyond that the answer has no
     ``numberMatched`` but ``numberMatchedAtLeast`` (``count_at_most`` + 1)."""
+    if count_at_most is params_module.AT_MOST_DEFAULT:  # read when asked: tests lower it
+        count_at_most = params_module.COUNT_AT_MOST
     fields = store.fields(layer)  # NotFound for an unknown layer, before any parameter is judged
     params = filters_for_layer(layer, [f.name for f in fields], args)
     unfiltered = {k: v for k, v in args.items() if k not in FILTERS}

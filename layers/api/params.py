@@ -17,7 +17,8 @@ FEATURE_PARAMS = ("bbox", "district", "category", "status", "q", "ids", "limit",
 MAX_TEXT = 100
 #: A count that would pass over more matches than this is not finished (``numberMatchedAtLeast``);
 #: at least the most features the page draws at once, so the page never needs more.
-COUNT_AT_MOST = 10_000
+COUNT_AT_MOST = 20_000
+AT_MOST_DEFAULT = object()  # "COUNT_AT_MOST as it is when asked"
 #: SQLite binds at most 32,766 values a statement; a selection is far smaller.
 MAX_IDS = 10_000
 #: metres per degree of latitude (for turning a tolerance in metres into degrees near Weihai).

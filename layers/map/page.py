@@ -40,8 +40,8 @@ MIN_ZOOM, MAX_ZOOM = 5, 19
 #: A layer of at most this many features is fetched whole (and again only when zooming in needs
 #: finer geometry); a larger one only for the view, page by page, at most ``MAX_DRAWN`` at once.
 WHOLE_LAYER_MAX = 3000
-PAGE_SIZE = 5000
-MAX_DRAWN = 10000
+PAGE_SIZE = 10000
+MAX_DRAWN = 20000
 #: Layers larger than this start hidden (they clutter an overview); the URL can show them.
 DEFAULT_VISIBLE_MAX = 5000
 
