@@ -359,3 +359,21 @@ def test_a_writer_killed_mid_transaction_leaves_the_store_consistent(store):
     assert ids(again, "roads") == ["road-0", "road-1", "road-2"]
     again.update("roads", "road-0", properties={"name_zh": "照常"}, actor="a", message="")
     assert again.verify().ok
+
+
+def test_the_version_moves_on_every_committed_write_app_or_external(store):
+    seen = {store.version()}
+    store.update("parks", "park-0", properties={"name_zh": "一"}, actor="a", message="")
+    seen.add(store.version())
+    from geo.store.gpkg_geom import register_functions
+
+    con = sqlite3.connect(store.path)
+    register_functions(con)
+    con.execute("DELETE FROM parks WHERE id = 'park-3'")
+    con.commit()
+    con.close()
+    seen.add(store.version())
+    store.add_field("parks", Field("note", "str"), actor="a", message="")
+    seen.add(store.version())
+    assert len(seen) == 4 and "note" in {f.name for f in store.fields("parks")}  # the schema cache follows
+    assert store.version() == store.version()  # and stays put without a write
