@@ -67,10 +67,41 @@ class TooBusy(GeoError):
 
 
 class InvalidGeometry(GeoError):
-    """A geometry that is empty, invalid or of the wrong type (HTTP 422)."""
+    """A geometry that is empty, invalid or of the wrong type (HTTP 400). ``location`` is the
+    (lon, lat) of the fault when one is known (a self-intersection), for the page to mark it."""
 
-    status = 422
+    status = 400
     code = "invalid_geometry"
+
+    def __init__(self, detail: str, *, location: tuple[float, float] | None = None, **kwargs):
+        super().__init__(detail, **kwargs)
+        self.location = location
+
+    def to_dict(self) -> dict:
+        body = super().to_dict()
+        if self.location is not None:
+            body["location"] = [self.location[0], self.location[1]]
+        return body
+
+
+class Conflict(GeoError):
+    """A write that clashes with what is stored, e.g. a key that is already taken (HTTP 409)."""
+
+    status = 409
+    code = "conflict"
+
+
+class Stale(GeoError):
+    """An edit made from an older version of a feature than the stored one (HTTP 412); ``current``
+    is the stored version, so the caller can show what changed and let the editor try again."""
+
+    status = 412
+    code = "stale"
+
+    def __init__(self, detail: str, *, current: int | None = None, key: str | None = None, **kwargs):
+        super().__init__(detail, **kwargs)
+        self.current = current
+        self.key = key
 
 
 class CRSError(GeoError):

@@ -4,9 +4,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import StoreError
-from .base import FIELD_TYPES, Field, LayerInfo, Query, Store, check_layer_name
+from .base import FIELD_TYPES, Change, Field, LayerInfo, Query, Revision, Store, VerifyReport, check_layer_name
 
-__all__ = ["FIELD_TYPES", "Field", "LayerInfo", "Query", "Store", "check_layer_name", "open_store"]
+__all__ = ["FIELD_TYPES", "Change", "Field", "LayerInfo", "Query", "Revision", "Store", "VerifyReport",
+           "check_layer_name", "open_store", "restore_backup"]
+
+
+def restore_backup(src: str | Path, dest: str | Path, *, key: str = "id") -> VerifyReport:
+    """Bring back a backup made by ``Store.backup`` as the store at ``dest`` (GeoPackage): refused
+    unless its revision log verifies; ``dest`` replaced atomically. Returns the restored log's report."""
+    from .gpkg_log import restore_backup as restore
+
+    return restore(Path(src), Path(dest), key=key)
 
 
 def open_store(url: str | Path, *, key: str) -> Store:

@@ -61,6 +61,49 @@ class Query:
     offset: int = 0
     #: column subset to read (geometry always comes); None reads every column.
     columns: tuple[str, ...] | None = None
+    #: read the layer as it was at this time (UTC ISO 8601, ``2026-12-01T12:00:00Z``); None: now.
+    as_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one revision did to one feature: ``before`` / ``after`` its attributes (None where it
+    did not exist) and geometry as WKB."""
+
+    layer: str
+    key: str
+    op: str  # "add" | "update" | "delete"
+    before: dict | None
+    before_geom: bytes | None
+    after: dict | None
+    after_geom: bytes | None
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One entry of the append-only log: who, when (UTC ISO, microseconds, ``Z``), why, the hash
+    of the entry before and its own, and the features it changed (none for a layer-wide act such
+    as a build)."""
+
+    id: int
+    time: str
+    actor: str
+    message: str
+    prev_hash: str
+    hash: str
+    changes: tuple[Change, ...] = ()
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of recomputing the hash chain: ``first_bad`` is the id of the first entry that
+    does not verify (None when ``ok``); ``head`` the newest entry's hash, to record elsewhere."""
+
+    ok: bool
+    entries: int
+    first_bad: int | None
+    detail: str
+    head: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,11 +167,80 @@ class Store(ABC):
 
     @abstractmethod
     def replace(self, layers: Mapping[str, gpd.GeoDataFrame],
-                fields: Mapping[str, Sequence[Field]] | None = None) -> None:
+                fields: Mapping[str, Sequence[Field]] | None = None, *, message: str = "build") -> Revision:
         """Replace the whole store with these layers (WGS84, a unique non-empty key in every row),
         atomically: on any failure the previous store is left exactly as it was, and the error says
         why. ``fields`` declares the types of a layer's columns; undeclared ones are typed from their
-        values (text, whole numbers, numbers, true/false)."""
+        values (text, whole numbers, numbers, true/false). Recorded as one revision by actor
+        ``sources`` without rows per feature (the log of earlier revisions is kept)."""
+
+    # -- writing, each call one transaction that returns the revision it wrote -------------------
+    @abstractmethod
+    def create_layer(self, name: str, geometry_type: str, fields: Sequence[Field], *, actor: str,
+                     message: str) -> Revision:
+        """A new empty layer with the key field and ``fields``; Conflict if the name is taken."""
+
+    @abstractmethod
+    def add(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str, message: str) -> Revision:
+        """New features (WGS84, with the key column); a key already present is a Conflict naming it."""
+
+    @abstractmethod
+    def update(self, layer: str, key: str, *, properties: Mapping | None = None, geometry=None,
+               expected_version: int | None = None, actor: str, message: str) -> Revision:
+        """Change some properties and/or the geometry of one feature; Stale (with the current
+        version) when ``expected_version`` is not the stored one; nothing written then."""
+
+    @abstractmethod
+    def delete(self, layer: str, keys: Sequence[str], *, expected_versions: Mapping[str, int] | None = None,
+               actor: str, message: str) -> Revision:
+        """Remove features; NotFound for an unknown key, Stale for a wrong expected version."""
+
+    @abstractmethod
+    def add_field(self, layer: str, field: Field, *, actor: str, message: str) -> Revision:
+        """A new attribute column (null in every feature)."""
+
+    @abstractmethod
+    def rename_layer(self, old: str, new: str, *, actor: str, message: str) -> Revision:
+        """Give a layer a new name (its features and their versions move with it)."""
+
+    @abstractmethod
+    def drop_layer(self, layer: str, *, actor: str, message: str) -> Revision:
+        """Remove a layer: its features go into the log as deletes and its schema is kept, so
+        ``restore_layer`` can bring it back."""
+
+    @abstractmethod
+    def restore_layer(self, layer: str, *, revision_id: int | None = None, as_of: str | None = None,
+                      actor: str, message: str) -> Revision:
+        """The layer (also a dropped one) as it was right after ``revision_id`` or at ``as_of``,
+        written as a new revision."""
+
+    @abstractmethod
+    def restore_feature(self, layer: str, key: str, revision_id: int, *, actor: str, message: str) -> Revision:
+        """The feature as it was right after ``revision_id`` (re-created if deleted since, deleted
+        if it did not exist then), as a new revision."""
+
+    # -- the log -------------------------------------------------------------------------------
+    @abstractmethod
+    def versions(self, layer: str, keys: Sequence[str]) -> dict[str, int]:
+        """The version of each existing feature: the id of the last revision that touched it."""
+
+    @abstractmethod
+    def history(self, *, layer: str | None = None, key: str | None = None, actor: str | None = None,
+                since: str | None = None, until: str | None = None, limit: int = 100,
+                before_id: int | None = None) -> list[Revision]:
+        """Revisions newest first, with their changes (only those of ``layer``/``key`` if given)."""
+
+    @abstractmethod
+    def compare(self, layer: str, t1: str, t2: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, list]:
+        """(features added, features removed, [(before_row, after_row)] changed) from t1 to t2."""
+
+    @abstractmethod
+    def verify(self) -> VerifyReport:
+        """Recompute the hash chain of the log."""
+
+    @abstractmethod
+    def backup(self, path) -> None:
+        """A consistent copy of the live store at ``path`` (safe while others write)."""
 
     def cleanup(self) -> list[str]:
         """Remove what an interrupted write left behind (temporary files); returns what was removed."""

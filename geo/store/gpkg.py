@@ -3,8 +3,11 @@
 Reads are plain parameterised SQLite over the file (the R-tree for a bbox, attribute filters, the
 primary key ``fid`` for order and paging; geometries decoded from the GeoPackage blobs to WKB and
 then shapely, all rows at once): no value from a request is ever pasted into SQL and column names are
-checked against the table's own schema. Writes go through GDAL (pyogrio, from Arrow with the neutral
-field types) into a new file that replaces the old one only when complete.
+checked against the table's own schema. A build goes through GDAL (pyogrio, from Arrow with the
+neutral field types) into a scratch file: the first becomes the store, later ones are copied into the
+live store in one transaction (its revision log kept). Edits are plain sqlite3 transactions with a
+revision each (``gpkg_write``, ``gpkg_edit``); the log and as-of reads are in ``gpkg_log``. The file
+is in WAL mode: readers never wait for a writer.
 """
 from __future__ import annotations
 
@@ -24,21 +27,19 @@ import pyogrio
 
 from ..errors import CRSError, InvalidParameter, NotFound, StoreError
 from ..files import pid_alive
-from .base import Field, LayerInfo, Query, Store, check_layer_name
+from . import gpkg_ddl as ddl
+from .base import Field, LayerInfo, Query, Revision, Store, check_layer_name
+from .gpkg_ddl import read_schema
+from .gpkg_log import GeoPackageLog
 from .gpkg_rows import field_types, rows_to_frame, to_arrow
 
 log = logging.getLogger(__name__)
 
-_GEOMETRY_TYPES = {"POINT": "Point", "MULTIPOINT": "MultiPoint", "LINESTRING": "LineString",
-                   "MULTILINESTRING": "MultiLineString", "POLYGON": "Polygon",
-                   "MULTIPOLYGON": "MultiPolygon", "GEOMETRY": "Geometry"}
-#: SQLite declared types (as GDAL writes them) -> neutral field types; TEXT is str unless the
-#: GeoPackage schema extension says application/json.
-_DECLARED = {"INTEGER": "int", "INT": "int", "BIGINT": "int", "MEDIUMINT": "int", "SMALLINT": "int",
-             "TINYINT": "int", "BOOLEAN": "bool", "REAL": "float", "FLOAT": "float", "DOUBLE": "float",
-             "DATE": "date", "DATETIME": "date"}
 #: Temporary files of an interrupted build: .<stem>.<pid>.<hex>.tmp.gpkg (and their journals).
 _TMP = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp\.gpkg(-journal|-wal|-shm)?$")
+_VERSION = ("SELECT (SELECT MAX(id) FROM gpkg_atlas_revisions), "
+            "(SELECT seq FROM sqlite_sequence WHERE name = 'gpkg_atlas_pending'), "
+            "(SELECT schema_version FROM pragma_schema_version)")
 _UNAVAILABLE = "the atlas's data store cannot be read just now; the operator has been told (see the server log)"
 
 
@@ -52,7 +53,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-class GeoPackageStore(Store):
+class GeoPackageStore(GeoPackageLog, Store):
     def __init__(self, path: Path, *, key: str):
         self.path = Path(path)
         self.url = f"gpkg://{self.path}"
@@ -67,10 +68,19 @@ class GeoPackageStore(Store):
         return self.path.is_file()
 
     def version(self) -> str:
-        """The file's identity and size, and SQLite's change counter (header bytes 24-27, bumped by
-        every committed write): a rebuild makes a new file, an edit in place bumps the counter."""
+        """The file's identity, the newest revision, the newest external edit recorded by the
+        triggers and SQLite's schema cookie, in one cheap query (in WAL mode the header's change
+        counter no longer moves on every commit). A store without a log: the header counter."""
         try:
             st = self.path.stat()
+        except OSError:
+            return "none"
+        try:
+            row = self._reader().execute(_VERSION).fetchone()
+            return f"{st.st_ino:x}-{row[0] or 0:x}-{row[1] or 0:x}-{row[2]:x}"
+        except sqlite3.Error:
+            pass
+        try:
             with open(self.path, "rb") as fh:
                 fh.seek(24)
                 counter = fh.read(4)
@@ -83,14 +93,18 @@ class GeoPackageStore(Store):
             raise StoreError("the store has not been built yet; run 'make build' (python -m layers.build) "
                              "first", internal=f"no file at {self.path}")
         try:
-            return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            # read-write but query_only: the last connection to close (a read, usually) checkpoints
+            # the WAL and removes it, which a read-only one cannot do
+            con = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+            con.execute("PRAGMA query_only = ON")
+            return con
         except sqlite3.Error as exc:  # pragma: no cover - depends on the file system
             raise StoreError(_UNAVAILABLE, internal=f"cannot open {self.path}: {exc}") from exc
 
     def _reader(self) -> sqlite3.Connection:
-        """This thread's read-only connection, kept between requests (opening one and reading the
-        schema costs more than a lookup by id); a new one once the file was replaced (a rebuild
-        makes a new file: an open connection would go on reading the old one)."""
+        """This thread's reading connection, kept between requests (opening one and reading the
+        schema costs more than a lookup by id); a new one once the file was replaced (a restored
+        backup is a new file: an open connection would go on reading the old one)."""
         try:
             st = self.path.stat()
         except OSError:
@@ -120,42 +134,13 @@ class GeoPackageStore(Store):
     def _schema(self) -> dict:
         """{layer: {"geom", "fid", "type", "fields": {name: type}}}, cached until the file changes
         (a rebuild replaces the file)."""
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
+        if not self.exists():
             self._connect()  # raises the StoreError that says how to build it
-            raise
-        stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
+        stamp = self.version()
         if self._schema_cache and self._schema_cache[0] == stamp:
             return self._schema_cache[1]
 
-        def read(con):
-            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not {"gpkg_contents", "gpkg_geometry_columns"} <= names:
-                raise sqlite3.DatabaseError("no gpkg_contents/gpkg_geometry_columns: not a GeoPackage")
-            json_cols: set[tuple[str, str]] = set()
-            if "gpkg_data_columns" in names:
-                json_cols = {(t, c) for t, c in con.execute(
-                    "SELECT table_name, column_name FROM gpkg_data_columns WHERE mime_type = 'application/json'")}
-            schema = {}
-            rows = con.execute(
-                "SELECT c.table_name, g.column_name, g.geometry_type_name "
-                "FROM gpkg_contents c JOIN gpkg_geometry_columns g ON g.table_name = c.table_name "
-                "WHERE c.data_type = 'features' ORDER BY c.rowid").fetchall()
-            for table, geom, gtype in rows:
-                cols = con.execute(f"PRAGMA table_info({_quote(table)})").fetchall()
-                fid = next((c[1] for c in cols if c[5] == 1), "fid")
-                fields = {}
-                for c in cols:
-                    if c[1] in (fid, geom):
-                        continue
-                    decl = str(c[2] or "TEXT").upper().split("(")[0]
-                    fields[c[1]] = "json" if (table, c[1]) in json_cols else _DECLARED.get(decl, "str")
-                schema[table] = {"geom": geom, "fid": fid, "type": _GEOMETRY_TYPES.get(gtype.upper(), gtype),
-                                 "fields": fields}
-            return schema
-
-        schema = self._run("reading the schema", read)
+        schema = self._run("reading the schema", read_schema)
         self._schema_cache = (stamp, schema)
         return schema
 
@@ -270,6 +255,8 @@ class GeoPackageStore(Store):
         return sql, params, columns, meta
 
     def count(self, layer: str, query: Query, *, at_most: int | None = None) -> int:
+        if query.as_of is not None:
+            return self._asof_count(layer, query)
         meta = self._layer(layer)
         if self._bbox_only(query):  # the R-tree counts on its own, exactly, in a few ms
             ids, params = self._rtree(layer, meta, query)
@@ -294,6 +281,8 @@ class GeoPackageStore(Store):
         return n
 
     def query(self, layer: str, query: Query) -> gpd.GeoDataFrame:
+        if query.as_of is not None:
+            return self._asof_query(layer, query)
         sql, params, columns, meta = self._select(layer, query)
         rows = self._run(f"reading {layer}", lambda con: con.execute(sql, params).fetchall())
         return rows_to_frame(rows, columns, meta["fields"])
@@ -301,6 +290,9 @@ class GeoPackageStore(Store):
     def stream(self, layer: str, query: Query, *, chunk_size: int = 5000) -> Iterator[gpd.GeoDataFrame]:
         # one statement over one connection: SQLite reads one snapshot for its whole run, and a
         # rebuild replaces the file (a new inode) without touching the one open here
+        if query.as_of is not None:
+            yield from self._asof_stream(layer, query, chunk_size)
+            return
         sql, params, columns, meta = self._select(layer, query)
         con = self._connect()
         try:
@@ -315,7 +307,9 @@ class GeoPackageStore(Store):
         finally:
             con.close()
 
-    def find(self, feature_id: str) -> tuple[str, gpd.GeoDataFrame] | None:
+    def find(self, feature_id: str, *, as_of: str | None = None) -> tuple[str, gpd.GeoDataFrame] | None:
+        if as_of is not None:
+            return self._asof_find(feature_id, as_of)
         for layer, meta in self._schema().items():
             if self.key not in meta["fields"]:
                 continue
@@ -326,7 +320,7 @@ class GeoPackageStore(Store):
 
     # -- writing -------------------------------------------------------------------------------
     def replace(self, layers: Mapping[str, gpd.GeoDataFrame],
-                fields: Mapping[str, Sequence[Field]] | None = None) -> None:
+                fields: Mapping[str, Sequence[Field]] | None = None, *, message: str = "build") -> Revision:
         if not layers:
             raise StoreError("nothing to write: no layers were given, so the store was left as it was")
         types = {}
@@ -359,7 +353,13 @@ class GeoPackageStore(Store):
                     if stored != len(frame):
                         raise StoreError(f"layer {name!r}: wrote {len(frame)} features, read back {stored}")
                 con.commit()
-            os.replace(tmp, self.path)
+            if not self.exists():  # the first build: the scratch file, with its log, becomes the store
+                revision = self._transact("sources", message, None, path=tmp)
+                with closing(sqlite3.connect(tmp)) as con:
+                    con.execute("PRAGMA journal_mode = WAL")
+                os.replace(tmp, self.path)
+                return revision
+            return self._merge_build(tmp, list(layers), message)
         except StoreError:
             tmp.unlink(missing_ok=True)
             raise
@@ -370,6 +370,27 @@ class GeoPackageStore(Store):
         finally:
             for suffix in ("-journal", "-wal", "-shm"):
                 Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+
+    def _merge_build(self, tmp: Path, names: list[str], message: str) -> Revision:
+        """The built layers copied into the live store in one transaction: the old layers' tables
+        go (without rows in the log: a build is one revision), the log stays."""
+        def work(tx):
+            for name in tx.schema:
+                ddl.drop(tx.con, name)
+                tx.con.execute("UPDATE gpkg_atlas_layers SET dropped = 1 WHERE name = ?", (name,))
+            ddl.merge(tx.con, names, self.key)
+            tx.layers |= set(tx.schema) | set(names)
+            built = ddl.read_schema(tx.con)
+            for name in names:
+                meta = built[name]
+                fields = [Field(n, t) for n, t in meta["fields"].items()]
+                tx.after.append(lambda rid, n=name, m=meta, f=fields:
+                                ddl.remember(tx.con, n, m["type"], f, self.key, rid, since=True))
+
+        revision = self._transact("sources", message, work, attach=tmp)
+        with closing(self._writer()) as con:
+            con.execute("PRAGMA journal_mode = WAL")
+        return revision
 
     def cleanup(self) -> list[str]:
         """Temporary files of builds whose process is gone (killed mid-write) are removed."""

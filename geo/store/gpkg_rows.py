@@ -32,8 +32,9 @@ def wkb(blob: bytes | None) -> bytes | None:
     return blob[8 + _ENVELOPE[(blob[3] >> 1) & 0x07]:]
 
 
-def rows_to_frame(rows: list[tuple], columns: list[str], types: dict[str, str]) -> gpd.GeoDataFrame:
-    """Rows of (attributes…, geometry blob) as a GeoDataFrame with dtypes by field type."""
+def rows_to_frame(rows: list[tuple], columns: list[str], types: dict[str, str], *, gpkg: bool = True) -> gpd.GeoDataFrame:
+    """Rows of (attributes…, geometry blob) as a GeoDataFrame with dtypes by field type (the
+    geometry a GeoPackage blob, or WKB when not ``gpkg``)."""
     values = list(zip(*rows)) if rows else [()] * (len(columns) + 1)
     data = {}
     for name, column in zip(columns, values[:-1]):
@@ -46,7 +47,7 @@ def rows_to_frame(rows: list[tuple], columns: list[str], types: dict[str, str]) 
             data[name] = pd.array([None if v is None else bool(v) for v in column], dtype="boolean")
         else:
             data[name] = pd.Series(column, dtype=object)
-    geometry = shapely.from_wkb(np.array([wkb(b) for b in values[-1]], dtype=object))
+    geometry = shapely.from_wkb(np.array([wkb(b) for b in values[-1]] if gpkg else list(values[-1]), dtype=object))
     # the geometry as a ready GeoSeries with a CRS object made once: a third of the cost of a
     # small page's frame otherwise goes into parsing "EPSG:4326" and wrapping the array again
     data["geometry"] = gpd.GeoSeries(from_shapely(geometry, crs=WGS84))

@@ -1,0 +1,263 @@
+"""The write methods of the GeoPackage store (the ``Store`` interface), each one transaction."""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import shapely
+
+from ..errors import Conflict, InvalidParameter, NotFound
+from . import gpkg_ddl as ddl
+from .base import Field, Revision, check_layer_name
+from .gpkg_geom import fit
+from .gpkg_write import _FIELD_NAME, GeoPackageWriter, _q, logical
+
+
+_TYPE_NAMES = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString", 6: "MultiPolygon"}
+
+
+def _geoms_for(layer: str, layer_type: str, geoms) -> list[bytes]:
+    """Each geometry checked for the layer (vectorised where it is cheap), as WKB."""
+    arr = geoms.values if hasattr(geoms, "values") else geoms
+    kinds = shapely.get_type_id(arr)
+    valid = shapely.is_valid(arr)
+    out = []
+    names = {_TYPE_NAMES.get(int(k)) for k in set(kinds.tolist())}
+    simple = layer_type == "Geometry" or names == {layer_type}
+    if simple and valid.all() and not shapely.is_empty(arr).any():
+        b = shapely.bounds(arr)
+        if (b[:, 0] >= -180).all() and (b[:, 2] <= 180).all() and (b[:, 1] >= -90).all() and (b[:, 3] <= 90).all():
+            return list(shapely.to_wkb(arr, byte_order=1))
+    for g in arr:
+        out.append(shapely.to_wkb(fit(g, layer, layer_type), byte_order=1))
+    return out
+
+
+class GeoPackageEditor(GeoPackageWriter):
+    def create_layer(self, name: str, geometry_type: str, fields: Sequence[Field], *, actor: str,
+                     message: str) -> Revision:
+        check_layer_name(name)
+        if geometry_type not in ddl.GEOMETRY_TYPES.values():
+            raise InvalidParameter(f"geometry type must be one of {', '.join(ddl.GEOMETRY_TYPES.values())}, "
+                                   f"got {geometry_type!r}", parameter="geometry_type")
+        fields = list(fields)
+        if self.key not in {f.name for f in fields}:
+            fields.insert(0, Field(self.key, "str"))
+        for f in fields:
+            if not _FIELD_NAME.match(f.name) or f.name.lower() in ("fid", "geom"):
+                raise InvalidParameter(f"field name {f.name!r}: use letters, digits and '_' (not fid or geom)",
+                                       parameter="fields")
+        tmp = self._empty_layer(name, geometry_type, fields)
+
+        def work(tx):
+            taken = tx.con.execute("SELECT 1 FROM gpkg_atlas_layers WHERE name = ?", (name,)).fetchone()
+            if name in tx.schema or taken:
+                raise Conflict(f"图层 {name!r} 已存在 / a layer {name!r} exists (or was dropped and can be "
+                               "restored); choose another name", parameter="layer")
+            ddl.merge(tx.con, [name], self.key)
+            tx.layers.add(name)
+            tx.after.append(lambda rid: ddl.remember(tx.con, name, geometry_type, fields, self.key, rid, since=True))
+
+        try:
+            return self._transact(actor, message, work, attach=tmp)
+        finally:
+            self._drop_tmp(tmp)
+
+    def add(self, layer: str, frame, *, actor: str, message: str) -> Revision:
+        self._check_frame(layer, frame)
+
+        def work(tx):
+            meta = self._meta(tx, layer)
+            unknown = [c for c in frame.columns if c != frame.geometry.name and c not in meta["fields"]]
+            if unknown:
+                raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter=unknown[0])
+            keys = [str(k) for k in frame[self.key]]
+            present = self._current(tx.con, layer, meta, keys)
+            if present:
+                first = next(k for k in keys if k in present)
+                raise Conflict(f"{self.key} {first!r} 已存在 / a feature {first!r} is already in layer {layer!r}; "
+                               "pick another id or update that feature", parameter=self.key)
+            geoms = _geoms_for(layer, meta["type"], frame.geometry)
+            columns = [c for c in frame.columns if c != frame.geometry.name]
+            records = frame[columns].to_dict("records")
+            self._insert(tx, layer, meta, [(None, {**r, self.key: k}, g) for r, k, g in zip(records, keys, geoms)])
+
+        return self._transact(actor, message, work)
+
+    def update(self, layer: str, key: str, *, properties: Mapping | None = None, geometry=None,
+               expected_version: int | None = None, actor: str, message: str) -> Revision:
+        key = str(key)
+
+        def work(tx):
+            meta = self._meta(tx, layer)
+            row = self._current(tx.con, layer, meta, [key]).get(key)
+            if row is None:
+                raise NotFound(f"layer {layer!r} has no feature {key!r}", parameter="id")
+            self._check_version(tx.con, layer, key, expected_version)
+            props = dict(row[1])
+            for name, value in (properties or {}).items():
+                if name not in meta["fields"]:
+                    raise InvalidParameter(f"layer {layer!r} has no field {name!r}", parameter=name)
+                if name == self.key and str(value) != key:
+                    raise InvalidParameter(f"the {self.key!r} of a feature cannot change", parameter=name)
+                from .gpkg_write import db_value
+                props[name] = logical(db_value(value, meta["fields"][name], name), meta["fields"][name])
+            geom = row[2] if geometry is None else shapely.to_wkb(fit(geometry, layer, meta["type"]), byte_order=1)
+            self._apply(tx, layer, meta, {key: row}, {key: (row[0], props, geom)})
+            tx.layers.add(layer)
+
+        return self._transact(actor, message, work)
+
+    def delete(self, layer: str, keys: Sequence[str], *, expected_versions: Mapping | None = None,
+               actor: str, message: str) -> Revision:
+        keys = [str(k) for k in keys]
+
+        def work(tx):
+            meta = self._meta(tx, layer)
+            rows = self._current(tx.con, layer, meta, keys)
+            missing = [k for k in keys if k not in rows]
+            if missing:
+                raise NotFound(f"layer {layer!r} has no feature {missing[0]!r}", parameter="id")
+            for k, v in (expected_versions or {}).items():
+                self._check_version(tx.con, layer, str(k), v)
+            self._apply(tx, layer, meta, rows, {})
+
+        return self._transact(actor, message, work)
+
+    def add_field(self, layer: str, field: Field, *, actor: str, message: str) -> Revision:
+        if not _FIELD_NAME.match(field.name) or field.name.lower() in ("fid", "geom"):
+            raise InvalidParameter(f"field name {field.name!r}: use letters, digits and '_'", parameter="field")
+
+        def work(tx):
+            if layer not in tx.schema:
+                raise NotFound(f"no layer {layer!r}", parameter="layer")
+            meta = tx.schema[layer]
+            if field.name in meta["fields"]:
+                raise Conflict(f"layer {layer!r} already has a field {field.name!r}", parameter="field")
+            ddl.add_column(tx.con, layer, field.name, field.type)
+            tx.layers.add(layer)
+            fields = [Field(n, t) for n, t in meta["fields"].items()] + [field]
+            tx.after.append(lambda rid: ddl.remember(tx.con, layer, meta["type"], fields, self.key, rid, since=False))
+
+        return self._transact(actor, message, work)
+
+    def rename_layer(self, old: str, new: str, *, actor: str, message: str) -> Revision:
+        check_layer_name(new)
+
+        def work(tx):
+            if old not in tx.schema:
+                raise NotFound(f"no layer {old!r}", parameter="layer")
+            if new in tx.schema or tx.con.execute("SELECT 1 FROM gpkg_atlas_layers WHERE name = ?", (new,)).fetchone():
+                raise Conflict(f"a layer {new!r} exists (or was dropped); choose another name", parameter="layer")
+            meta = tx.schema[old]
+            ddl.rename(tx.con, old, new, self.key)
+            tx.con.execute("DELETE FROM gpkg_atlas_layers WHERE name = ?", (old,))
+            tx.layers |= {old, new}
+            fields = [Field(n, t) for n, t in meta["fields"].items()]
+            tx.after.append(lambda rid: ddl.remember(tx.con, new, meta["type"], fields, self.key, rid, since=True))
+
+        return self._transact(actor, message, work)
+
+    def drop_layer(self, layer: str, *, actor: str, message: str) -> Revision:
+        def work(tx):
+            meta = self._meta(tx, layer)
+            rows = self._current(tx.con, layer, meta)
+            for k, (f, props, geom) in rows.items():
+                tx.changes.append((layer, k, f, "delete", props, geom, None, None))
+            ddl.drop(tx.con, layer)
+            tx.layers.add(layer)
+            tx.after.append(lambda rid: tx.con.execute("UPDATE gpkg_atlas_layers SET dropped = 1 WHERE name = ?", (layer,)))
+
+        return self._transact(actor, message, work)
+
+    def _dropped(self, layer: str):
+        def read(con):
+            return con.execute("SELECT geometry_type, fields FROM gpkg_atlas_layers WHERE name = ? AND dropped = 1",
+                               (layer,)).fetchone()
+        return self._run("reading the log", read)
+
+    def restore_layer(self, layer: str, *, revision_id: int | None = None, as_of: str | None = None,
+                      actor: str, message: str) -> Revision:
+        if (revision_id is None) == (as_of is None):
+            raise InvalidParameter("give either a revision or an as_of time to restore the layer to",
+                                   parameter="revision")
+        dropped = self._dropped(layer) if layer not in self._schema() else None
+        tmp = None
+        if dropped is not None:
+            fields = [Field(n, t) for n, t in json.loads(dropped[1])]
+            tmp = self._empty_layer(layer, dropped[0], fields)
+
+        def work(tx):
+            point = self._point(tx.con, revision_id, as_of)
+            if tmp is not None:
+                if layer in tx.schema:
+                    raise Conflict(f"layer {layer!r} was re-created meanwhile; try again", parameter="layer")
+                ddl.merge(tx.con, [layer], self.key)
+                tx.schema = ddl.read_schema(tx.con)
+                tx.con.execute("UPDATE gpkg_atlas_layers SET dropped = 0 WHERE name = ?", (layer,))
+            meta = self._meta(tx, layer)
+            self._check_since(tx.con, layer, point)
+            current = self._current(tx.con, layer, meta)
+            target = self._rolled_back(tx.con, layer, dict(current), point)
+            self._apply(tx, layer, meta, current, target)
+
+        try:
+            return self._transact(actor, message, work, attach=tmp)
+        finally:
+            if tmp is not None:
+                self._drop_tmp(tmp)
+
+    def restore_feature(self, layer: str, key: str, revision_id: int, *, actor: str, message: str) -> Revision:
+        key = str(key)
+
+        def work(tx):
+            meta = self._meta(tx, layer)
+            point = self._point(tx.con, int(revision_id), None)
+            self._check_since(tx.con, layer, point)
+            current = self._current(tx.con, layer, meta, [key])
+            target = self._rolled_back(tx.con, layer, dict(current), point, key=key)
+            if key not in current and key not in target:
+                raise NotFound(f"feature {key!r} did not exist in layer {layer!r} after revision {revision_id}",
+                               parameter="id")
+            self._apply(tx, layer, meta, current, {k: v for k, v in target.items() if k == key})
+
+        return self._transact(actor, message, work)
+
+    def _rolled_back(self, con, layer: str, rows: dict, point: int, *, key: str | None = None) -> dict:
+        """``rows`` ({key: (fid, props, WKB)}) as they were right after revision ``point``."""
+        sql = "SELECT key, fid, before, before_geom FROM gpkg_atlas_changes WHERE layer = ? AND rev > ?"
+        params = [layer, point]
+        if key is not None:
+            sql += " AND key = ?"
+            params.append(key)
+        seen = set()
+        for k, fid, before, geom in con.execute(sql + " ORDER BY rev, seq", params):
+            if k in seen:
+                continue
+            seen.add(k)
+            if before is None:
+                rows.pop(k, None)
+            else:
+                rows[k] = (fid, json.loads(before), geom)
+        return rows
+
+    def _point(self, con, revision_id, as_of) -> int:
+        """The revision id a restore or as-of read goes back to (0: before the first)."""
+        from .revisions import parse_time
+
+        if revision_id is not None:
+            top = con.execute("SELECT MAX(id) FROM gpkg_atlas_revisions").fetchone()[0] or 0
+            if not 0 < int(revision_id) <= top:
+                raise NotFound(f"no revision {revision_id}; the log has 1 to {top}", parameter="revision")
+            return int(revision_id)
+        row = con.execute("SELECT MAX(id) FROM gpkg_atlas_revisions WHERE time <= ?", (parse_time(as_of),)).fetchone()
+        return row[0] or 0
+
+    def _check_since(self, con, layer: str, point: int) -> None:
+        row = con.execute("SELECT since_rev FROM gpkg_atlas_layers WHERE name = ?", (layer,)).fetchone()
+        if row is not None and point < row[0]:
+            rev = con.execute("SELECT time, actor FROM gpkg_atlas_revisions WHERE id = ?", (row[0],)).fetchone()
+            raise InvalidParameter(
+                f"图层 {layer!r} 的历史从修订 {row[0]} 开始 / layer {layer!r}'s history starts at revision {row[0]} "
+                f"({rev[0] if rev else '?'}, {rev[1] if rev else '?'}: a build, creation or rename); "
+                "choose a later time or revision", parameter="as_of")

@@ -1,0 +1,177 @@
+"""Reading the GeoPackage store's log: versions, history, verification, as-of reads, comparison,
+and backups (SQLite's online backup API: one consistent snapshot, writers not held up)."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from contextlib import closing
+from pathlib import Path
+
+import geopandas as gpd
+
+from ..errors import NotFound, StoreError
+from . import asof, revisions
+from .base import Query, VerifyReport
+from .gpkg_edit import GeoPackageEditor, _q
+
+
+class GeoPackageLog(GeoPackageEditor):
+    def versions(self, layer: str, keys) -> dict[str, int]:
+        self._seal()
+        meta = self._layer(layer)
+        keys = [str(k) for k in keys]
+
+        def read(con):
+            present = set(self._current(con, layer, meta, keys)) if self.key in meta["fields"] else set()
+            return {k: v for k, v in self._version_of(con, layer, keys).items() if k in present}
+
+        return self._run("reading versions", read)
+
+    def history(self, *, layer=None, key=None, actor=None, since=None, until=None, limit=100, before_id=None):
+        self._seal()
+        return self._run("reading the log", lambda con: revisions.history(
+            con, layer=layer, key=key, actor=actor, since=since, until=until, limit=limit, before_id=before_id))
+
+    def verify(self, *, seal: bool = True) -> VerifyReport:
+        if seal:
+            self._seal()
+        try:
+            return self._run("verifying the log", revisions.verify)
+        except StoreError as exc:
+            return VerifyReport(False, 0, None, f"the log cannot be read: {exc.internal or exc.detail}")
+
+    # -- as of --------------------------------------------------------------------------------
+    def _layer_then(self, con, layer: str) -> dict:
+        """The layer's schema: the live one, or the kept one of a dropped layer."""
+        schema = self._schema()
+        if layer in schema:
+            return schema[layer]
+        row = con.execute("SELECT geometry_type, fields FROM gpkg_atlas_layers WHERE name = ?", (layer,)).fetchone()
+        if row is None:
+            raise NotFound(f"no layer {layer!r}; the layers are: {', '.join(schema) or '(none)'}", parameter="layer")
+        import json
+
+        return {"geom": "geom", "fid": "fid", "type": row[0], "fields": dict(json.loads(row[1])), "dropped": True}
+
+    def _state(self, con, layer: str, point: int) -> tuple[gpd.GeoDataFrame, dict]:
+        meta = self._layer_then(con, layer)
+        self._check_since(con, layer, point)
+        columns = list(meta["fields"])
+        if meta.get("dropped"):
+            rows = []
+        else:
+            cols = ", ".join([_q(meta["fid"]), *map(_q, columns), _q(meta["geom"])])
+            rows = con.execute(f"SELECT {cols} FROM {_q(layer)} ORDER BY {_q(meta['fid'])}").fetchall()
+        current = asof.frame_of(rows, columns, meta["fields"], gpkg=True)
+        later = con.execute("SELECT key, fid, before, before_geom FROM gpkg_atlas_changes WHERE layer = ? AND rev > ? "
+                            "ORDER BY rev, seq", (layer, point)).fetchall()
+        key = self.key if self.key in meta["fields"] else None
+        return asof.state(current, later, columns, meta["fields"], key), meta
+
+    def _as_of(self, layer: str, when: str) -> tuple[gpd.GeoDataFrame, dict]:
+        self._seal()
+        # one read transaction: the rows and the log of the same moment
+        def read(con):
+            con.execute("BEGIN")
+            try:
+                return self._state(con, layer, self._point(con, None, when))
+            finally:
+                con.execute("COMMIT")
+        return self._run(f"reading {layer} as of {when}", read)
+
+    def _asof_query(self, layer: str, query: Query, *, page: bool = True) -> gpd.GeoDataFrame:
+        frame, meta = self._as_of(layer, query.as_of)
+        return asof.select(frame, layer, query, meta["fields"], self.key, page=page)
+
+    def _asof_count(self, layer: str, query: Query) -> int:
+        frame, meta = self._as_of(layer, query.as_of)
+        return int(asof.mask(frame, layer, query, meta["fields"], self.key).sum())
+
+    def _asof_stream(self, layer: str, query: Query, chunk_size: int):
+        out = self._asof_query(layer, query)
+        for start in range(0, len(out), chunk_size):
+            yield out.iloc[start:start + chunk_size].reset_index(drop=True)
+
+    def _asof_find(self, feature_id: str, when: str):
+        def read(con):
+            live = list(self._schema())
+            dropped = [r[0] for r in con.execute("SELECT name FROM gpkg_atlas_layers WHERE dropped = 1")]
+            return live + [d for d in dropped if d not in live]
+        for layer in self._run("reading the log", read):
+            try:
+                frame = self._asof_query(layer, Query(ids=(feature_id,), limit=1, as_of=when))
+            except Exception as exc:  # a layer whose history starts later: not there then
+                if getattr(exc, "code", None) == "invalid_parameter":
+                    continue
+                raise
+            if len(frame):
+                return layer, frame
+        return None
+
+    def compare(self, layer: str, t1: str, t2: str):
+        a = self._asof_query(layer, Query(as_of=t1))
+        b = self._asof_query(layer, Query(as_of=t2))
+        key = self.key
+        ka, kb = set(a[key].astype(str)), set(b[key].astype(str))
+        added = b[b[key].astype(str).isin(kb - ka)].reset_index(drop=True)
+        removed = a[a[key].astype(str).isin(ka - kb)].reset_index(drop=True)
+        columns = [c for c in a.columns if c != "geometry"]
+        ia, ib = a.set_index(a[key].astype(str)), b.set_index(b[key].astype(str))
+        changed = [(ia.loc[k], ib.loc[k]) for k in b[key].astype(str) if k in ka and
+                   asof.differs(ia.loc[k], ib.loc[k], columns)]
+        return added, removed, changed
+
+    # -- backups ------------------------------------------------------------------------------
+    def backup(self, path) -> None:
+        """A consistent copy at ``path`` (written to a temporary name first, then moved there)."""
+        path = Path(path)
+        _copy(self.path, path)
+
+
+def _copy(src: Path, dest: Path) -> None:
+    """``src`` copied by SQLite's online backup into a new file that then replaces ``dest``."""
+    if not Path(src).is_file():
+        raise StoreError("there is no store to copy", internal=f"no file at {src}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with closing(sqlite3.connect(f"file:{src}?mode=ro", uri=True, timeout=10)) as s, \
+                closing(sqlite3.connect(tmp)) as d:
+            s.backup(d)  # all pages in one step: one read transaction, one snapshot
+            d.execute("PRAGMA journal_mode = WAL")
+        os.replace(tmp, dest)
+    except sqlite3.Error as exc:
+        raise StoreError("the copy could not be made", internal=f"copying {src} to {dest}: {exc}") from exc
+    finally:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+
+
+def restore_backup(src, dest, *, key: str = "id") -> VerifyReport:
+    """Bring back the backup ``src`` as the store ``dest``: refused unless ``src`` is a store whose
+    log verifies; then copied to a temporary file beside ``dest``, checked again, and moved over
+    ``dest`` atomically (``os.replace``). Stop the server first: a file replaced under open
+    connections is not seen by them. Returns the report of the restored store."""
+    from .gpkg import GeoPackageStore
+
+    src, dest = Path(src), Path(dest)
+    try:
+        report = GeoPackageStore(src, key=key).verify(seal=False)
+    except StoreError as exc:
+        raise StoreError(f"{src.name} is not a store that can be restored", internal=str(exc)) from exc
+    if not report.ok or not report.entries:
+        raise StoreError(f"{src.name} cannot be restored: its revision log does not verify ({report.detail})")
+    staged = dest.with_name(f".{dest.name}.restore.{os.getpid()}.tmp.gpkg")
+    try:
+        _copy(src, staged)
+        again = GeoPackageStore(staged, key=key).verify(seal=False)
+        if not again.ok or again.head != report.head:
+            raise StoreError("the copy of the backup does not verify; the store was left as it was")
+        for suffix in ("-wal", "-shm"):  # the old file's, which would be read as the new one's
+            Path(f"{dest}{suffix}").unlink(missing_ok=True)
+        os.replace(staged, dest)
+    finally:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{staged}{suffix}").unlink(missing_ok=True)
+    return GeoPackageStore(dest, key=key).verify(seal=False)

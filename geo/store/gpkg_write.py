@@ -1,0 +1,296 @@
+"""Writes of the GeoPackage store through plain sqlite3, each one transaction with its revision.
+
+A write: ``BEGIN IMMEDIATE`` (a busy timeout of 10 s queues concurrent writers), ``gpkg_atlas_writer`` set
+to 1 so the external-edit triggers skip it, pending external edits sealed first (actor
+``external``), the work, the revision appended, ``gpkg_atlas_writer`` back to 0, ``COMMIT``. Any failure
+rolls everything back. Geometries are checked (valid, of the layer's type) and written as
+GeoPackage blobs; GDAL's R-tree triggers keep the index (their ``ST_`` functions are registered on
+the connection) and ``gpkg_contents`` gets the new extent and time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from ..errors import Conflict, CRSError, InvalidParameter, NotFound, Stale, StoreError
+from . import gpkg_ddl as ddl
+from . import revisions
+from .base import Field, check_layer_name
+from .gpkg_geom import blob, blob_from_wkb, fit, register_functions
+from .gpkg_rows import to_arrow, wkb
+
+_FIELD_NAME = __import__("re").compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_CHUNK = 5000
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def db_value(value, kind: str, field: str):
+    """A value of a request or frame as stored in a column of ``kind``; InvalidParameter if it cannot be."""
+    value = revisions.plain(value)
+    if value is None:
+        return None
+    try:
+        if kind == "bool":
+            if isinstance(value, str):
+                return {"true": 1, "false": 0, "1": 1, "0": 0}[value.lower()]
+            return 1 if value else 0
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "json":
+            return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if kind == "date":
+            return pd.Timestamp(value).date().isoformat()
+        return str(value)
+    except (KeyError, TypeError, ValueError):
+        raise InvalidParameter(f"字段 {field!r} 的值无效 / field {field!r} needs a {kind} value, got {value!r}",
+                               parameter=field) from None
+
+
+def logical(value, kind: str):
+    """A stored value as the log keeps it (true/false for booleans)."""
+    return bool(value) if kind == "bool" and value is not None else value
+
+
+class _Tx:
+    def __init__(self, con, schema):
+        self.con, self.schema = con, schema
+        self.changes: list[tuple] = []
+        self.layers: set[str] = set()
+        self.after: list = []  # fn(revision_id), run before the commit
+
+
+class GeoPackageWriter:
+    """The write half of ``GeoPackageStore`` (a mixin: ``path``, ``key``, ``_schema``)."""
+
+    # -- the transaction -----------------------------------------------------------------------
+    def _writer(self, path: Path | None = None) -> sqlite3.Connection:
+        path = Path(path or self.path)
+        if not path.is_file():
+            raise StoreError("the store has not been built yet; run 'make build' (python -m layers.build) "
+                             "first", internal=f"no file at {path}")
+        con = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA busy_timeout = 10000")
+        register_functions(con)
+        return con
+
+    def _transact(self, actor: str | None, message: str, work, *, path: Path | None = None,
+                  attach: Path | None = None):
+        """``work(tx)`` and its revision in one transaction (``attach``: a scratch GeoPackage to
+        copy layers from, attached as ``src`` for the duration)."""
+        con = self._writer(path)
+        try:
+            if attach is not None:
+                con.execute("ATTACH DATABASE ? AS src", (str(attach),))
+            con.execute("BEGIN IMMEDIATE")
+            tables = ddl._tables(con)
+            upgrade = "gpkg_atlas_revisions" not in tables
+            if upgrade or "gpkg_atlas_layers" not in tables:
+                for statement in revisions.SCHEMA.split(";"):
+                    if statement.strip():
+                        con.execute(statement)
+            con.execute("UPDATE gpkg_atlas_writer SET flag = 1")
+            schema = ddl.read_schema(con)
+            revisions.seal_pending(con, self.key, schema)
+            tx = _Tx(con, schema)
+            known = {r[0] for r in con.execute("SELECT name FROM gpkg_atlas_layers")}
+            for name, meta in schema.items():  # a store written before the log: its layers adopted
+                if name not in known:
+                    ddl.install(con, name)
+                    fields = [Field(n, t) for n, t in meta["fields"].items()]
+                    tx.after.append(lambda rid, n=name, m=meta, f=fields:
+                                    ddl.remember(con, n, m["type"], f, self.key, rid, since=True))
+            rev = None
+            if work is not None:
+                work(tx)
+            if actor is not None:
+                rev = revisions.append(con, actor, message or "", tx.layers, tx.changes)
+                for fn in tx.after:
+                    fn(rev.id)
+            con.execute("UPDATE gpkg_atlas_writer SET flag = 0")
+            con.execute("COMMIT")
+            return rev
+        except sqlite3.Error as exc:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise StoreError("the change could not be written; nothing was changed, try again",
+                             internal=f"writing {path or self.path}: {type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+
+    def _seal(self) -> None:
+        """Pending external edits sealed into their revision (a write only if there are any)."""
+        def pending(con):
+            try:
+                return con.execute("SELECT EXISTS (SELECT 1 FROM gpkg_atlas_pending)").fetchone()[0]
+            except sqlite3.OperationalError:
+                return 0
+        if self._run("reading the log", pending):
+            self._transact(None, "", None)
+
+    # -- helpers inside a transaction ----------------------------------------------------------
+    def _meta(self, tx: _Tx, layer: str) -> dict:
+        if layer not in tx.schema:
+            raise NotFound(f"no layer {layer!r}; the layers are: {', '.join(tx.schema) or '(none)'}",
+                           parameter="layer")
+        if self.key not in tx.schema[layer]["fields"]:
+            raise InvalidParameter(f"layer {layer!r} has no key field {self.key!r}; it cannot be edited here")
+        return tx.schema[layer]
+
+    def _current(self, con, layer: str, meta: dict, keys=None) -> dict:
+        """{key: (fid, props, WKB)} of the layer's rows (those of ``keys`` if given)."""
+        fields = list(meta["fields"])
+        cols = ", ".join([_q(meta["fid"]), *map(_q, fields), _q(meta["geom"])])
+        out = {}
+        batches = [None] if keys is None else [list(keys)[i:i + _CHUNK] for i in range(0, len(keys), _CHUNK)]
+        ki = fields.index(self.key) + 1 if self.key in fields else None
+        for batch in batches:
+            sql = f"SELECT {cols} FROM {_q(layer)}"
+            params = []
+            if batch is not None:
+                sql += f" WHERE {_q(self.key)} IN ({', '.join('?' * len(batch))})"
+                params = batch
+            for row in con.execute(sql + f" ORDER BY {_q(meta['fid'])}", params):
+                props = {f: logical(v, meta["fields"][f]) for f, v in zip(fields, row[1:-1])}
+                k = str(row[ki]) if ki is not None else str(row[0])
+                out[k] = (row[0], props, wkb(row[-1]) if row[-1] is not None else None)
+        return out
+
+    def _version_of(self, con, layer: str, keys) -> dict:
+        base = con.execute("SELECT base_rev FROM gpkg_atlas_layers WHERE name = ?", (layer,)).fetchone()
+        floor = base[0] if base else 0
+        out = {str(k): floor for k in keys}
+        for i in range(0, len(out), _CHUNK):
+            batch = list(out)[i:i + _CHUNK]
+            for k, rev in con.execute(f"SELECT key, MAX(rev) FROM gpkg_atlas_changes WHERE layer = ? AND key IN "
+                                      f"({', '.join('?' * len(batch))}) GROUP BY key", [layer, *batch]):
+                out[k] = max(floor, rev)
+        return out
+
+    def _check_version(self, con, layer, key, expected) -> None:
+        if expected is None:
+            return
+        current = self._version_of(con, layer, [key])[str(key)]
+        if int(expected) != current:
+            raise Stale(f"要素 {key} 已被他人修改 / feature {key!r} was changed by someone else since version "
+                        f"{expected} (now {current}); reload it, redo your change and save again",
+                        current=current, key=str(key))
+
+    def _row_values(self, meta: dict, props: dict) -> list:
+        return [db_value(props.get(f), kind, f) for f, kind in meta["fields"].items()]
+
+    def _insert(self, tx: _Tx, layer: str, meta: dict, rows: list[tuple]) -> None:
+        """rows: (fid or None, props, WKB). Recorded as adds."""
+        con = tx.con
+        top = con.execute(f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
+                          f"COALESCE((SELECT MAX({_q(meta['fid'])}) FROM {_q(layer)}), 0))", (layer,)).fetchone()[0]
+        taken = set()
+        wanted = [r[0] for r in rows if r[0] is not None]
+        for i in range(0, len(wanted), _CHUNK):
+            batch = wanted[i:i + _CHUNK]
+            taken |= {r[0] for r in con.execute(f"SELECT {_q(meta['fid'])} FROM {_q(layer)} WHERE "
+                                                f"{_q(meta['fid'])} IN ({', '.join('?' * len(batch))})", batch)}
+        cols = ", ".join([_q(meta["fid"]), *map(_q, meta["fields"]), _q(meta["geom"])])
+        marks = ", ".join("?" * (len(meta["fields"]) + 2))
+        values = []
+        for fid, props, geom in rows:
+            if fid is None or fid in taken:
+                top += 1
+                fid = top
+            top = max(top, fid)
+            values.append([fid, *self._row_values(meta, props), blob_from_wkb(geom)])
+            tx.changes.append((layer, str(props[self.key]), fid, "add", None, None,
+                               {f: logical(v, k) for (f, k), v in zip(meta["fields"].items(), values[-1][1:-1])},
+                               geom))
+        con.executemany(f"INSERT INTO {_q(layer)} ({cols}) VALUES ({marks})", values)
+        bounds = [shapely.from_wkb(r[2]).bounds for r in rows if r[2] is not None]
+        self._touch(tx, layer, bounds, shrink=False)
+
+    def _touch(self, tx: _Tx, layer: str, bounds, *, shrink: bool) -> None:
+        """``gpkg_contents``: the time of the change and the extent (grown by ``bounds``; from the
+        R-tree where shapes were removed or moved)."""
+        con = tx.con
+        meta = tx.schema[layer]
+        tx.layers.add(layer)
+        con.execute("UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+                    "WHERE table_name = ?", (layer,))
+        if shrink:
+            rtree = _q(f"rtree_{layer}_{meta['geom']}")
+            box = con.execute(f"SELECT MIN(minx), MIN(miny), MAX(maxx), MAX(maxy) FROM {rtree}").fetchone()
+            con.execute("UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?",
+                        (*box, layer))
+        elif bounds:
+            b = np.array(bounds)
+            con.execute("UPDATE gpkg_contents SET min_x = MIN(COALESCE(min_x, ?1), ?1), min_y = MIN(COALESCE(min_y, ?2), ?2), "
+                        "max_x = MAX(COALESCE(max_x, ?3), ?3), max_y = MAX(COALESCE(max_y, ?4), ?4) WHERE table_name = ?5",
+                        (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max()), layer))
+
+    def _apply(self, tx: _Tx, layer: str, meta: dict, current: dict, target: dict) -> None:
+        """Make the rows ``current`` into ``target`` (both {key: (fid, props, WKB)}), as changes."""
+        con, fid = tx.con, _q(meta["fid"])
+        gone = [k for k in current if k not in target]
+        for k in gone:
+            f, props, geom = current[k]
+            con.execute(f"DELETE FROM {_q(layer)} WHERE {fid} = ?", (f,))
+            tx.changes.append((layer, k, f, "delete", props, geom, None, None))
+        sets = ", ".join([*(f"{_q(c)} = ?" for c in meta["fields"]), f"{_q(meta['geom'])} = ?"])
+        moved = False
+        for k, (f_new, props_new, geom_new) in target.items():
+            if k not in current:
+                continue
+            f, props, geom = current[k]
+            full = {c: props_new.get(c) for c in meta["fields"]}
+            if full == props and geom == geom_new:
+                continue
+            con.execute(f"UPDATE {_q(layer)} SET {sets} WHERE {fid} = ?",
+                        [*self._row_values(meta, full), blob_from_wkb(geom_new), f])
+            tx.changes.append((layer, k, f, "update", props, geom, full, geom_new))
+            moved = moved or geom != geom_new
+        added = [(t[0], {**t[1], self.key: k}, t[2]) for k, t in target.items() if k not in current]
+        if added:
+            self._insert(tx, layer, meta, added)
+        self._touch(tx, layer, [], shrink=bool(gone) or moved)
+
+    def _empty_layer(self, name: str, geometry_type: str, fields) -> Path:
+        """A scratch GeoPackage with one empty layer, written by GDAL (its DDL, its triggers)."""
+        tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.gpkg")
+        types = {f.name: f.type for f in fields}
+        empty = gpd.GeoDataFrame({f.name: pd.Series([], dtype=object) for f in fields},
+                                 geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
+        table = to_arrow(empty, types)
+        pyogrio.write_arrow(table, tmp, layer=name, driver="GPKG", geometry_name="geom", crs="EPSG:4326",
+                            geometry_type=geometry_type, layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"})
+        return tmp
+
+    @staticmethod
+    def _drop_tmp(tmp: Path) -> None:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+
+    def _check_frame(self, layer: str, frame) -> None:
+        if not isinstance(frame, gpd.GeoDataFrame) or frame.crs is None or frame.crs.to_epsg() != 4326:
+            raise CRSError(f"features for layer {layer!r} must be a GeoDataFrame in WGS84 (EPSG:4326)")
+        if self.key not in frame.columns or frame[self.key].isna().any():
+            raise InvalidParameter(f"every feature needs its {self.key!r}", parameter=self.key)
+        dup = frame[self.key][frame[self.key].astype(str).duplicated()]
+        if len(dup):
+            raise Conflict(f"{self.key} {dup.iloc[0]!r} is given twice; keys must be unique", parameter=self.key)
