@@ -40,7 +40,8 @@ from .params import filters_for_layer, parse_query, split_list
 EXPORT_PARAMS = ("layers", "format", "crs")
 #: The parameters of /api/layers/<id> an export takes (not ``lang``: files carry both languages).
 #: Listed, not derived, so that a new API parameter is a decision here; a test compares the two.
-FILTER_PARAMS = ("bbox", "district", "category", "status", "q", "ids", "limit", "offset", "simplify", "fields")
+FILTER_PARAMS = ("bbox", "district", "category", "status", "q", "ids", "limit", "offset", "simplify", "fields",
+                 "as_of")
 PARAMS = EXPORT_PARAMS + FILTER_PARAMS
 DEFAULT_FORMAT = "geojson"
 CHUNK_SIZE = 5_000

@@ -21,7 +21,7 @@ from geo.store import Query, Store
 
 from .. import catalog, style
 from . import params as params_module
-from .params import FILTERS, MAX_TEXT, filters_for_layer, parse_int, parse_query
+from .params import FILTERS, MAX_TEXT, filters_for_layer, parse_int, parse_query, parse_time
 
 
 # -- serialisation -------------------------------------------------------------------------------
@@ -175,6 +175,7 @@ def search(store: Store, args: Mapping, *, limit: int = 20) -> dict:
     if len(text) > MAX_TEXT:
         raise InvalidParameter(f"q must be at most {MAX_TEXT} characters", parameter="q")
     limit = parse_int(args, "limit", limit, 1, 100)
+    as_of = parse_time(args.get("as_of"))
     columns = (catalog.KEY, *catalog.TEXT_FIELDS, "category", "district")
     results = []
     for layer in ordered_layers(store):
@@ -182,7 +183,8 @@ def search(store: Store, args: Mapping, *, limit: int = 20) -> dict:
         present = tuple(c for c in columns if c in names)
         if catalog.KEY not in present:
             continue
-        frame = store.query(layer, Query(text=text, text_fields=catalog.TEXT_FIELDS, limit=limit, columns=present))
+        frame = store.query(layer, Query(text=text, text_fields=catalog.TEXT_FIELDS, limit=limit, columns=present,
+                                          as_of=as_of))
         if frame.empty:
             continue
         bounds = shapely.bounds(frame.geometry.values)

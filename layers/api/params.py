@@ -3,6 +3,7 @@ rule of which filters apply to which layer (``filter_rule``). A bad parameter ra
 ``InvalidParameter`` naming it, what was given and the accepted form. No Flask here."""
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 
@@ -13,7 +14,7 @@ from .. import catalog
 
 #: Parameters of /api/layers/<id>; anything else is refused so that a typo is not silently ignored.
 FEATURE_PARAMS = ("bbox", "district", "category", "status", "q", "ids", "limit", "offset", "simplify",
-                  "fields", "lang")
+                  "fields", "lang", "as_of")
 MAX_TEXT = 100
 #: A count that would pass over more matches than this is not finished (``numberMatchedAtLeast``);
 #: at least the most features the page draws at once, so the page never needs more.
@@ -23,6 +24,25 @@ AT_MOST_DEFAULT = object()  # "COUNT_AT_MOST as it is when asked"
 MAX_IDS = 10_000
 #: metres per degree of latitude (for turning a tolerance in metres into degrees near Weihai).
 M_PER_DEG = 111_320.0
+
+
+def parse_time(value: str | None, name: str = "as_of") -> str | None:
+    """An ISO 8601 time (a date alone, or without a zone: UTC) in the store's UTC form
+    ``YYYY-MM-DDTHH:MM:SS.ffffffZ``; None when not given."""
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip().replace(" ", "T")
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidParameter(f"{name} must be an ISO 8601 time such as 2026-12-01T12:00:00Z, "
+                               f"2026-12-01T20:00+08:00 or 2026-12-01 (UTC unless a zone is given), "
+                               f"got {value!r}", parameter=name) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def split_list(value: str | None) -> list[str]:
@@ -205,5 +225,6 @@ def parse_query(args: Mapping, layer: str, *, default_limit: int, max_limit: int
         limit=parse_int(args, "limit", default_limit, 1, max_limit),
         offset=parse_int(args, "offset", 0, 0, 10**9),
         columns=columns,
+        as_of=parse_time(args.get("as_of")),
     )
     return query, simplify_m / M_PER_DEG
