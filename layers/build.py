@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from geo.store import Store, open_store
 from . import catalog
 from .catalog import FIELD_NAMES, LayerSpec
 from .config import load_config
+from .sources import apply as apply_sources
+from .sources import remember as remember_sources
 
 REQUIRED = ("id", "name_zh", "name_en", "category", "district", "description_zh", "description_en",
             "sources", "accuracy", "accuracy_note_zh", "accuracy_note_en")
@@ -178,28 +181,53 @@ def write(store: Store, layers: dict[str, gpd.GeoDataFrame]) -> None:
                            if set(FIELD_NAMES) <= set(frame.columns)})
 
 
-def build(store: Store, sources: dict[str, Path] | None = None) -> dict[str, int]:
-    """Build the store from the sources, atomically. Returns the feature count per layer."""
+def build(store: Store, sources: dict[str, Path] | None = None, *, replace: bool = False,
+          take_sources: bool = False):
+    """Build the store from the sources. A new store (or ``replace``) is written whole, atomically;
+    an existing one gets the sources' changes as revisions by ``sources`` and keeps every planner's
+    edit (``layers.sources``: conflicts reported, or with ``take_sources`` overwritten as revisions).
+    Returns the feature count per layer, and the report of what was applied (None for a new store)."""
     layers = build_all(sources)
-    write(store, layers)
-    return {name: len(frame) for name, frame in layers.items()}
+    report = None
+    if store.exists() and not replace and store.layers():
+        report = apply_sources(store, layers, take_sources=take_sources)
+    else:
+        write(store, layers)
+        remember_sources(store, layers)
+    return {name: len(frame) for name, frame in layers.items()}, report
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m layers.build", description=__doc__.splitlines()[0])
     parser.add_argument("--store", help="store URL or .gpkg path (default: ATLAS_STORE or var/atlas.gpkg)")
     parser.add_argument("--if-missing", action="store_true", help="build only if the store does not exist yet")
+    parser.add_argument("--take-sources", action="store_true",
+                        help="where a planner and the sources both changed a feature, take the sources' "
+                             "(each overwrite is a revision: the planner's version can be restored)")
+    parser.add_argument("--replace", action="store_true",
+                        help="write a new store from the sources alone, discarding planners' edits and the "
+                             "log (a backup of the old store is kept beside it first)")
     args = parser.parse_args(argv)
     store = open_store(args.store or load_config()["STORE"], key=catalog.KEY)
     if args.if_missing and store.exists():
         print(f"store {store.url} exists; not rebuilt (run without --if-missing to rebuild)")
         return 0
     try:
-        counts = build(store)
+        if args.replace and store.exists():
+            kept = store.path.with_name(f"{store.path.stem}.before-replace-{time.strftime('%Y%m%d-%H%M%S')}.gpkg")
+            store.backup(kept)
+            print(f"the old store, with its edits and log, is kept as {kept}")
+        counts, report = build(store, replace=args.replace, take_sources=args.take_sources)
     except GeoError as exc:
         print(f"build failed: {exc.detail}\nthe previous store (if any) is unchanged: {store.url}", file=sys.stderr)
         return 1
-    print(f"built {store.url}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if report is None:
+        print(f"built {store.url}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    else:
+        print(f"{store.url}: {report.summary()}")
+        if report.conflicts:
+            print("resolve each conflict in the atlas (the feature's history shows both versions), or run "
+                  "again with --take-sources to take the sources' version")
     return 0
 
 

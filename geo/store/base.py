@@ -242,6 +242,15 @@ class Store(ABC):
     def backup(self, path) -> None:
         """A consistent copy of the live store at ``path`` (safe while others write)."""
 
+    @abstractmethod
+    def document(self, name: str):
+        """A small named JSON document the store keeps for its users' bookkeeping (not a layer, not
+        in the log), or None."""
+
+    @abstractmethod
+    def put_document(self, name: str, value) -> None:
+        """Write (or replace) a named JSON document, in one transaction."""
+
     def cleanup(self) -> list[str]:
         """Remove what an interrupted write left behind (temporary files); returns what was removed."""
         return []

@@ -2,6 +2,7 @@
 and backups (SQLite's online backup API: one consistent snapshot, writers not held up)."""
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import uuid
@@ -40,6 +41,32 @@ class GeoPackageLog(GeoPackageEditor):
             return self._run("verifying the log", revisions.verify)
         except StoreError as exc:
             return VerifyReport(False, 0, None, f"the log cannot be read: {exc.internal or exc.detail}")
+
+    # -- documents: small named JSON kept in the store for its users' own bookkeeping ----------
+    def document(self, name: str):
+        def read(con):
+            if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_atlas_documents'").fetchone():
+                return None
+            row = con.execute("SELECT body FROM gpkg_atlas_documents WHERE name = ?", (name,)).fetchone()
+            return None if row is None else json.loads(row[0])
+
+        return self._run("reading a document", read)
+
+    def put_document(self, name: str, value) -> None:
+        body = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        con = self._writer()
+        try:
+            with con:
+                con.execute("CREATE TABLE IF NOT EXISTS gpkg_atlas_documents (name TEXT PRIMARY KEY, body TEXT NOT NULL, "
+                            "updated TEXT NOT NULL)")
+                con.execute("INSERT INTO gpkg_atlas_documents VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) "
+                            "ON CONFLICT(name) DO UPDATE SET body = excluded.body, updated = excluded.updated",
+                            (name, body))
+        except sqlite3.Error as exc:
+            raise StoreError("the store could not be written; nothing was changed, try again",
+                             internal=f"writing document {name!r} in {self.path}: {exc}") from exc
+        finally:
+            con.close()
 
     # -- as of --------------------------------------------------------------------------------
     def _layer_then(self, con, layer: str) -> dict:

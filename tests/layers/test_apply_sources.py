@@ -1,0 +1,69 @@
+"""A rebuild of an edited store never loses a planner's edit: the sources' changes come in as
+revisions by ``sources``, a conflict is reported and left as the planner made it (layers.sources)."""
+from __future__ import annotations
+
+import pytest
+
+from geo.store import Query, open_store
+from layers import build as builder
+from layers.api import edits
+from tests.conftest import small_sources, write_sources
+
+
+@pytest.fixture()
+def store(tmp_path):
+    store = open_store(tmp_path / "atlas.gpkg", key="id")
+    builder.build(store, write_sources(tmp_path / "v1"))
+    return store
+
+
+def _props(store, layer, key):
+    return store.query(layer, Query(ids=(key,))).iloc[0]
+
+
+def test_unchanged_sources_apply_nothing(store, tmp_path):
+    head = store.history(limit=1)[0].id
+    counts, report = builder.build(store, write_sources(tmp_path / "again"))
+    assert report is not None and not (report.added or report.updated or report.deleted or report.conflicts)
+    assert store.history(limit=1)[0].id == head and counts["parks"] == 2
+
+
+def test_source_changes_come_in_and_planners_edits_stay(store, tmp_path):
+    _, v = edits.versioned(store, "parks", "parks-huaxiacheng")
+    edits.update(store, "parks", "parks-huaxiacheng", {"properties": {"status": "completed"}, "message": "竣工"},
+                 if_match=str(v), actor="规划员甲")
+    _, v = edits.versioned(store, "roads", "roads-wangdaohenan")
+    edits.update(store, "roads", "roads-wangdaohenan", {"properties": {"name_en": "Planner's name"}},
+                 if_match=str(v), actor="规划员乙")
+    sources = small_sources()
+    sources["parks"][0]["properties"]["name_en"] = "Huaxia City (sources v2)"      # other fields: merged
+    sources["roads"][0]["properties"]["name_en"] = "Wangdaohe S. Rd (v2)"           # the same field: conflict
+    sources["projects"][1]["properties"]["status"] = "completed"                    # only the sources
+    sources["projects"].append(dict(sources["projects"][0], properties={**sources["projects"][0]["properties"],
+                                                                        "id": "projects-new", "name_zh": "新项目"}))
+    del sources["zones"][1]                                                         # removed from the sources
+    counts, report = builder.build(store, write_sources(tmp_path / "v2", sources))
+    assert report.updated == ["parks-huaxiacheng", "projects-weiqiao"] and report.added == ["projects-new"]
+    assert report.deleted == ["zones-likoushan"]
+    assert report.conflicts == [("roads-wangdaohenan", "changed by the sources and by a planner: name_en")]
+    assert _props(store, "parks", "parks-huaxiacheng")["status"] == "completed"            # the planner's edit
+    assert _props(store, "parks", "parks-huaxiacheng")["name_en"] == "Huaxia City (sources v2)"  # and the sources'
+    assert _props(store, "roads", "roads-wangdaohenan")["name_en"] == "Planner's name"      # not overwritten
+    assert _props(store, "projects", "projects-weiqiao")["status"] == "completed"
+    assert {c.key for r in store.history(actor="sources") for c in r.changes} == {
+        "parks-huaxiacheng", "projects-weiqiao", "projects-new", "zones-likoushan"}
+    assert store.verify().ok
+    # the conflict stays reported until resolved; --take-sources takes the sources' version
+    _, again = builder.build(store, write_sources(tmp_path / "v2b", sources))
+    assert again.conflicts == report.conflicts and not again.updated
+    _, taken = builder.build(store, write_sources(tmp_path / "v2c", sources), take_sources=True)
+    assert taken.updated == ["roads-wangdaohenan"]
+    assert _props(store, "roads", "roads-wangdaohenan")["name_en"] == "Wangdaohe S. Rd (v2)"
+    # taking the sources' is a revision like any other: the planner's version can be restored
+
+
+def test_replace_writes_a_fresh_store(store, tmp_path):
+    _, v = edits.versioned(store, "parks", "parks-huaxiacheng")
+    edits.update(store, "parks", "parks-huaxiacheng", {"properties": {"status": "completed"}}, if_match=str(v), actor="甲")
+    _, report = builder.build(store, write_sources(tmp_path / "v1b"), replace=True)
+    assert report is None and _props(store, "parks", "parks-huaxiacheng")["status"] == "operating"
