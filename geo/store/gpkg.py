@@ -109,12 +109,15 @@ class GeoPackageStore(GeoPackageLog, Store):
             st = self.path.stat()
         except OSError:
             st = None
-        identity = (st.st_dev, st.st_ino) if st else None
+        # a forked process (an export job) must not use its parent's connection: SQLite's are not
+        # to be shared across fork; it opens its own
+        identity = (os.getpid(), st.st_dev, st.st_ino) if st else None
         held = getattr(self._local, "reader", None)
         if held is not None and held[0] == identity:
             return held[1]
         if held is not None:
-            held[1].close()
+            if held[0] and held[0][0] == os.getpid():
+                held[1].close()
             self._local.reader = None
         con = self._connect()
         self._local.reader = (identity, con)
