@@ -65,7 +65,8 @@ def _who() -> dict:
 # -- the session ---------------------------------------------------------------------------------
 def session_body() -> dict:
     found = auth.principal()
-    return {"user": None if found is None else found.public(), "csrf_token": generate_csrf(),
+    by_token = found is not None and found.token is not None  # no session, no CSRF token (nor cookie)
+    return {"user": None if found is None else found.public(), "csrf_token": None if by_token else generate_csrf(),
             "anonymous": current_app.config["ANONYMOUS"]}
 
 
