@@ -8,6 +8,7 @@ the security log, kept ``audit_days`` and pruned as new events are written.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterable
 from contextlib import closing, contextmanager
@@ -75,6 +76,8 @@ class Accounts(TokenMixin):
         self.hasher = hasher or PasswordHasher()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():  # password hashes: readable by the server's user only
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             with closing(sqlite3.connect(self.path, timeout=10)) as db:
                 db.execute("PRAGMA busy_timeout=10000")
                 db.execute("PRAGMA journal_mode=WAL")

@@ -41,13 +41,13 @@ def tile_sources(urls) -> list[str]:
     """CSP sources for tile URL templates: https://{s}.tile.example/... -> https://*.tile.example."""
     out = []
     for url in urls:
+        netloc = url.split("//", 1)[-1].split("/", 1)[0]
         parts = urlsplit(url.replace("{s}", "s"))
         host = parts.hostname or ""
         if not host:
             continue
-        label, _, rest = host.partition(".")
-        if "{" in url.split("//", 1)[-1].split("/", 1)[0] and rest:
-            host = f"*.{rest}"
+        if "{" in netloc and "." in host:  # a subdomain placeholder: any subdomain of the rest
+            host = "*." + host.split(".", 1)[1]
         out.append(f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else ""))
     return list(dict.fromkeys(out))
 

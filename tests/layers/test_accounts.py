@@ -50,6 +50,7 @@ def test_passwords_are_argon2id_and_never_stored_in_the_clear(book):
         (digest,), = db.execute("SELECT hash FROM users WHERE name = '张三'")
         (mode,), = db.execute("PRAGMA journal_mode")
     assert digest.startswith("$argon2id$") and mode == "wal"
+    assert book.path.stat().st_mode & 0o077 == 0  # the server's user only
     principal = book.authenticate("张三", PASSWORD, address="10.0.0.1")
     assert principal == Principal("张三", "editor", frozenset(), generation=0)
     assert principal.actor == "张三"
