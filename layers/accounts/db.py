@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from contextlib import closing, contextmanager
 from functools import cached_property
@@ -74,6 +75,7 @@ class Accounts(TokenMixin):
         self.audit_days = audit_days
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.hasher = hasher or PasswordHasher()
+        self._readers = threading.local()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():  # password hashes: readable by the server's user only
@@ -92,19 +94,36 @@ class Accounts(TokenMixin):
         return self.hasher.hash("no such user, same work")
 
     @contextmanager
-    def _db(self):
-        """One connection, one transaction: committed on success, rolled back on any error."""
-        with closing(sqlite3.connect(self.path, timeout=10, isolation_level=None)) as db:
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA busy_timeout=10000")
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _db(self, write: bool = True):
+        """One transaction: committed on success, rolled back on any error. A writing one on a
+        connection of its own; a reading one (``write=False``) on this thread's kept connection,
+        taking no lock (in WAL mode readers never wait): the check on every request stays cheap."""
+        if write:
+            with closing(self._connect()) as db:
+                db.execute("PRAGMA foreign_keys=ON")
+                yield from self._transaction(db, "BEGIN IMMEDIATE")
+            return
+        db = getattr(self._readers, "db", None)
+        if db is None or self._readers.pid != os.getpid():  # a forked worker opens its own
+            db = self._readers.db = self._connect()
+            self._readers.pid = os.getpid()
+        yield from self._transaction(db, "BEGIN")
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
+
+    @staticmethod
+    def _transaction(db: sqlite3.Connection, begin: str):
+        db.execute(begin)
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def now(self) -> str:
         return iso(self.clock())
@@ -130,7 +149,7 @@ class Accounts(TokenMixin):
             if value:
                 sql += f" AND {clause}"
                 args.append(value)
-        with self._db() as db:
+        with self._db(write=False) as db:
             rows = db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [dict(r) for r in rows]
 
@@ -165,15 +184,15 @@ class Accounts(TokenMixin):
             return self._user(db, self._row(db, name))
 
     def user(self, name: str) -> dict:
-        with self._db() as db:
+        with self._db(write=False) as db:
             return self._user(db, self._row(db, name))
 
     def users(self) -> list[dict]:
-        with self._db() as db:
+        with self._db(write=False) as db:
             return [self._user(db, r) for r in db.execute("SELECT * FROM users ORDER BY name")]
 
     def has_admin(self) -> bool:
-        with self._db() as db:
+        with self._db(write=False) as db:
             return db.execute("SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled").fetchone() is not None
 
     def _change(self, name: str, sql: str, args: tuple, action: str, detail: str, by, address,
@@ -280,7 +299,7 @@ class Accounts(TokenMixin):
         """The principal of a session (``Principal.get_id``), or None once the user is disabled
         or their password or role has changed since."""
         generation, _, name = str(user_id).partition(":")
-        with self._db() as db:
+        with self._db(write=False) as db:
             row = db.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
             if row is None or row["disabled"] or str(row["generation"]) != generation:
                 return None
@@ -288,13 +307,13 @@ class Accounts(TokenMixin):
 
     def current(self, name: str) -> Principal | None:
         """The principal of ``name`` as it is now (None: disabled or unknown)."""
-        with self._db() as db:
+        with self._db(write=False) as db:
             row = db.execute("SELECT generation FROM users WHERE name = ?", (name,)).fetchone()
         return None if row is None else self.principal(f"{row[0]}:{name}")
 
     # -- layer settings --------------------------------------------------------------------------
     def hidden_layers(self) -> frozenset[str]:
-        with self._db() as db:
+        with self._db(write=False) as db:
             return frozenset(r[0] for r in db.execute("SELECT layer FROM layer_settings WHERE hidden"))
 
     def set_hidden(self, layer: str, hidden: bool, *, by=None, address=None) -> dict:

@@ -47,7 +47,7 @@ class TokenMixin:
     def tokens(self, owner: str | None = None) -> list[dict]:
         """The tokens (never their secret), of one owner or all."""
         sql = "SELECT id, name, owner, role, created, last_used, revoked FROM tokens"
-        with self._db() as db:
+        with self._db(write=False) as db:
             rows = (db.execute(sql + " WHERE owner = ? ORDER BY id", (owner,)) if owner
                     else db.execute(sql + " ORDER BY id"))
             return [{**dict(r), "revoked": r["revoked"] is not None, "revoked_at": r["revoked"]} for r in rows]
@@ -70,18 +70,20 @@ class TokenMixin:
         """The principal a presented token acts as, or None (unknown, revoked, owner disabled)."""
         if not isinstance(token, str) or not token.startswith(PREFIX) or len(token) > 200:
             return None
-        with self._db() as db:
+        with self._db(write=False) as db:
             row = db.execute("SELECT t.id, t.name, t.role, t.last_used, u.name AS owner, u.role AS owner_role, "
                              "u.generation FROM tokens t JOIN users u ON u.name = t.owner "
                              "WHERE t.hash = ? AND t.revoked IS NULL AND NOT u.disabled", (digest(token),)).fetchone()
             if row is None:
                 return None
-            now = self.now()
-            if row["last_used"] is None or _seconds_between(row["last_used"], now) >= TOUCH_EVERY:
-                db.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (now, row["id"]))
             role = min(row["role"], row["owner_role"], key=rank)
-            return Principal(row["owner"], role, self._grants(db, row["owner"]), token=row["name"],
-                             generation=row["generation"])
+            found = Principal(row["owner"], role, self._grants(db, row["owner"]), token=row["name"],
+                              generation=row["generation"])
+        now = self.now()
+        if row["last_used"] is None or _seconds_between(row["last_used"], now) >= TOUCH_EVERY:
+            with self._db() as db:  # a write lock only when there is something to write
+                db.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (now, row["id"]))
+        return found
 
 
 def _seconds_between(earlier: str, later: str) -> float:
