@@ -13,7 +13,8 @@ GRACEFUL_TIMEOUT ?= 30
 
 .PHONY: run serve setup test-setup build store test browser-deps bench clean
 
-run: setup store ## set up, build the store if missing, serve on http://$(HOST):$(PORT)
+run: setup store ## set up, build the store if missing, say how to make the first admin, serve on http://$(HOST):$(PORT)
+	@$(BIN)/python -m flask --app server users status
 	$(BIN)/python -m flask --app server run --host $(HOST) --port $(PORT)
 
 serve: setup store ## production serving with gunicorn (WORKERS x THREADS, TIMEOUT s for long exports)

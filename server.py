@@ -40,6 +40,8 @@ from layers.api import features as core
 from layers.api import http
 from layers.map import assets, standalone
 from layers.map import page as mapview
+from layers.web import auth, headers
+from layers.web import commands as account_commands
 
 log = logging.getLogger("atlas")
 access = logging.getLogger("atlas.access")
@@ -49,7 +51,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def store() -> Store:
-    return current_app.extensions["atlas_store"]
+    """The store as the asker sees it: layers they may not read are absent (layers.web.auth)."""
+    return auth.readable_store()
 
 
 def jobs():
@@ -145,6 +148,7 @@ def index():
                               api=url_for("api.layers").rsplit("/layers", 1)[0], static=f"{root}/static/",
                               vendor=f"{root}/vendor/", standalone=url_for("page.standalone_map"))
     refuse_outside_links(page.html, page.tile_urls)
+    g.tile_urls = page.tile_urls  # the Content-Security-Policy lets the basemaps' tiles through
     return Response(page.html, mimetype="text/html")
 
 
@@ -259,12 +263,13 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _error(status: int, code: str, detail: str, parameter: str | None = None):
+def _error(status: int, code: str, detail: str, parameter: str | None = None, extra: dict | None = None):
     rid = g.get("request_id")
     if _wants_json():
         body = {"error": code, "detail": detail}
         if parameter:
             body["parameter"] = parameter
+        body.update(extra or {})  # e.g. the role a 401/403 needs
         if rid:
             body["request_id"] = rid
         return jsonify(body), status
@@ -277,7 +282,7 @@ def handle_geo_error(exc: GeoError):
         log.error("%s id=%s: %s", exc.code, g.get("request_id", "-"), exc.internal or exc.detail)
     elif exc.internal:
         log.info("%s id=%s: %s", exc.code, g.get("request_id", "-"), exc.internal)
-    return _error(exc.status, exc.code, exc.detail, exc.parameter)
+    return _error(exc.status, exc.code, exc.detail, exc.parameter, getattr(exc, "extra", None))
 
 
 def handle_http_error(exc: HTTPException):
@@ -324,8 +329,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(bp_api)
     app.register_blueprint(bp_page)
     app.before_request(begin_request)
+    auth.init_app(app)  # who asks, CSRF, the login limit: before the answer cache is asked
     app.before_request(serve_known)
     app.after_request(end_request)
+    headers.init_app(app)  # registered last, so it runs first: CSP hashes of the uncompressed page
     app.register_error_handler(GeoError, handle_geo_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)
@@ -335,6 +342,9 @@ def create_app(config: dict | None = None) -> Flask:
     def export_command(argv):
         """Export layers to a file (--help for the options)."""
         raise SystemExit(cli.export_main(["--store", app.config["STORE"], *argv]))
+
+    app.cli.add_command(account_commands.users)
+    app.cli.add_command(account_commands.audit)
 
     return app
 

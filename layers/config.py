@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from geo.errors import ConfigError
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+_RATE = re.compile(r"^\d{1,6}\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?$", re.I)
+_ANCESTOR = re.compile(r"^('self'|'none'|https?://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?)$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -56,6 +58,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "INFO", "the log level (one line a request at INFO)", choices=LOG_LEVELS),
     Setting("PROXY_FIX", 0, "reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host/-Prefix "
             "headers are trusted (1 behind nginx; 0 when served directly)", 0, 5),
+    # -- accounts and the security review (等级保护) --
+    Setting("ACCOUNTS", "", "the accounts database (users, grants, tokens, layer settings, security log), an "
+            "SQLite file; empty: `accounts.sqlite` beside the store"),
+    Setting("ANONYMOUS", "VIEW", "what visitors who are not logged in may do: VIEW (read and export) or NONE "
+            "(log in for everything but the login page and static files)", choices=("VIEW", "NONE")),
+    Setting("SECRET_KEY", "", "the key signing session cookies and CSRF tokens (at least 32 characters); empty: "
+            "one generated once into `secret_key` beside the store (mode 0600), shared by all workers"),
+    Setting("SESSION_MINUTES", 30, "minutes without a request after which a login session ends", 1, 24 * 60),
+    Setting("COOKIE_SECURE", 0, "1: the session cookie is always marked Secure (HTTPS behind a proxy that does "
+            "not say so); 0: marked Secure whenever the request came over HTTPS", 0, 1),
+    Setting("LOGIN_LOCK_AFTER", 5, "failed logins in a row that lock an account", 1, 100),
+    Setting("LOGIN_LOCK_MINUTES", 15, "minutes an account stays locked after too many failed logins", 1, 24 * 60),
+    Setting("LOGIN_RATE", "10/minute", "login attempts (POST /api/session) allowed per client address, as "
+            "Flask-Limiter writes it: `10/minute`, `100/hour`"),
+    Setting("AUDIT_DAYS", 180, "days security events (logins, permission changes, exports, edits) are kept",
+            1, 3650),
+    Setting("FRAME_ANCESTORS", "'self'", "the pages that may embed the atlas in a frame (CSP frame-ancestors), "
+            "space-separated: `'self'`, `'none'` or origins such as `https://portal.weihai.gov.cn`"),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
 
@@ -80,6 +100,15 @@ def check(config: dict) -> dict:
     if key and not _HEX32.match(key):
         raise ConfigError("ATLAS_TIANDITU_KEY must be the 32-character hexadecimal key of a Tianditu account; "
                           "unset it to go without the Tianditu basemaps")
+    if not _RATE.match(str(config["LOGIN_RATE"]).strip()):
+        raise ConfigError(f"ATLAS_LOGIN_RATE must be a rate such as 10/minute or 100/hour, got {config['LOGIN_RATE']!r}")
+    ancestors = str(config["FRAME_ANCESTORS"]).split()
+    if not ancestors or not all(_ANCESTOR.match(a) for a in ancestors) or ("'none'" in ancestors and len(ancestors) > 1):
+        raise ConfigError("ATLAS_FRAME_ANCESTORS must be 'self', 'none' or origins such as https://portal.example.cn "
+                          f"separated by spaces, got {config['FRAME_ANCESTORS']!r}")
+    if config["SECRET_KEY"] and len(str(config["SECRET_KEY"])) < 32:
+        raise ConfigError("ATLAS_SECRET_KEY must have at least 32 characters (e.g. python -c 'import secrets; "
+                          "print(secrets.token_hex(32))'); unset it to have one generated beside the store")
     if str(config["LOG_LEVEL"]).upper() not in LOG_LEVELS:
         raise ConfigError(f"ATLAS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {config['LOG_LEVEL']!r}")
     return config

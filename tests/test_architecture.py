@@ -68,10 +68,27 @@ def test_geo_imports_neither_flask_nor_layers():
             assert not _all_imports(path) & {"flask", "werkzeug", "layers", "server"}, name
 
 
+#: the one subpackage of layers/ that is Flask glue (sessions, CSRF, headers, the accounts API)
+WEB = "layers.web"
+
+
 def test_layers_never_import_flask_or_the_server():
+    """layers/ is Flask-free, except its web glue (layers/web/); nothing of layers imports the
+    glue but the glue itself, and nothing imports the server."""
     for name, path in MODULES.items():
-        if name.split(".")[0] == "layers":
-            assert not _all_imports(path) & {"flask", "werkzeug", "server"}, name
+        if name.split(".")[0] != "layers":
+            continue
+        imports = _all_imports(path)
+        assert "server" not in imports, name
+        if name != WEB and not name.startswith(WEB + "."):
+            assert not imports & {"flask", "werkzeug", "flask_login", "flask_wtf", "flask_limiter"}, name
+            assert not any(dep == WEB or dep.startswith(WEB + ".") for dep in GRAPH[name]), name
+
+
+def test_the_web_glue_is_where_flask_is():
+    """layers/web/ exists and is where layers' Flask imports are (the test above is not vacuous)."""
+    glue = [n for n in MODULES if n == WEB or n.startswith(WEB + ".")]
+    assert glue and any("flask" in _all_imports(MODULES[n]) for n in glue)
 
 
 def test_no_import_circle():
@@ -93,7 +110,8 @@ def test_no_import_circle():
 
 
 @pytest.mark.parametrize("name", ["geo.export.formats", "geo.export.package", "geo.store.gpkg", "layers.api.export",
-                                  "layers.api.jobs", "layers.map.standalone", "layers.cli", "server",
+                                  "layers.api.jobs", "layers.map.standalone", "layers.cli", "layers.accounts",
+                                  "layers.web.auth", "layers.web.routes", "layers.web.commands", "server",
                                   "bench.api", "bench.page", "bench.export", "bench.load", "bench.peer"])
 def test_each_module_imports_first_and_alone(name):
     """A fresh interpreter importing this module before any other of ours (what a circle breaks)."""

@@ -19,12 +19,26 @@ def test_defaults_and_typed_overrides():
         "CACHE_MB": 64,
         "LOG_LEVEL": "INFO",
         "PROXY_FIX": 0,
+        "ACCOUNTS": "",  # accounts.sqlite beside the store
+        "ANONYMOUS": "VIEW",
+        "SECRET_KEY": "",  # generated once beside the store
+        "SESSION_MINUTES": 30,
+        "COOKIE_SECURE": 0,
+        "LOGIN_LOCK_AFTER": 5,
+        "LOGIN_LOCK_MINUTES": 15,
+        "LOGIN_RATE": "10/minute",
+        "AUDIT_DAYS": 180,
+        "FRAME_ANCESTORS": "'self'",
     }
     cfg = load_config({"ATLAS_STORE": "/srv/atlas.gpkg", "ATLAS_MAX_LIMIT": "5000",
                        "ATLAS_STANDALONE_MAX_FEATURES": "20", "ATLAS_TIANDITU_KEY": "", "OTHER": "x"})
     assert cfg["STORE"] == "/srv/atlas.gpkg"
     assert cfg["MAX_LIMIT"] == 5000 and cfg["STANDALONE_MAX_FEATURES"] == 20
     assert cfg["TIANDITU_KEY"] == ""  # empty means unset
+    cfg = load_config({"ATLAS_ANONYMOUS": "none", "ATLAS_FRAME_ANCESTORS": "'self' https://portal.weihai.gov.cn",
+                       "ATLAS_LOGIN_RATE": "5 per minute"})
+    assert cfg["ANONYMOUS"] == "NONE" and cfg["LOGIN_RATE"] == "5 per minute"
+    assert cfg["FRAME_ANCESTORS"] == "'self' https://portal.weihai.gov.cn"
 
 
 @pytest.mark.parametrize("env,message", [
@@ -34,6 +48,12 @@ def test_defaults_and_typed_overrides():
     ({"ATLAS_TIANDITU_KEY": "not-a-key"}, "ATLAS_TIANDITU_KEY must be the 32-character hexadecimal key"),
     ({"ATLAS_LOG_LEVEL": "chatty"}, "ATLAS_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
     ({"ATLAS_PROXY_FIX": "-1"}, "ATLAS_PROXY_FIX must be a whole number from 0 to 5"),
+    ({"ATLAS_ANONYMOUS": "maybe"}, "ATLAS_ANONYMOUS must be one of VIEW, NONE"),
+    ({"ATLAS_LOGIN_RATE": "lots"}, "ATLAS_LOGIN_RATE must be a rate such as 10/minute"),
+    ({"ATLAS_FRAME_ANCESTORS": "'self'; script-src *"}, "ATLAS_FRAME_ANCESTORS must be 'self', 'none' or origins"),
+    ({"ATLAS_FRAME_ANCESTORS": "'none' https://a.cn"}, "ATLAS_FRAME_ANCESTORS must be"),
+    ({"ATLAS_SECRET_KEY": "short"}, "ATLAS_SECRET_KEY must have at least 32 characters"),
+    ({"ATLAS_SESSION_MINUTES": "0"}, "ATLAS_SESSION_MINUTES must be a whole number from 1 to 1440"),
 ])
 def test_bad_values_are_refused_naming_the_variable(env, message):
     with pytest.raises(ConfigError) as caught:
