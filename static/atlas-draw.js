@@ -201,9 +201,7 @@
       this.report();
     },
     cancel: function () { Atlas.draw.stop(); },
-    remove: function () {
-      [this.shapes, this.handles, this.marks].forEach(function (g) { g.remove(); });
-    },
+    remove: function () { [this.shapes, this.handles, this.marks].forEach(function (g) { g.remove(); }); },
 
     // -- drawing it -----------------------------------------------------------------------------------
     redraw: function () {
@@ -281,9 +279,8 @@
     drawMarks: function () {
       this.marks.clearLayers();
       if (!this.problem) { return; }
-      var m = L.marker(this.problem.latlng, {icon: L.divIcon({className: 'atlas-draw-cross', iconSize: [22, 22]}),
-                                             interactive: false, keyboard: false, zIndexOffset: 2000});
-      m.addTo(this.marks);
+      L.marker(this.problem.latlng, {icon: L.divIcon({className: 'atlas-draw-cross', iconSize: [22, 22]}),
+                                     interactive: false, keyboard: false, zIndexOffset: 2000}).addTo(this.marks);
     },
 
     // -- the numbers ---------------------------------------------------------------------------------

@@ -122,7 +122,7 @@
         value = input.checked;
       } else if (value === '') {  // empty; a number input is empty too when what was typed is no number
         value = null;
-        if (input.validity && input.validity.badInput) { bad = 'invalidNumber'; }
+        if (input.validity && input.validity.badInput) { bad = isDate(f) ? 'invalidDate' : 'invalidNumber'; }
       } else if (f.type === 'int') {
         value = Number(value);
         if (!Number.isInteger(value)) { bad = 'invalidInt'; }
@@ -206,6 +206,7 @@
       message.className = 'atlas-message' + (kind ? ' atlas-' + kind : '');
       message.hidden = !text;
       if (text instanceof Node) { message.appendChild(text); } else { message.textContent = text || ''; }
+      if (text && message.scrollIntoView) { message.scrollIntoView({block: 'nearest'}); }
     }
     state.say = say;
 
@@ -230,9 +231,12 @@
                                       onCancel: function () { state.shape = null; shapeStatus(null); }});
     }
 
+    var filled = 0;
     function fill(props) {
+      var mine = ++filled;  // a later fill (another layer chosen) wins
       form.textContent = '';
       layerMeta().then(function (m) {
+        if (mine !== filled) { return; }
         var fields = (m[state.layer] || {}).fields || [];
         state.inputs = buildForm(form, fields, state.layer, props || {});
         state.original = props || {};
@@ -266,7 +270,7 @@
       kindPick.addEventListener('change', restart);
       restart();
     }
-    fill(feature ? feature.properties : {});
+    if (feature) { fill(feature.properties); }
 
     function send() {
       var props = readForm(state.inputs);
@@ -352,6 +356,7 @@
   };
   Atlas.newFeature = function (layerId) { return openPanel(layerId || (Atlas.editableLayers()[0] || {}).id, null); };
   Atlas.editPanel = function () { return panel; };
+  Atlas.layerMeta = layerMeta;
 
   // -- the popup's buttons and the toolbar's tool ----------------------------------------------------
   Atlas.popupSections.push(function (box, feature, cfg) {

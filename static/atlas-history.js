@@ -76,9 +76,17 @@
   }
 
   // -- what a revision changed ----------------------------------------------------------------------
+  var titles = {};  // layer -> field -> title, from /api/layers (Atlas.layerMeta)
   function fieldTitle(layerId, name) {
-    var label = {category: 'category', status: 'status', district: 'districtLabel', year: 'year', date: 'date'}[name];
-    return label ? Atlas.t(label) : name;
+    return Atlas.label(((titles[layerId] || {})[name])) || name;
+  }
+  function loadTitles() {
+    return Atlas.layerMeta().then(function (m) {
+      Object.keys(m).forEach(function (id) {
+        titles[id] = {};
+        (m[id].fields || []).forEach(function (f) { titles[id][f.name] = f.title; });
+      });
+    }).catch(function () { return null; });
   }
   function valueText(name, v) {
     if (v === null || v === undefined || v === '') { return '—'; }
@@ -137,7 +145,9 @@
   // -- a feature's history in its popup -------------------------------------------------------------
   function revisionList(box, layerId, featureId) {
     box.textContent = '';
-    Atlas.fetchJson(Atlas.apiUrl('features/' + encodeURIComponent(featureId) + '/history')).then(function (body) {
+    Promise.all([Atlas.fetchJson(Atlas.apiUrl('features/' + encodeURIComponent(featureId) + '/history')),
+                 loadTitles()]).then(function (got) {
+      var body = got[0];
       var revs = body.revisions || [];
       if (!revs.length) { el('div', 'atlas-muted', Atlas.t('historyNone'), box); return; }
       var list = el('ul', 'atlas-revisions', null, box);
@@ -269,6 +279,7 @@
     var asOf = el('section', 'atlas-log-asof', null, box);
     el('h3', null, Atlas.t('asOfSection'), asOf);
     var when = field(asOf, Atlas.t('date'), 'datetime-local', 'as_of');
+    when.step = '1';  // to the second
     var asOfMsg = el('div', 'atlas-field-problem', null, asOf);
     var row = el('div', 'atlas-history-actions', null, asOf);
     Atlas.button('atlas-primary atlas-asof-show', Atlas.t('asOfShow'), row).addEventListener('click', function () {

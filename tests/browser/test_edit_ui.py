@@ -242,6 +242,10 @@ def save_with_reason(page, reason):
     page.wait_idle()
 
 
+def outer_ring(geometry):
+    return geometry["coordinates"][0][0] if geometry["type"] == "MultiPolygon" else geometry["coordinates"][0]
+
+
 LIKOU = (37.475, 122.055)  # the middle of 里口山 (zones-likoushan, a polygon; planned -> ...)
 
 
@@ -256,7 +260,9 @@ def test_an_editor_edits_draws_saves_sees_history_as_of_and_restores(open_map, e
     page.page.wait_for_selector(".atlas-edit select[name=status]")
     page.page.select_option(".atlas-edit select[name=status]", "completed")
     page.page.fill(".atlas-edit input[name=name_zh]", HOSTILE)
-    page.page.fill(".atlas-edit input[name=year]", "20x5")  # a number input takes no letters ...
+    page.page.fill(".atlas-edit input[name=year]", "2025.5")  # not a whole number: refused, nothing sent
+    page.page.locator(".atlas-edit-save").click()
+    assert "整数" in page.page.locator(".atlas-edit input[name=year] ~ .atlas-field-problem").inner_text()
     page.page.fill(".atlas-edit input[name=year]", "2025")
     before_edit = datetime.now().astimezone()
     time.sleep(1.1)
@@ -274,8 +280,7 @@ def test_an_editor_edits_draws_saves_sees_history_as_of_and_restores(open_map, e
     page.page.locator(".atlas-draw-mid").first.click()
     assert "亩" in draw_text(page) and draw_state(page)["vertices"] == 5
     save_with_reason(page, "边界修正")
-    assert len(api(edit_server, "/api/features/zones-likoushan")["geometry"]["coordinates"][0][0]) == 6 or \
-        len(api(edit_server, "/api/features/zones-likoushan")["geometry"]["coordinates"][0]) == 6
+    assert len(outer_ring(api(edit_server, "/api/features/zones-likoushan")["geometry"])) == 6  # 5 corners, closed
     # 3. a new polygon drawn: its 亩 while drawing, saved with a reason
     page.page.locator(".atlas-tool-new").click()
     page.page.select_option(".atlas-edit select[name=layer]", "zones")
@@ -304,8 +309,7 @@ def test_an_editor_edits_draws_saves_sees_history_as_of_and_restores(open_map, e
     page.wait_idle()
     banner = page.page.locator(".atlas-asof-banner")
     assert banner.is_visible() and "显示" in banner.inner_text()
-    assert "as_of=" in page.js("() => location.search") or page.page.wait_for_function(
-        "() => location.search.includes('as_of=')")
+    page.page.wait_for_function("() => location.search.includes('as_of=')")  # a link to this view keeps the time
     old = page.js("() => Atlas.layers.zones.findFeature('zones-likoushan').feature.properties")
     assert old["status"] == "under_construction" and old["name_zh"] != HOSTILE
     assert not page.page.locator(".atlas-tool-new").is_visible()  # the past is not edited
@@ -319,9 +323,11 @@ def test_an_editor_edits_draws_saves_sees_history_as_of_and_restores(open_map, e
     page.page.locator(".leaflet-popup .atlas-revision").nth(1).locator(".atlas-restore").click()
     page.page.fill(".leaflet-popup .atlas-restore-box input[name=message]", "撤回边界修正")
     page.page.locator(".leaflet-popup .atlas-restore-yes").click()
-    page.page.wait_for_function("() => document.querySelectorAll('.leaflet-popup .atlas-revision').length >= 4")
+    page.page.wait_for_function("() => document.querySelector('.leaflet-popup .atlas-revision-msg')"
+                                "&& document.querySelector('.leaflet-popup .atlas-revision-msg').textContent === '撤回边界修正'")
     restored = api(edit_server, "/api/features/zones-likoushan")
-    assert restored["properties"]["status"] == "completed"
+    assert restored["properties"]["status"] == "completed" and restored["properties"]["name_zh"] == HOSTILE
+    assert len(outer_ring(restored["geometry"])) == 5  # the shape before 边界修正
     history = api(edit_server, "/api/features/zones-likoushan/history")["revisions"]
     assert history[0]["message"] == "撤回边界修正" and history[0]["actor"] == "规划师"
 
