@@ -324,11 +324,11 @@
   function drawBox(box) {
     box.hidden = true;
     var title = el('div', 'atlas-draw-title', null, box);
-    var hint = el('div', 'atlas-measure-hint atlas-draw-hint', null, box);
-    var value = el('div', 'atlas-measure-value atlas-draw-value', null, box);
+    var hint = el('div', 'atlas-draw-hint', null, box);
+    var value = el('div', 'atlas-draw-value', null, box);
     var problem = el('div', 'atlas-draw-problem', null, box);
     problem.setAttribute('role', 'alert');
-    var actions = el('div', 'atlas-measure-actions atlas-draw-actions', null, box);
+    var actions = el('div', 'atlas-draw-actions', null, box);
     var b = {
       finish: Atlas.button('atlas-draw-finish', Atlas.t('drawFinish'), actions),
       undo: Atlas.button('atlas-draw-undo', Atlas.t('drawUndo'), actions),
@@ -407,7 +407,7 @@
       if ((e.ctrlKey || e.metaKey) && e.key === 'z') { e.preventDefault(); active.undo(); }
       if (e.key === 'Enter' && active.drawing) { active.finish(); }
     });
-    return Atlas.control('topleft', 'atlas-measure-box atlas-draw-box', function (box) {
+    return Atlas.control('topleft', 'atlas-draw-box', function (box) {
       ui = drawBox(box);
       ui.buttons.finish.addEventListener('click', function () { if (active) { active.finish(); } });
       ui.buttons.undo.addEventListener('click', function () { if (active) { active.undo(); } });
