@@ -23,6 +23,7 @@
       layers: Atlas.visibleLayers().join(',')
     };
     Atlas.FILTERS.forEach(function (k) { if (Atlas.filters[k]) { state[k] = Atlas.filters[k]; } });
+    if (Atlas.asOf) { state.as_of = Atlas.asOf; }  // the atlas as it was then (atlas-history.js)
     return Atlas.query(L.extend(state, overrides || {}));
   };
   // This page with the view now (and ``overrides``): only a query, so the page's own path stays.

@@ -104,7 +104,7 @@
       if (!map) { return; }
       if (this._share()) { return; }
       var filters = this._filterParams();
-      var filterKey = JSON.stringify(filters);
+      var filterKey = JSON.stringify(filters) + (Atlas.asOf || '');  // another time is another layer
       var point = Atlas.kind(this.cfg.geometry) === 'point';
       var simplify = point ? 0 : Math.floor(metresPerPixel(map) / 2);
       var view = this.cfg.mode === 'view';
@@ -125,7 +125,8 @@
         Atlas.changed('layers');
         return;
       }
-      var params = L.extend({}, filters, {limit: view ? Atlas.config.limits.page : Atlas.config.limits.whole});
+      var params = L.extend({}, filters, {limit: view ? Atlas.config.limits.page : Atlas.config.limits.whole,
+                                          as_of: Atlas.asOf || null});  // as it was then (atlas-history.js)
       if (simplify > 0) { params.simplify = Math.min(simplify, 10000); }
       var bbox = view ? Atlas.viewBbox(0.25, 1e5) : null;
       if (bbox) { params.bbox = bbox; }

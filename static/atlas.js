@@ -150,6 +150,10 @@
     Object.keys(values || {}).forEach(function (k) { text = text.split('{' + k + '}').join(String(values[k])); });
     return text;
   };
+  // More strings, from a module that brings its own (key -> [zh, en]); a key already there stays.
+  Atlas.strings = function (table) {
+    Object.keys(table).forEach(function (k) { if (!I18N[k]) { I18N[k] = table[k]; } });
+  };
   Atlas.label = function (labels) {
     if (labels === null || labels === undefined) { return ''; }
     if (typeof labels !== 'object') { return String(labels); }

