@@ -41,6 +41,7 @@ from layers.api import http
 from layers.map import assets, standalone
 from layers.map import page as mapview
 from layers.web import auth, headers
+from layers.web import edits as edit_routes
 from layers.web import commands as account_commands
 
 log = logging.getLogger("atlas")
@@ -78,7 +79,8 @@ def layer_features(layer_id: str):
 
 @bp_api.get("/features/<feature_id>")
 def feature(feature_id: str):
-    return _geojson(core.feature(store(), feature_id))
+    # the feature's version is its "version" member (the ETag is the answer's, for caching)
+    return _geojson(core.feature(store(), feature_id, request.args)[0])
 
 
 @bp_api.get("/search")
@@ -335,6 +337,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["atlas_cache"] = http.AnswerCache(settings["CACHE_MB"] << 20) if settings["CACHE_MB"] else None
     app.register_blueprint(bp_api)
     app.register_blueprint(bp_page)
+    app.register_blueprint(edit_routes.bp)
     app.before_request(begin_request)
     auth.init_app(app)  # who asks, CSRF, the login limit: before the answer cache is asked
     app.before_request(serve_known)

@@ -24,10 +24,16 @@ class GeoError(Exception):
         if status is not None:
             self.status = status
 
+    @property
+    def extra(self) -> dict:
+        """Members of the error's body beyond error, detail and parameter (none by default)."""
+        return {}
+
     def to_dict(self) -> dict:
         body = {"error": self.code, "detail": self.detail}
         if self.parameter:
             body["parameter"] = self.parameter
+        body.update(self.extra)
         return body
 
 
@@ -77,11 +83,9 @@ class InvalidGeometry(GeoError):
         super().__init__(detail, **kwargs)
         self.location = location
 
-    def to_dict(self) -> dict:
-        body = super().to_dict()
-        if self.location is not None:
-            body["location"] = [self.location[0], self.location[1]]
-        return body
+    @property
+    def extra(self) -> dict:
+        return {} if self.location is None else {"location": [self.location[0], self.location[1]]}
 
 
 class Conflict(GeoError):
@@ -102,6 +106,14 @@ class Stale(GeoError):
         super().__init__(detail, **kwargs)
         self.current = current
         self.key = key
+        self.feature: dict | None = None  # the stored feature, where the caller adds it
+
+    @property
+    def extra(self) -> dict:
+        body = {} if self.current is None else {"current_version": self.current}
+        if self.feature is not None:
+            body["current"] = self.feature
+        return body
 
 
 class CRSError(GeoError):

@@ -2,7 +2,7 @@
 and those that refuse a request name the ``role`` it needs (the JSON body's ``"role"``)."""
 from __future__ import annotations
 
-from geo.errors import GeoError, InvalidParameter
+from geo.errors import Conflict, GeoError, InvalidParameter  # noqa: F401  (Conflict: one for all)
 
 
 class AccessError(GeoError):
@@ -17,8 +17,6 @@ class AccessError(GeoError):
         """Members of the JSON error body beyond error/detail/parameter."""
         return {"role": self.role}
 
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), **self.extra}
 
 
 class LoginRequired(AccessError):
@@ -67,9 +65,3 @@ class WeakPassword(InvalidParameter):
 
     code = "weak_password"
 
-
-class Conflict(GeoError):
-    """Something by that name exists already (HTTP 409)."""
-
-    status = 409
-    code = "conflict"

@@ -157,14 +157,26 @@ def layer_features(store: Store, layer: str, args: Mapping, *, default_limit: in
     return feature_collection(frame, extra=extra, json_fields=tuple(f.name for f in fields if f.type == "json"))
 
 
-def feature(store: Store, feature_id: str) -> bytes:
-    """One feature with every property and its ``layer``, as GeoJSON bytes."""
-    found = store.find(feature_id)
+def feature(store: Store, feature_id: str, args: Mapping | None = None) -> tuple[bytes, int | None]:
+    """One feature with every property and its ``layer``, as GeoJSON bytes with its ``version``
+    (the one an edit names in If-Match), and the version; as it was at ``as_of`` when asked
+    (then without a version: a past state is not edited)."""
+    args = args or {}
+    unknown = sorted(set(args) - {"as_of"})
+    if unknown:
+        raise InvalidParameter(f"unknown parameter {unknown[0]!r}; accepted: as_of", parameter=unknown[0])
+    as_of = parse_time(args.get("as_of"))
+    found = store.find(feature_id, as_of=as_of) if as_of else store.find(feature_id)
     if found is None:
         raise NotFound(f"no feature with id {feature_id!r}; ids are listed in /api/layers/<layer>",
                        parameter="id")
     layer, frame = found
-    return features_json(frame, layer=layer, json_fields=json_fields(store, layer))[0]
+    body = features_json(frame, layer=layer, json_fields=json_fields(store, layer))[0]
+    if as_of:
+        return body, None
+    version = store.versions(layer, [feature_id]).get(feature_id)
+    head = b'{"type":"Feature",'
+    return b'{"type":"Feature","version":%d,' % version + body[len(head):], version
 
 
 def search(store: Store, args: Mapping, *, limit: int = 20) -> dict:

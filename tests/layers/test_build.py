@@ -87,10 +87,12 @@ def test_failed_build_leaves_the_previous_store_serving(tmp_path):
         builder.build(store, bad)
     assert client.get("/api/layers/parks").get_json() == before
     assert [layer["count"] for layer in client.get("/api/layers").get_json()["layers"]] == [2, 2, 2, 1, 2]
-    # nothing left of the failed build (the -wal and -shm beside the store are its own: WAL mode,
-    # with the app's connection open)
+    # nothing left of the failed build (beside the store: its -wal and -shm, WAL mode with the
+    # app's connection open, and the app's accounts and session key)
+    own = {"atlas.gpkg-wal", "atlas.gpkg-shm", "secret_key", "accounts.sqlite", "accounts.sqlite-wal",
+           "accounts.sqlite-shm"}
     left = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
-    assert [n for n in left if n not in ("atlas.gpkg-wal", "atlas.gpkg-shm")] == ["atlas.gpkg"]
+    assert [n for n in left if n not in own] == ["atlas.gpkg"]
 
 
 def test_cli_reports_failure_and_keeps_store(tmp_path, monkeypatch, capsys):
