@@ -1,0 +1,99 @@
+"""``flask --app server store backup PATH`` / ``store restore PATH`` and ``audit verify``: the store
+from the command line. A backup is SQLite's online backup of the live store (consistent while
+planners write) and, beside it, of the accounts database; a restore checks that the backup's
+revision log verifies before it replaces anything."""
+from __future__ import annotations
+
+import sqlite3
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from geo.errors import GeoError
+from geo.store import restore_backup
+
+from .commands import _who, audit
+
+
+def _store():
+    return current_app.extensions["atlas_store"]
+
+
+def _accounts_path() -> Path:
+    return Path(current_app.extensions["atlas_accounts"].path)
+
+
+def accounts_copy(path: Path) -> Path:
+    """Where the accounts database's backup goes beside the store's: ``<name>.accounts.sqlite``."""
+    return path.with_name(f"{path.stem}.accounts.sqlite")
+
+
+@click.group("store")
+def store():
+    """Back up and restore the store (its layers, edits and revision log) and the accounts."""
+
+
+@store.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup(path: Path):
+    """A consistent copy of the live store at PATH (and its accounts beside it), safe while others write."""
+    if path.exists():
+        click.echo(f"error: {path} exists; give a new file name (e.g. with the date), nothing was written", err=True)
+        sys.exit(2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _store().backup(path)
+    except GeoError as exc:
+        click.echo(f"error: {exc.detail}", err=True)
+        sys.exit(2)
+    report = type(_store())(path, key=_store().key).verify(seal=False)
+    source = _accounts_path()
+    if source.exists():
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(accounts_copy(path))) as dst:
+            src.backup(dst)
+        accounts_copy(path).chmod(0o600)
+    who = _who()
+    current_app.extensions["atlas_accounts"].record("backup", "ok", user=who["by"], address=who["address"],
+                                                    detail=str(path))
+    click.echo(f"backed up to {path} ({report.detail})" + (f" and {accounts_copy(path)}" if source.exists() else ""))
+
+
+@store.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@with_appcontext
+def restore(path: Path, yes: bool):
+    """Bring back the backup PATH as the store (stop the server first); its log must verify."""
+    target = Path(_store().path)
+    if not yes:
+        click.confirm(f"replace {target} with {path}? Stop the server first; the current store is kept as "
+                      f"{target.name}.before-restore", abort=True)
+    if target.exists():
+        _store().backup(target.with_name(f"{target.name}.before-restore"))
+    try:
+        report = restore_backup(path, target, key=_store().key)
+    except GeoError as exc:
+        click.echo(f"error: {exc.detail}; the store was left as it was", err=True)
+        sys.exit(2)
+    accounts = accounts_copy(path)
+    if accounts.exists():
+        with closing(sqlite3.connect(accounts)) as src, closing(sqlite3.connect(_accounts_path())) as dst:
+            src.backup(dst)
+    click.echo(f"restored {target} from {path} ({report.detail}); start the server again")
+
+
+@audit.command("verify")
+@with_appcontext
+def verify():
+    """Recompute the revision log's hash chain: exit 0 when every entry verifies, 1 when not."""
+    report = _store().verify()
+    click.echo(report.detail + (f"; head {report.head}" if report.head else ""))
+    if not report.ok:
+        click.echo(f"the log does not verify from entry {report.first_bad}: it was changed outside the atlas; "
+                   "restore the last good backup (store restore) and report it", err=True)
+        sys.exit(1)
