@@ -25,7 +25,7 @@ from geo.measure import measure
 from geo.store import Query, Store
 
 from .. import catalog
-from .features import features_json, json_fields
+from .features import json_fields, with_version
 from .params import parse_time  # noqa: F401  (the API's one time form)
 
 #: Filled from the geometry on every write; a body may not set them.
@@ -186,14 +186,9 @@ def _frame(props: dict, geom) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame([row], geometry=[geom], crs="EPSG:4326")
 
 
-def versioned(store: Store, layer: str, key: str, *, as_of: str | None = None) -> tuple[bytes, int]:
-    """One feature as GeoJSON with its ``version`` member (and the version)."""
-    frame = store.query(layer, Query(ids=(key,), limit=1, as_of=as_of))
-    if not len(frame):
-        raise NotFound(f"no feature {key!r} in layer {layer!r}", parameter="id")
-    version = store.versions(layer, [key]).get(key, 0) if as_of is None else 0
-    body = features_json(frame, layer=layer, json_fields=json_fields(store, layer))[0]
-    return b'{"type":"Feature","version":%d,' % version + body[len(b'{"type":"Feature",'):], version
+def versioned(store: Store, layer: str, key: str) -> tuple[bytes, int]:
+    """One feature as GeoJSON with its ``version`` member (and the version), the two read together."""
+    return with_version(store, layer, key)
 
 
 def create(store: Store, layer: str, body, *, actor: str) -> tuple[bytes, int]:
