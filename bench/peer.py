@@ -95,7 +95,7 @@ def _wait(peer, port: int, path: str) -> None:
 
 def _wrk(peer, port: int, path: str, header: str | None = None) -> tuple[float, dict]:
     """``wrk`` as the peer's runner calls it (its helper), with an optional request header."""
-    args = SimpleNamespace(wrk_threads=2, wrk_conns=16, wrk_dur=15, port=port)
+    args = SimpleNamespace(wrk_threads=2, wrk_conns=16, wrk_dur=int(os.environ.get("BENCH_WRK_SECONDS", "15")), port=port)
     if header is None:
         return peer.wrk(args, path)
     real = subprocess.run

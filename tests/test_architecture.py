@@ -112,7 +112,7 @@ def test_no_import_circle():
 @pytest.mark.parametrize("name", ["geo.export.formats", "geo.export.package", "geo.store.gpkg", "layers.api.export",
                                   "layers.api.jobs", "layers.map.standalone", "layers.cli", "layers.accounts",
                                   "layers.web.auth", "layers.web.routes", "layers.web.commands", "server",
-                                  "bench.api", "bench.page", "bench.export", "bench.load", "bench.peer"])
+                                  "bench.api", "bench.page", "bench.export", "bench.load", "bench.edits", "bench.peer"])
 def test_each_module_imports_first_and_alone(name):
     """A fresh interpreter importing this module before any other of ours (what a circle breaks)."""
     done = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=ROOT, capture_output=True, text=True)
