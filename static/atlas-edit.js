@@ -36,6 +36,7 @@
     invalidNumber: ['请输入数字', 'Enter a number'],
     invalidDate: ['请输入日期（年-月-日）', 'Enter a date (year-month-day)'],
     invalidJson: ['格式错误（需为 JSON）', 'Not valid JSON'],
+    invalidRequired: ['必填', 'Required'],
     fixFields: ['请先改正标出的字段', 'Correct the marked fields first'],
     stale: ['此要素已被他人修改，您的修改未保存。当前内容如下：', 'Someone else changed this feature; your changes were not saved. It is now:'],
     staleReload: ['载入最新版本', 'Load the current version'],
@@ -48,6 +49,8 @@
   // fields the form leaves alone: the key, and what the geometry gives
   var SKIP = {id: 1, area_m2: 1, area_ha: 1, area_mu: 1, length_km: 1, layer: 1};
   var LONG = /^description|_note_/;
+  // what a new feature of a catalog layer must have (the server says so too); a name always
+  var NEEDED = {name_zh: 1, category: 1, district: 1};
   var meta = null;  // layer id -> /api/layers entry
 
   function layerMeta() {
@@ -79,8 +82,8 @@
   };
 
   // -- the form: one input a field -------------------------------------------------------------------
-  function buildForm(box, fields, layerId, props) {
-    var inputs = {};
+  function buildForm(box, fields, layerId, props, creating) {
+    var inputs = {}, catalogLayer = Object.keys(choices('category', layerId)).length > 0;
     fields.filter(function (f) { return !SKIP[f.name]; }).forEach(function (f) {
       var label = el('label', 'atlas-field atlas-edit-field', null, box);
       el('span', null, Atlas.label(f.title) || f.name, label);
@@ -108,7 +111,9 @@
       input.name = f.name;
       var problem = el('span', 'atlas-field-problem', null, label);
       problem.hidden = true;
-      inputs[f.name] = {field: f, input: input, problem: problem};
+      var required = f.name === 'name_zh' || (creating && catalogLayer && !!NEEDED[f.name]);
+      if (required) { input.required = true; L.DomUtil.addClass(label, 'atlas-required'); }
+      inputs[f.name] = {field: f, input: input, problem: problem, required: required};
     });
     return inputs;
   }
@@ -123,6 +128,7 @@
       } else if (value === '') {  // empty; a number input is empty too when what was typed is no number
         value = null;
         if (input.validity && input.validity.badInput) { bad = isDate(f) ? 'invalidDate' : 'invalidNumber'; }
+        else if (item.required) { bad = 'invalidRequired'; }
       } else if (f.type === 'int') {
         value = Number(value);
         if (!Number.isInteger(value)) { bad = 'invalidInt'; }
@@ -238,7 +244,7 @@
       layerMeta().then(function (m) {
         if (mine !== filled) { return; }
         var fields = (m[state.layer] || {}).fields || [];
-        state.inputs = buildForm(form, fields, state.layer, props || {});
+        state.inputs = buildForm(form, fields, state.layer, props || {}, !feature);
         state.original = props || {};
       }).catch(function (err) { say(Atlas.t('loadFailed', {detail: err.message}), 'error'); });
     }
@@ -304,6 +310,12 @@
       var b = err.body || {};
       if (err.status === 412 && b.current) { stale(b.current); return; }
       if (b.location && state.shape) { state.shape.markProblem(b.location, err.detail); }
+      var named = b.parameter && state.inputs[b.parameter];  // the field the server refused: marked
+      if (named) {
+        named.problem.textContent = err.detail || err.message;
+        named.problem.hidden = false;
+        L.DomUtil.addClass(named.input, 'atlas-invalid');
+      }
       say(Atlas.t('saveFailed', {detail: err.detail || err.message}), 'error');
     }
 

@@ -94,6 +94,12 @@
     if (table && table[v]) { return Atlas.label(table[v]); }
     return typeof v === 'object' ? JSON.stringify(v) : String(v);
   }
+  /* A revision of a feature's history as {id, time, actor, message, op, before, after}: the server
+   * gives that feature's change in ``changes`` (its only member there). */
+  function featureRevision(rev) {
+    var ch = (rev.changes || [])[0];
+    return ch ? L.extend({}, rev, {op: ch.op, before: ch.before, after: ch.after}) : rev;
+  }
   Atlas.revisionChanges = function (rev, layerId) {
     var before = (rev.before || {}).properties || {}, after = (rev.after || {}).properties || {}, out = [];
     if (!rev.before || !rev.after) { return out; }
@@ -151,7 +157,7 @@
       var revs = body.revisions || [];
       if (!revs.length) { el('div', 'atlas-muted', Atlas.t('historyNone'), box); return; }
       var list = el('ul', 'atlas-revisions', null, box);
-      revs.forEach(function (rev) {
+      revs.map(featureRevision).forEach(function (rev) {
         var item = el('li', 'atlas-revision', null, list);
         item.setAttribute('data-revision', String(rev.id));
         item.title = Atlas.t('showShape');

@@ -3,7 +3,9 @@ small test atlas, and Debian's Chromium driven by Playwright.
 
 Every page a test opens is watched: a console error, an uncaught exception, a dialog (``alert``) or
 a request to any host but the live server fails the test. Other requests are aborted before they
-leave the machine, so a test can never reach the network.
+leave the machine, so a test can never reach the network. A refusal a test provokes on purpose (a
+wrong password, a write the server must refuse) is declared with ``watch.expect(status, path)``: only
+that answer's console line is let through, and it must have happened.
 """
 from __future__ import annotations
 
@@ -83,6 +85,23 @@ class Watch:
     #: hosts a test expects the page to try (online basemap tiles): aborted, recorded apart
     tile_hosts: tuple[str, ...] = ()
     tiles: list[str] = field(default_factory=list)
+    #: answers the test provokes on purpose: [status, API path, times seen]
+    expected: list[list] = field(default_factory=list)
+
+    def expect(self, status: int, path: str) -> None:
+        """The page will get ``status`` from ``path`` (e.g. 401 from /api/session): not an error."""
+        self.expected.append([status, path, 0])
+
+    def _expected(self, msg) -> bool:
+        """A 'Failed to load resource' line for an answer the test declared."""
+        url = (msg.location or {}).get("url", "")
+        path = urlsplit(url).path
+        for item in self.expected:
+            status, wanted, _ = item
+            if f"status of {status} " in msg.text and path == wanted:
+                item[2] += 1
+                return True
+        return False
 
     def route(self, route):
         url = route.request.url
@@ -104,12 +123,16 @@ class Watch:
         text = msg.text
         if self.tile_hosts and "Failed to load resource" in text:
             return  # the aborted tiles of the online basemap under test
+        if "Failed to load resource" in text and self._expected(msg):
+            return
         self.errors.append(f"console: {text}")
 
     def check(self):
         assert not self.outside, f"requests to hosts other than the server: {self.outside}"
         assert not self.errors, f"errors in the page: {self.errors}"
         assert not self.dialogs, f"the page opened dialogs: {self.dialogs}"
+        unseen = [(status, path) for status, path, seen in self.expected if not seen]
+        assert not unseen, f"refusals the test expected but the page never got: {unseen}"
 
 
 class MapPage:
