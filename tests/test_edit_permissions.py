@@ -127,3 +127,18 @@ def test_a_hidden_layer_is_absent_for_its_history_too(app):
     assert client.get(f"/api/layers/roads/compare?from={built}&to=2030-01-01", headers=headers).status_code == 404
     log = client.get("/api/revisions", headers=headers).get_json()
     assert all(c["layer"] != "roads" for r in log["revisions"] for c in r["changes"])
+
+
+def test_a_dropped_layer_keeps_its_history_and_comes_back(app):
+    client, headers = _client(app, "admin")
+    before = client.get("/api/layers/roads").get_json()["features"]
+    dropped = client.delete("/api/layers/roads", json={"message": "误删测试"}, headers=headers)
+    assert dropped.status_code == 200 and dropped.get_json()["undo"].endswith("/api/layers/roads/undelete")
+    assert client.get("/api/layers/roads").status_code == 404
+    assert "roads" not in [layer["id"] for layer in client.get("/api/layers").get_json()["layers"]]
+    history = client.get("/api/features/roads-wangdaohenan/history?layer=roads").get_json()["revisions"]
+    assert history[0]["message"] == "误删测试" and history[0]["changes"][0]["op"] == "delete"
+    back = client.post("/api/layers/roads/undelete", json={"message": "恢复"}, headers=headers)
+    assert back.status_code == 200, back.get_json()
+    assert client.get("/api/layers/roads").get_json()["features"] == before
+    assert app.extensions["atlas_store"].verify().ok

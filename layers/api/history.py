@@ -9,7 +9,7 @@ import orjson
 import pandas as pd
 import shapely
 
-from geo.errors import InvalidParameter
+from geo.errors import InvalidParameter, NotFound
 from geo.store import Revision, Store
 
 from .. import catalog
@@ -62,8 +62,9 @@ def _revision(store: Store, revision: Revision, *, with_states: bool, only: tupl
 
 def feature_history(store: Store, layer: str, key: str, *, limit: int = 200) -> dict:
     """Every revision that touched the feature, newest first, with its before and after."""
-    store.fields(layer)  # NotFound for an unknown layer
-    revisions = store.history(layer=layer, key=key, limit=limit)
+    revisions = store.history(layer=layer, key=key, limit=limit)  # also of a dropped layer
+    if not revisions and layer not in store.layers():
+        raise NotFound(f"no layer {layer!r} now or in the log", parameter="layer")
     return {"layer": layer, "id": key,
             "revisions": [_revision(store, r, with_states=True, only=(layer, key)) for r in revisions]}
 

@@ -142,7 +142,8 @@ def feature_history(key: str):
             if found is None:
                 raise NotFound(f"no feature {key!r} now or in the log", parameter="id")
             layer = found[0]
-    store().fields(layer)  # a hidden layer: 404, as if absent
+    if not store().may_read(layer):  # a hidden layer (live or dropped): 404, as if absent
+        raise NotFound(f"no feature {key!r} now or in the log", parameter="id")
     return jsonify(history.feature_history(store(), layer, key))
 
 
