@@ -5,29 +5,28 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from argon2 import PasswordHasher
 
 from geo.errors import NotFound
-from layers.accounts import (Accounts, AccountDisabled, Forbidden, Locked, LoginFailed, LoginRequired, Principal,
-                             require, visible_layers)
+from layers.accounts import (
+    AccountDisabled,
+    Accounts,
+    Forbidden,
+    Locked,
+    LoginFailed,
+    LoginRequired,
+    Principal,
+    require,
+    visible_layers,
+)
 from layers.accounts.errors import Conflict, WeakPassword
 from layers.accounts.visible import VisibleStore
-
-PASSWORD = "威海市规划2026-v1"  # 12 characters, letters, digits and other
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **delta):
-        self.now += timedelta(**delta)
+from tests.auth_helpers import (  # PASSWORD: 12 characters, letters, digits and other
+    PASSWORD,
+    Clock,
+)
 
 
 @pytest.fixture()
