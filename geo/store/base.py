@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, StoreError
 
 #: Layer (table) names: they become SQL identifiers, so only this shape is ever accepted.
 LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -223,6 +223,26 @@ class Store(ABC):
     @abstractmethod
     def versions(self, layer: str, keys: Sequence[str]) -> dict[str, int]:
         """The version of each existing feature: the id of the last revision that touched it."""
+
+    def read_versioned(self, layer: str, keys: Sequence[str]) -> tuple[gpd.GeoDataFrame, dict[str, int]]:
+        """The features of ``keys`` and their versions, as of one moment (so that an editor who saves
+        what was read, with that version, never overwrites a change they did not see). This default
+        reads the versions, the rows and the versions again until no write came between; a backend
+        with read transactions does it in one."""
+        for _ in range(20):
+            before = self.versions(layer, keys)
+            frame = self.query(layer, Query(ids=tuple(keys)))
+            if self.versions(layer, keys) == before:
+                return frame, before
+        raise StoreError("the features are being changed too often to be read; try again in a moment")
+
+    def find_versioned(self, feature_id: str) -> tuple[str, gpd.GeoDataFrame, int] | None:
+        """``find`` with the feature's version, read together (see ``read_versioned``)."""
+        found = self.find(feature_id)
+        if found is None:
+            return None
+        frame, versions = self.read_versioned(found[0], [feature_id])
+        return (found[0], frame, versions[feature_id]) if len(frame) and feature_id in versions else None
 
     @abstractmethod
     def history(self, *, layer: str | None = None, key: str | None = None, actor: str | None = None,

@@ -14,6 +14,7 @@ import geopandas as gpd
 from ..errors import NotFound, StoreError
 from . import asof, revisions
 from .base import Query, VerifyReport
+from .gpkg_rows import rows_to_frame
 from .gpkg_edit import GeoPackageEditor, _q
 
 
@@ -28,6 +29,37 @@ class GeoPackageLog(GeoPackageEditor):
             return {k: v for k, v in self._version_of(con, layer, keys).items() if k in present}
 
         return self._run("reading versions", read)
+
+    def read_versioned(self, layer: str, keys):
+        """The rows and their versions in one read transaction: one moment, one pass."""
+        self._seal()
+        meta = self._layer(layer)
+        keys = [str(k) for k in keys]
+        sql, params, columns, _ = self._select(layer, Query(ids=tuple(keys)))
+
+        def read(con):
+            con.execute("BEGIN")
+            try:
+                rows = con.execute(sql, params).fetchall()
+                versions = self._version_of(con, layer, keys) if rows else {}
+            finally:
+                con.execute("COMMIT")
+            return rows, versions
+
+        rows, versions = self._run(f"reading {layer}", read)
+        frame = rows_to_frame(rows, columns, meta["fields"])
+        present = set(frame[self.key]) if self.key in frame else set()
+        return frame, {k: v for k, v in versions.items() if k in present}
+
+    def find_versioned(self, feature_id: str):
+        self._seal()
+        for layer, meta in self._schema().items():
+            if self.key not in meta["fields"]:
+                continue
+            frame, versions = self.read_versioned(layer, [feature_id])
+            if len(frame):
+                return layer, frame, versions[str(feature_id)]
+        return None
 
     def history(self, *, layer=None, key=None, actor=None, since=None, until=None, limit=100, before_id=None):
         self._seal()

@@ -63,3 +63,10 @@ class VisibleStore:
     def find(self, feature_id, *args, **kwargs):
         found = self._store.find(feature_id, *args, **kwargs)
         return found if found is None or self.may_read(found[0]) else None
+
+    def read_versioned(self, layer, *args, **kwargs):
+        return self._store.read_versioned(self._check(layer), *args, **kwargs)
+
+    def find_versioned(self, feature_id, *args, **kwargs):
+        found = self._store.find_versioned(feature_id, *args, **kwargs)
+        return found if found is None or self.may_read(found[0]) else None

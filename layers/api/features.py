@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.errors import InvalidParameter, NotFound, TooBusy
+from geo.errors import InvalidParameter, NotFound
 from geo.store import Query, Store
 
 from .. import catalog, style
@@ -171,27 +171,26 @@ def feature(store: Store, feature_id: str, args: Mapping | None = None) -> tuple
         if found is None:
             raise NotFound(f"no feature with id {feature_id!r} at {as_of}", parameter="id")
         return features_json(found[1], layer=found[0], json_fields=json_fields(store, found[0]))[0], None
-    found = store.find(feature_id)
+    found = store.find_versioned(feature_id)
     if found is None:
         raise NotFound(f"no feature with id {feature_id!r}; ids are listed in /api/layers/<layer>",
                        parameter="id")
-    return with_version(store, found[0], feature_id)
+    layer, frame, version = found
+    return _versioned_json(store, layer, frame, version), version
 
 
 def with_version(store: Store, layer: str, key: str) -> tuple[bytes, int]:
-    """The feature as GeoJSON with the ``version`` it is at, read so that the two agree: the version,
-    the row, the version again, until no write came between (an editor who saves what they read
-    with that version must never overwrite a change they did not see)."""
-    for _ in range(20):
-        version = store.versions(layer, [key]).get(key)
-        frame = store.query(layer, Query(ids=(key,), limit=1))
-        if version is None or not len(frame):
-            raise NotFound(f"no feature {key!r} in layer {layer!r}", parameter="id")
-        if store.versions(layer, [key]).get(key) == version:
-            body = features_json(frame, layer=layer, json_fields=json_fields(store, layer))[0]
-            return b'{"type":"Feature","version":%d,' % version + body[len(b'{"type":"Feature",'):], version
-        # written meanwhile: read again
-    raise TooBusy(f"feature {key!r} is being changed too often to be read; try again in a moment")
+    """The feature as GeoJSON with the ``version`` it is at, the two read as of one moment (an
+    editor who saves what they read with that version never overwrites a change they did not see)."""
+    frame, versions = store.read_versioned(layer, [key])
+    if not len(frame) or key not in versions:
+        raise NotFound(f"no feature {key!r} in layer {layer!r}", parameter="id")
+    return _versioned_json(store, layer, frame, versions[key]), versions[key]
+
+
+def _versioned_json(store: Store, layer: str, frame, version: int) -> bytes:
+    body = features_json(frame, layer=layer, json_fields=json_fields(store, layer))[0]
+    return b'{"type":"Feature","version":%d,' % version + body[len(b'{"type":"Feature",'):]
 
 
 def search(store: Store, args: Mapping, *, limit: int = 20) -> dict:
