@@ -31,6 +31,7 @@
       Atlas.FILTERS.forEach(function (k) { if (Atlas.filters[k]) { params[k] = Atlas.filters[k]; } });
       if (state.viewOnly) { params.bbox = Atlas.viewBbox(0, 1e6).join(','); }
     }
+    if (Atlas.asOf) { params.as_of = Atlas.asOf; }  // the atlas as it is shown: as it was then
     if (forMap) {
       var c = Atlas.map.getCenter();
       params.lang = Atlas.lang;

@@ -48,7 +48,7 @@
     function run() {
       var q = input.value.trim(), mine = ++seq;
       if (!q) { hits = []; render(); return; }
-      Atlas.fetchJson(Atlas.apiUrl('search', {q: q, limit: 10})).then(function (body) {
+      Atlas.fetchJson(Atlas.apiUrl('search', {q: q, limit: 10, as_of: Atlas.asOf || null})).then(function (body) {
         if (mine !== seq) { return; }
         hits = body.features || [];
         active = hits.length ? 0 : -1;
@@ -85,7 +85,7 @@
     var layer = Atlas.layers[props.layer];
     if (layer && !map.hasLayer(layer)) { map.addLayer(layer); }
     Atlas.busy(+1);
-    return Atlas.fetchJson(Atlas.apiUrl('features/' + encodeURIComponent(hit.id))).then(function (feature) {
+    return Atlas.fetchJson(Atlas.apiUrl('features/' + encodeURIComponent(hit.id), {as_of: Atlas.asOf || null})).then(function (feature) {
       var c = hit.geometry.coordinates, target = L.latLng(c[1], c[0]), bb = hit.bbox, done = false;
       var finish = function () {
         if (done) { return; }

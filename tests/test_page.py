@@ -217,4 +217,9 @@ def test_the_page_config_carries_the_session_url_and_the_time_shown(client):
     has_session = client.get("/api/session").status_code != 404
     assert config["session"] == ("/api/session" if has_session else None)
     assert page_config(client.get("/").get_data(as_text=True))["asOf"] is None
-    assert client.get("/export/map.html?as_of=2026-12-01").status_code == 400  # an offline map holds now
+    # an offline map of a past state is the atlas as it was then, and says so; a bad time is a 400
+    built = client.application.extensions["atlas_store"].history(limit=1)[0].time
+    past = client.get(f"/export/map.html?layers=parks&as_of={built}")
+    assert past.status_code == 200 and "时的状态" in past.get_data(as_text=True)
+    bad = client.get("/export/map.html?as_of=yesterday")
+    assert bad.status_code == 400 and "as_of must be an ISO 8601 time" in bad.get_data(as_text=True)

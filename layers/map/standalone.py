@@ -32,15 +32,15 @@ from geo.store import Store
 
 from .. import catalog, style
 from ..api import features
-from ..api.params import filters_for_layer, parse_bbox
+from ..api.params import filters_for_layer, parse_bbox, parse_time
 from ..config import DEFAULTS
 from . import assets, page
 
 #: The most features a standalone file embeds; more is refused (filter first).
 MAX_FEATURES = DEFAULTS["STANDALONE_MAX_FEATURES"]
 #: Parameters beyond the page's view: only the view's box, selected features, a title.
-EXTRA_PARAMS = ("bbox", "ids", "title")
-#: The page's ``as_of`` is not among them: an offline map holds the layers as they are now.
+EXTRA_PARAMS = ("bbox", "ids", "title", "as_of")
+#: ``as_of``: the offline map of the atlas as it was then (its note says so).
 PARAMS = tuple(p for p in page.PAGE_PARAMS if p != "as_of") + EXTRA_PARAMS
 MAX_TITLE = 120
 #: Our scripts inlined, in load order.
@@ -153,6 +153,8 @@ def build(store: Store, args: Mapping, *, max_features: int = MAX_FEATURES, now:
     extra = {k: str(args[k]).strip() for k in EXTRA_PARAMS if args.get(k) not in (None, "")}
     if "bbox" in extra:
         parse_bbox(extra["bbox"])  # a bad box is a 400 naming the form
+    if "as_of" in extra:
+        extra["as_of"] = parse_time(extra["as_of"])
     if len(extra.get("title", "")) > MAX_TITLE:
         raise InvalidParameter(f"title must be at most {MAX_TITLE} characters", parameter="title")
     shown = [lay for lay in layers if (lay["id"] in view.layers if view.layers is not None
@@ -169,6 +171,8 @@ def build(store: Store, args: Mapping, *, max_features: int = MAX_FEATURES, now:
             params = filters_for_layer(lay["id"], [f["name"] for f in lay["fields"]], view.filters)
             if params is not None and "bbox" in extra:
                 params["bbox"] = extra["bbox"]
+        if params is not None and "as_of" in extra:
+            params["as_of"] = extra["as_of"]
         plans[lay["id"]] = params
     # count first (one id each), so a request for too much is refused before anything is read
     counts = {lid: (_read(store, lid, {**p, "fields": "id"}, 1)["numberMatched"] if p is not None else 0)
@@ -196,6 +200,9 @@ def build(store: Store, args: Mapping, *, max_features: int = MAX_FEATURES, now:
     date = time.strftime("%Y-%m-%d", stamp)
     title_main = "精致威海规划图" if lang == "zh" else "Weihai Planning Atlas"
     subtitle = filters_in_words(view.filters, lang, bbox="bbox" in extra and not selected, ids=len(selected))
+    if "as_of" in extra:  # the atlas as it was: said where the filters are
+        when = extra["as_of"][:16].replace("T", " ")
+        subtitle += (f" · {when} (UTC) 时的状态" if lang == "zh" else f" · as it was at {when} UTC")
     title = extra.get("title") or title_main
     config = {
         "lang": lang,
