@@ -207,7 +207,9 @@ def edit_server(tmp_path_factory):
     app = create_app({"STORE": str(store.path), "TESTING": True})  # its key generated beside the store
     _add_user(app, "规划师", "editor", ["zones", "projects"])
     _add_user(app, "viewer1", "viewer")
+    _add_user(app, "管理员", "admin")
     server = LiveServer(app)
+    server.app = app
     yield server
     server.stop()
 
@@ -377,3 +379,111 @@ def test_a_viewer_sees_no_edit_control_and_a_forged_request_is_refused(open_map,
                           .then(() => null, err => [err.status, err.body.error, err.body.role])""", before["version"])
     assert refused == [403, "forbidden", "editor"]
     assert api(edit_server, "/api/features/zones-likoushan")["properties"] == before["properties"]
+
+
+# -- the admin's panel ------------------------------------------------------------------------------
+WEIQIAO = (37.40, 122.03)  # projects-weiqiao, a point (under construction)
+
+
+def bearer_get(server, path, token):
+    req = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read())
+
+
+def test_an_admin_adds_an_editor_with_a_grant_who_then_edits_only_that_layer(open_map, edit_server):
+    book = edit_server.app.extensions["atlas_accounts"]
+    page = open_map(VIEW, server=edit_server)
+    assert not page.page.locator(".atlas-tool-admin").is_visible()
+    login(page, "管理员")
+    page.page.locator(".atlas-tool-admin").click()
+    panel = page.page.locator(".atlas-admin")
+    panel.locator(".atlas-admin-user[data-user='规划师']").wait_for()
+    assert "重点项目" in panel.locator(".atlas-admin-user[data-user='规划师'] .atlas-admin-grants summary").inner_text()
+    # 1. add an editor granted one layer: a weak password refused in words first (the server's 400)
+    page.watch.expect(400, "/api/users")
+    panel.locator(".atlas-admin-add summary").click()
+    add = panel.locator(".atlas-admin-add")
+    add.locator("input[name=name]").fill("编辑员")
+    add.locator("select[name=role]").select_option("editor")
+    add.locator("input[name=password]").fill("short")
+    add.locator("input[name=grant][value=projects]").check()
+    add.locator(".atlas-admin-add-button").click()
+    add.locator(".atlas-admin-msg.atlas-field-problem").wait_for()
+    assert "10" in add.locator(".atlas-admin-msg").inner_text() and not [u for u in book.users() if u["name"] == "编辑员"]
+    add.locator("input[name=password]").fill(PASSWORD)
+    add.locator(".atlas-admin-add-button").click()
+    row = panel.locator(".atlas-admin-user[data-user='编辑员']")
+    row.wait_for()
+    assert "重点项目" in row.locator(".atlas-admin-grants summary").inner_text()
+    assert book.user("编辑员")["role"] == "editor" and book.user("编辑员")["grants"] == ["projects"]
+    # 2. a role changed and back, a user disabled and enabled again
+    viewer = panel.locator(".atlas-admin-user[data-user='viewer1']")
+    viewer.locator("select[name=role]").select_option("editor")
+    page.page.wait_for_function("() => document.querySelector(\".atlas-admin-user[data-user='viewer1'] .atlas-admin-msg\")"
+                                ".textContent !== ''")
+    assert book.user("viewer1")["role"] == "editor"
+    viewer.locator("select[name=role]").select_option("viewer")
+    viewer.locator(".atlas-admin-disable").click()
+    viewer.locator(".atlas-admin-state").wait_for()
+    assert book.user("viewer1")["disabled"] and book.user("viewer1")["role"] == "viewer"
+    viewer.locator(".atlas-admin-disable").click()
+    viewer.locator(".atlas-admin-state").wait_for(state="detached")
+    assert not book.user("viewer1")["disabled"]
+    # 3. a token (a hostile name: shown as text), shown once, works as a bearer token until revoked
+    tokens = panel.locator(".atlas-admin-tokens")
+    tokens.locator("input[name=token_name]").fill(HOSTILE)
+    tokens.locator(".atlas-admin-token-create").click()
+    secret = tokens.locator(".atlas-admin-token-new .atlas-admin-secret")
+    secret.wait_for()
+    token = secret.input_value()
+    assert token.startswith("atl_")
+    status, body = bearer_get(edit_server, "/api/session", token)
+    assert status == 200 and body["user"]["name"] == "管理员" and body["user"]["role"] == "viewer"
+    made = tokens.locator(".atlas-admin-token", has_text=HOSTILE)
+    assert made.locator(".atlas-admin-token-name").inner_text() == HOSTILE
+    assert page.js("() => document.querySelectorAll('.atlas-admin img').length") == 0
+    made.locator(".atlas-admin-revoke").click()
+    made.locator(".atlas-admin-state").wait_for()
+    assert bearer_get(edit_server, "/api/session", token)[0] == 401
+    # 4. a layer hidden from visitors, then shown again
+    parks = panel.locator(".atlas-admin-layer[data-layer=parks] input[name=hidden]")
+    assert not parks.is_checked()
+    parks.check()
+    page.page.wait_for_function("() => !document.querySelector('.atlas-admin-layer[data-layer=parks] input').disabled")
+    assert "parks" not in [lay["id"] for lay in api(edit_server, "/api/layers")["layers"]]
+    page.page.locator(".atlas-tool-admin").click()  # closed and opened again: the state read back
+    page.page.locator(".atlas-tool-admin").click()
+    parks.wait_for()
+    assert parks.is_checked()
+    parks.uncheck()
+    page.page.wait_for_function("() => !document.querySelector('.atlas-admin-layer[data-layer=parks] input').disabled")
+    assert "parks" in [lay["id"] for lay in api(edit_server, "/api/layers")["layers"]]
+    # 5. the new editor: edit controls on their layer only; the server refuses the others
+    logout(page)
+    assert not page.page.locator(".atlas-tool-admin").is_visible() and page.page.locator(".atlas-admin-user").count() == 0
+    login(page, "编辑员")
+    assert not page.page.locator(".atlas-tool-admin").is_visible()
+    assert page.js("() => [Atlas.canEdit('projects'), Atlas.canEdit('zones'), Atlas.canEdit('parks')]") == [True, False, False]
+    open_popup(page, *LIKOU, "zones-likoushan")
+    assert page.page.locator(".leaflet-popup .atlas-popup-edit").count() == 0
+    page.page.locator(".atlas-tool-new").click()
+    assert page.page.locator(".atlas-edit select[name=layer] option").all_inner_texts() == ["重点项目"]
+    page.page.locator(".atlas-edit-cancel").click()
+    open_popup(page, *WEIQIAO, "projects-weiqiao")
+    page.page.locator(".atlas-popup-edit-button").click()
+    page.page.select_option(".atlas-edit select[name=status]", "completed")
+    save_with_reason(page, "项目投产")
+    assert api(edit_server, "/api/features/projects-weiqiao")["properties"]["status"] == "completed"
+    history = api(edit_server, "/api/features/projects-weiqiao/history")["revisions"]
+    assert history[0]["actor"] == "编辑员" and history[0]["message"] == "项目投产"
+    page.watch.expect(403, "/api/layers/zones/features/zones-likoushan")
+    version = api(edit_server, "/api/features/zones-likoushan")["version"]
+    refused = page.js("""v => Atlas.send('PATCH', Atlas.apiUrl('layers/zones/features/zones-likoushan'),
+                                     {properties: {status: 'planned'}, message: 'not mine'}, {'If-Match': '"' + v + '"'})
+                          .then(() => null, err => err.status)""", version)
+    assert refused == 403 and api(edit_server, "/api/features/zones-likoushan")["version"] == version
