@@ -381,6 +381,40 @@ def test_a_viewer_sees_no_edit_control_and_a_forged_request_is_refused(open_map,
     assert api(edit_server, "/api/features/zones-likoushan")["properties"] == before["properties"]
 
 
+YUANYAO = (37.535, 122.185)  # projects-yuanyao, a point (operating)
+
+
+def test_an_edit_from_a_stale_version_is_not_saved_and_the_current_one_is_shown(open_map, edit_server):
+    book = edit_server.app.extensions["atlas_accounts"]
+    token = book.create_token("规划师", "stale-test", "editor")["token"]
+    page = open_map(VIEW, server=edit_server)
+    login(page, "规划师")
+    open_popup(page, *YUANYAO, "projects-yuanyao")
+    page.page.locator(".atlas-popup-edit-button").click()
+    page.page.wait_for_selector(".atlas-edit select[name=status]")
+    # meanwhile someone else saves the feature (a script with a token: no cookie, no CSRF)
+    started = api(edit_server, "/api/features/projects-yuanyao")["version"]
+    req = urllib.request.Request(
+        edit_server.url + "/api/layers/projects/features/projects-yuanyao", method="PATCH",
+        data=json.dumps({"properties": {"name_en": "Yuanyao bay (renamed)"}, "message": "script"}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}", "If-Match": f'"{started}"'})
+    with urllib.request.urlopen(req) as resp:
+        assert resp.status == 200
+    page.watch.expect(412, "/api/layers/projects/features/projects-yuanyao")
+    page.page.select_option(".atlas-edit select[name=status]", "completed")
+    page.page.locator(".atlas-edit-save").click()
+    stale = page.page.locator(".atlas-edit .atlas-message.atlas-error")
+    stale.wait_for()
+    assert "他人修改" in stale.inner_text() and "Yuanyao bay (renamed)" in stale.inner_text()
+    assert api(edit_server, "/api/features/projects-yuanyao")["properties"]["status"] == "operating"
+    page.page.locator(".atlas-edit-reload").click()  # the current version in the form; saved from it
+    assert page.page.locator(".atlas-edit input[name=name_en]").input_value() == "Yuanyao bay (renamed)"
+    page.page.select_option(".atlas-edit select[name=status]", "completed")
+    save_with_reason(page, "按最新版本修改")
+    now = api(edit_server, "/api/features/projects-yuanyao")["properties"]
+    assert now["status"] == "completed" and now["name_en"] == "Yuanyao bay (renamed)"
+
+
 # -- the admin's panel ------------------------------------------------------------------------------
 WEIQIAO = (37.40, 122.03)  # projects-weiqiao, a point (under construction)
 
