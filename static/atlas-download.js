@@ -180,9 +180,9 @@
     /* Start an export of ``params`` (those of GET /api/export) as a job and follow it (see follow).
      * A refused start (400, 429) rejects with the server's message; nothing is stored then. */
     run: function (params, onJob, onBytes) {
-      return getJson(Atlas.apiUrl('exports'), {
-        method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(params)
-      }).then(function (job) {
+      var headers = {'Content-Type': 'application/json'};  // with the session's CSRF token, as every change
+      if (Atlas.session && Atlas.session.csrf_token) { headers['X-CSRFToken'] = Atlas.session.csrf_token; }
+      return getJson(Atlas.apiUrl('exports'), {method: 'POST', headers: headers, body: JSON.stringify(params)}).then(function (job) {
         var rec = {id: job.id, url: job.url, started: Date.now()};
         claim(rec);
         onJob(job);
