@@ -253,23 +253,11 @@
   }
 
   // -- layers hidden from viewers ------------------------------------------------------------------
-  /* Which layers are hidden now. With anonymous reading allowed, exactly those a visitor who is not
-   * logged in does not get from /api/layers; otherwise the latest layer setting in the security log. */
+  /* Which layers are hidden now (GET /api/layer-settings, admins only). */
   function hiddenNow(layers) {
-    if ((Atlas.session || {}).anonymous === 'VIEW') {
-      return Atlas.fetchJson(Atlas.apiUrl('layers'), {credentials: 'omit'}).then(function (body) {
-        var seen = {};
-        (body.layers || []).forEach(function (lay) { seen[lay.id] = true; });
-        return layers.ids.filter(function (id) { return !seen[id]; });
-      });
-    }
-    return Atlas.send('GET', Atlas.apiUrl('audit', {action: 'layer_settings', limit: 10000})).then(function (body) {
-      var state = {};
-      (body.events || []).forEach(function (e) {  // newest first: the first word on a layer is its state
-        var m = /^(.+): hidden=(True|False)$/.exec(e.detail || '');
-        if (m && !(m[1] in state)) { state[m[1]] = m[2] === 'True'; }
-      });
-      return layers.ids.filter(function (id) { return state[id]; });
+    return Atlas.send('GET', Atlas.apiUrl('layer-settings')).then(function (body) {
+      var state = body.layers || {};
+      return layers.ids.filter(function (id) { return state[id] && state[id].hidden; });
     });
   }
 

@@ -161,6 +161,7 @@ ADMIN_ROUTES = [
     ("PATCH", "/api/users/李四", {"grants": ["parks"]}, 200),
     ("GET", "/api/audit", None, 200),
     ("PATCH", "/api/layers/roads/settings", {"hidden": False}, 200),
+    ("GET", "/api/layer-settings", None, 200),
 ]
 
 

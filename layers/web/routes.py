@@ -187,6 +187,15 @@ def audit():
                                                      since=args.get("since"), until=args.get("until"), limit=limit)})
 
 
+@bp.get("/layer-settings")
+def all_layer_settings():
+    """Every layer's settings (admin): {"layers": {"roads": {"hidden": false}, …}}."""
+    auth.require("admin")
+    hidden = auth.accounts().hidden_layers()
+    return jsonify({"layers": {name: {"hidden": name in hidden}
+                               for name in current_app.extensions["atlas_store"].layers()}})
+
+
 @bp.patch("/layers/<layer>/settings")
 def layer_settings(layer: str):
     auth.require("admin")

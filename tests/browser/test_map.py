@@ -177,7 +177,7 @@ def test_hover_shows_tooltip_and_click_opens_the_right_popup(open_map):
     for part in ("华夏城", "Huaxia City", "景区", "运营中", "环翠区", "占地：3767亩", "华夏城的说明", "近似位置",
                  "测试数据", "公园与景区"):
         assert part in text, part
-    box.locator("summary").click()
+    box.locator(".atlas-popup-sources summary").click()
     assert "测试：华夏城。" in box.inner_text() and "test.txt" in box.inner_text()
     assert page.js("() => !!Atlas._highlight")  # the clicked feature is outlined
 
