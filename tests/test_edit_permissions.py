@@ -136,9 +136,11 @@ def test_a_dropped_layer_keeps_its_history_and_comes_back(app):
     assert dropped.status_code == 200 and dropped.get_json()["undo"].endswith("/api/layers/roads/undelete")
     assert client.get("/api/layers/roads").status_code == 404
     assert "roads" not in [layer["id"] for layer in client.get("/api/layers").get_json()["layers"]]
+    assert client.get("/api/layer-settings", headers=headers).get_json()["dropped"] == ["roads"]
     history = client.get("/api/features/roads-wangdaohenan/history?layer=roads").get_json()["revisions"]
     assert history[0]["message"] == "误删测试" and history[0]["changes"][0]["op"] == "delete"
     back = client.post("/api/layers/roads/undelete", json={"message": "恢复"}, headers=headers)
     assert back.status_code == 200, back.get_json()
     assert client.get("/api/layers/roads").get_json()["features"] == before
+    assert client.get("/api/layer-settings", headers=headers).get_json()["dropped"] == []
     assert app.extensions["atlas_store"].verify().ok

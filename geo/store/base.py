@@ -221,6 +221,10 @@ class Store(ABC):
 
     # -- the log -------------------------------------------------------------------------------
     @abstractmethod
+    def dropped_layers(self) -> list[str]:
+        """Layers dropped and not brought back (their history and schema are kept)."""
+
+    @abstractmethod
     def versions(self, layer: str, keys: Sequence[str]) -> dict[str, int]:
         """The version of each existing feature: the id of the last revision that touched it."""
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 
 import shapely
@@ -169,6 +170,16 @@ class GeoPackageEditor(GeoPackageWriter):
             tx.after.append(lambda rid: tx.con.execute("UPDATE gpkg_atlas_layers SET dropped = 1 WHERE name = ?", (layer,)))
 
         return self._transact(actor, message, work)
+
+    def dropped_layers(self) -> list[str]:
+        live = set(self._schema())
+
+        def read(con):
+            try:
+                return [r[0] for r in con.execute("SELECT name FROM gpkg_atlas_layers WHERE dropped = 1 ORDER BY name")]
+            except sqlite3.OperationalError:  # a store written before the log
+                return []
+        return [n for n in self._run("reading the log", read) if n not in live]
 
     def _dropped(self, layer: str):
         def read(con):

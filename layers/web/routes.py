@@ -189,11 +189,13 @@ def audit():
 
 @bp.get("/layer-settings")
 def all_layer_settings():
-    """Every layer's settings (admin): {"layers": {"roads": {"hidden": false}, …}}."""
+    """Every layer's settings (admin): {"layers": {"roads": {"hidden": false}, …}, "dropped": [names
+    that can be brought back]}."""
     auth.require("admin")
     hidden = auth.accounts().hidden_layers()
-    return jsonify({"layers": {name: {"hidden": name in hidden}
-                               for name in current_app.extensions["atlas_store"].layers()}})
+    store = current_app.extensions["atlas_store"]
+    return jsonify({"layers": {name: {"hidden": name in hidden} for name in store.layers()},
+                    "dropped": store.dropped_layers()})
 
 
 @bp.patch("/layers/<layer>/settings")
