@@ -225,14 +225,23 @@ class GeoPackageWriter:
         bounds = [shapely.from_wkb(r[2]).bounds for r in rows if r[2] is not None]
         self._touch(tx, layer, bounds, shrink=False)
 
-    def _touch(self, tx: _Tx, layer: str, bounds, *, shrink: bool) -> None:
-        """``gpkg_contents``: the time of the change and the extent (grown by ``bounds``; from the
-        R-tree where shapes were removed or moved)."""
+    def _touch(self, tx: _Tx, layer: str, bounds, *, shrink: bool = False, removed=()) -> None:
+        """``gpkg_contents``: the time of the change and the extent, grown by ``bounds``. Where shapes
+        were removed or moved away (``removed``: their old boxes; ``shrink``: unknown ones) the
+        extent is read from the R-tree again, a pass over every box — but only when a box that
+        went lay on the extent's edge: one inside it leaves the extent as it was."""
         con = tx.con
         meta = tx.schema[layer]
         tx.layers.add(layer)
         con.execute("UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
                     "WHERE table_name = ?", (layer,))
+        if removed and not shrink:
+            ext = con.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?",
+                              (layer,)).fetchone()
+            eps = 1e-9
+            shrink = ext is None or None in ext or any(
+                b[0] <= ext[0] + eps or b[1] <= ext[1] + eps or b[2] >= ext[2] - eps or b[3] >= ext[3] - eps
+                for b in removed)
         if shrink:
             rtree = _q(f"rtree_{layer}_{meta['geom']}")
             box = con.execute(f"SELECT MIN(minx), MIN(miny), MAX(maxx), MAX(maxy) FROM {rtree}").fetchone()
@@ -248,12 +257,14 @@ class GeoPackageWriter:
         """Make the rows ``current`` into ``target`` (both {key: (fid, props, WKB)}), as changes."""
         con, fid = tx.con, _q(meta["fid"])
         gone = [k for k in current if k not in target]
+        removed, grown = [], []  # the boxes of shapes that went or moved away, and of where they went
         for k in gone:
             f, props, geom = current[k]
             con.execute(f"DELETE FROM {_q(layer)} WHERE {fid} = ?", (f,))
             tx.changes.append((layer, k, f, "delete", props, geom, None, None))
+            if geom is not None:
+                removed.append(shapely.from_wkb(geom).bounds)
         sets = ", ".join([*(f"{_q(c)} = ?" for c in meta["fields"]), f"{_q(meta['geom'])} = ?"])
-        moved = False
         for k, (f_new, props_new, geom_new) in target.items():
             if k not in current:
                 continue
@@ -264,11 +275,15 @@ class GeoPackageWriter:
             con.execute(f"UPDATE {_q(layer)} SET {sets} WHERE {fid} = ?",
                         [*self._row_values(meta, full), blob_from_wkb(geom_new), f])
             tx.changes.append((layer, k, f, "update", props, geom, full, geom_new))
-            moved = moved or geom != geom_new
+            if geom != geom_new:
+                if geom is not None:
+                    removed.append(shapely.from_wkb(geom).bounds)
+                if geom_new is not None:
+                    grown.append(shapely.from_wkb(geom_new).bounds)
         added = [(t[0], {**t[1], self.key: k}, t[2]) for k, t in target.items() if k not in current]
         if added:
             self._insert(tx, layer, meta, added)
-        self._touch(tx, layer, [], shrink=bool(gone) or moved)
+        self._touch(tx, layer, grown, removed=removed)
 
     def _empty_layer(self, name: str, geometry_type: str, fields) -> Path:
         """A scratch GeoPackage with one empty layer, written by GDAL (its DDL, its triggers)."""

@@ -377,3 +377,31 @@ def test_the_version_moves_on_every_committed_write_app_or_external(store):
     seen.add(store.version())
     assert len(seen) == 4 and "note" in {f.name for f in store.fields("parks")}  # the schema cache follows
     assert store.version() == store.version()  # and stays put without a write
+
+
+def test_the_extent_follows_moves_and_deletes_without_a_pass_when_it_cannot_change(tmp_path):
+    """A shape moved inside the extent leaves it as it is (no pass over the R-tree); one moved
+    off the edge, or deleted there, shrinks it to what is left; a move outward grows it."""
+    import geopandas as gpd
+
+    from geo.store import open_store as open_
+
+    store = open_(tmp_path / "extent.gpkg", key="id")
+    pts = gpd.GeoDataFrame({"id": ["西", "中", "东"], "name_zh": ["西点", "中点", "东点"]},
+                           geometry=[shapely.Point(122.0, 37.0), shapely.Point(122.5, 37.2), shapely.Point(123.0, 37.4)],
+                           crs="EPSG:4326")
+    store.replace({"points": pts})
+    # (an extent read again from the R-tree has its float32 boxes, rounded outward: 1e-5 degrees)
+    bbox = lambda: tuple(round(v, 4) for v in store.info("points").bbox)
+    assert bbox() == (122.0, 37.0, 123.0, 37.4)
+    v = store.versions("points", ["中"])["中"]
+    store.update("points", "中", geometry=shapely.Point(122.6, 37.3), expected_version=v, actor="甲", message="")
+    assert bbox() == (122.0, 37.0, 123.0, 37.4)
+    v = store.versions("points", ["东"])["东"]
+    store.update("points", "东", geometry=shapely.Point(122.8, 37.1), expected_version=v, actor="甲", message="")
+    assert bbox() == (122.0, 37.0, 122.8, 37.3)
+    v = store.versions("points", ["西"])["西"]
+    store.update("points", "西", geometry=shapely.Point(121.5, 37.0), expected_version=v, actor="甲", message="")
+    assert bbox() == (121.5, 37.0, 122.8, 37.3)
+    store.delete("points", ["西"], actor="甲", message="")
+    assert bbox() == (122.6, 37.1, 122.8, 37.3)
