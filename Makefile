@@ -8,6 +8,9 @@ export HOST PORT
 # make serve: gthread workers, so a long export ties up one thread, not a worker; override any of these
 WORKERS          ?= 2
 THREADS          ?= 8
+# connections a worker holds at once (busy and kept alive): 1.5 x THREADS, so keep-alive clients
+# spread over the workers instead of one worker taking them all (measured: bench/RESULTS.md)
+CONNECTIONS      ?= 12
 TIMEOUT          ?= 300
 GRACEFUL_TIMEOUT ?= 30
 
@@ -18,7 +21,7 @@ run: setup store ## set up, build the store if missing, say how to make the firs
 	$(BIN)/python -m flask --app server run --host $(HOST) --port $(PORT)
 
 serve: setup store ## production serving with gunicorn (WORKERS x THREADS, TIMEOUT s for long exports)
-	$(BIN)/gunicorn -k gthread -w $(WORKERS) --threads $(THREADS) --timeout $(TIMEOUT) \
+	$(BIN)/gunicorn -k gthread -w $(WORKERS) --threads $(THREADS) --worker-connections $(CONNECTIONS) --timeout $(TIMEOUT) \
 		--graceful-timeout $(GRACEFUL_TIMEOUT) -b $(HOST):$(PORT) 'server:create_app()'
 
 $(BIN)/python:

@@ -70,7 +70,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def _serve(store_path: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "ATLAS_STORE": str(store_path), "ATLAS_LOG_LEVEL": "WARNING"}
-    cmd = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "8", "--timeout", "300",
+    cmd = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "8", "--worker-connections", "12", "--timeout", "300",
            "--no-control-socket", "-b", f"127.0.0.1:{port}", "server:create_app()"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.time() + 60

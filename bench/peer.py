@@ -76,7 +76,7 @@ def _atlas_store(n: int, folder: Path) -> Path:
 
 
 def _gunicorn(app: str, port: int, env: dict, log: Path, cwd: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "8", "--timeout", "120",
+    cmd = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "8", "--worker-connections", "12", "--timeout", "120",
            "--no-control-socket", "-b", f"127.0.0.1:{port}", app]
     return subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
@@ -271,4 +271,8 @@ def run() -> str:
 
 
 if __name__ == "__main__":
-    print(run())
+    from bench.page import write_section
+
+    result = run()
+    print(result)
+    write_section(result)

@@ -51,7 +51,7 @@ def test_eight_writers_and_thirty_two_readers(tmp_path):
     port = _port()
     env = {**os.environ, "ATLAS_STORE": str(store.path), "ATLAS_LOG_LEVEL": "WARNING"}
     log = open(tmp_path / "gunicorn.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "8",
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "8", "--worker-connections", "12",
                                "--no-control-socket", "-b", f"127.0.0.1:{port}", "server:create_app()"],
                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
