@@ -3,7 +3,8 @@
  * a role, the layers an editor may edit, a password; disable and enable), API tokens (made for
  * oneself and shown once; anyone's revoked) and the layers hidden from viewers. Each change is one
  * request to the accounts API (Atlas.send: JSON and the CSRF token) and its answer is shown; every
- * value from the server becomes text. Logging out empties the panel. */
+ * value from the server becomes text. Logging out empties the panel. Other modules add to it through
+ * Atlas.adminHooks (atlas-admin-layers.js: restore and drop a layer, bring one back, the security log). */
 (function () {
   'use strict';
   var Atlas = window.Atlas;
@@ -46,6 +47,11 @@
     adminFailed: ['操作失败：{detail}', 'Failed: {detail}'],
     adminLoadFailed: ['无法读取：{detail}', 'Could not be read: {detail}']
   });
+
+  /* What other modules add to the panel: ``layer(item, id, ctx)`` to each live layer's row,
+   * ``dropped(section, names, ctx)`` after the layers (the dropped ones), ``sections(body)`` a
+   * section of its own, returning its loader. ctx: {layers, reload (the layers section, read again), say}. */
+  Atlas.adminHooks = {layer: [], dropped: [], sections: []};
 
   var isAdmin = function () { return !!(Atlas.user && Atlas.user.role === 'admin'); };
   var roleWord = function (r) { return Atlas.t({viewer: 'roleViewer', editor: 'roleEditor', admin: 'roleAdmin'}[r] || r); };
@@ -252,12 +258,15 @@
     return function () { shown.textContent = ''; shown.hidden = true; return load(); };
   }
 
-  // -- layers hidden from viewers ------------------------------------------------------------------
-  /* Which layers are hidden now (GET /api/layer-settings, admins only). */
-  function hiddenNow(layers) {
-    return Atlas.send('GET', Atlas.apiUrl('layer-settings')).then(function (body) {
-      var state = body.layers || {};
-      return layers.ids.filter(function (id) { return state[id] && state[id].hidden; });
+  // -- the layers: hidden from viewers (and what Atlas.adminHooks add) -------------------------------
+  /* The layers as the admin sees them (hidden ones too), read into ``layers`` in place: the page's
+   * list may be a visitor's, and a layer dropped or brought back changes it. */
+  function readLayers(layers) {
+    return Atlas.send('GET', Atlas.apiUrl('layers')).then(function (got) {
+      layers.ids = [];
+      layers.title = {};
+      (got.layers || []).forEach(function (lay) { layers.ids.push(lay.id); layers.title[lay.id] = Atlas.label(lay.title) || lay.id; });
+      return layers;
     });
   }
 
@@ -265,19 +274,24 @@
     var section = el('section', 'atlas-admin-layers', null, box);
     el('h3', null, Atlas.t('adminLayers'), section);
     var list = el('ul', 'atlas-admin-list', null, section);
+    var after = el('div', 'atlas-admin-after', null, section);
     var msg = el('div', 'atlas-admin-msg', null, section);
     msg.hidden = true;
-    return function () {
-      return hiddenNow(layers).then(function (hidden) {
+    var ctx = {layers: layers, say: function (text, bad) { say(msg, text, bad); }};
+    function load(fresh) {  // every layer's settings (GET /api/layer-settings, admins only)
+      var settings = Atlas.send('GET', Atlas.apiUrl('layer-settings'));
+      return Promise.all([fresh ? readLayers(layers) : layers, settings]).then(function (got) {
+        var state = got[1].layers || {};
         list.textContent = '';
-        layers.ids.forEach(function (id) {
+        after.textContent = '';
+        layers.ids.filter(function (id) { return state[id]; }).forEach(function (id) {
           var item = el('li', 'atlas-admin-layer', null, list);
           item.setAttribute('data-layer', id);
           var label = el('label', 'atlas-admin-pick', null, item);
           var tick = el('input', null, null, label);
           tick.type = 'checkbox';
           tick.name = 'hidden';
-          tick.checked = hidden.indexOf(id) >= 0;
+          tick.checked = !!state[id].hidden;
           el('span', null, layers.title[id] + ' · ' + Atlas.t('adminHidden'), label);
           tick.addEventListener('change', function () {
             tick.disabled = true;
@@ -291,9 +305,13 @@
               say(msg, failed(err), true);
             }).then(function () { tick.disabled = false; });
           });
+          Atlas.adminHooks.layer.forEach(function (hook) { hook(item, id, ctx); });
         });
+        Atlas.adminHooks.dropped.forEach(function (hook) { hook(after, got[1].dropped || [], ctx); });
       }).catch(function (err) { say(msg, Atlas.t('adminLoadFailed', {detail: err.message}), true); });
-    };
+    }
+    ctx.reload = function () { return load(true); };
+    return function () { return load(false); };
   }
 
   // -- the card ------------------------------------------------------------------------------------
@@ -320,10 +338,10 @@
       body.textContent = '';
       var problem = el('div', 'atlas-field-problem', null, body);
       // the layers as the admin sees them (hidden ones too), fresh: the page's list may be a visitor's
-      return Atlas.send('GET', Atlas.apiUrl('layers')).then(function (got) {
-        var layers = {ids: [], title: {}};
-        (got.layers || []).forEach(function (lay) { layers.ids.push(lay.id); layers.title[lay.id] = Atlas.label(lay.title) || lay.id; });
-        return Promise.all([usersSection(body, layers)(), tokensSection(body)(), layersSection(body, layers)()]);
+      return readLayers({ids: [], title: {}}).then(function (layers) {
+        var loads = [usersSection(body, layers)(), tokensSection(body)(), layersSection(body, layers)()];
+        Atlas.adminHooks.sections.forEach(function (section) { loads.push(section(body)()); });
+        return Promise.all(loads);
       }).catch(function (err) { problem.textContent = Atlas.t('adminLoadFailed', {detail: err.message}); });
     }
     return {open: open, close: hide, isOpen: function () { return !box.hidden; }};
