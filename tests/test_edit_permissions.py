@@ -137,6 +137,8 @@ def test_a_dropped_layer_keeps_its_history_and_comes_back(app):
     assert client.get("/api/layers/roads").status_code == 404
     assert "roads" not in [layer["id"] for layer in client.get("/api/layers").get_json()["layers"]]
     assert client.get("/api/layer-settings", headers=headers).get_json()["dropped"] == ["roads"]
+    log = client.get("/api/revisions", headers=headers).get_json()["revisions"]
+    assert log[0]["message"] == "误删测试" and {c["layer"] for c in log[0]["changes"]} == {"roads"}
     history = client.get("/api/features/roads-wangdaohenan/history?layer=roads").get_json()["revisions"]
     assert history[0]["message"] == "误删测试" and history[0]["changes"][0]["op"] == "delete"
     back = client.post("/api/layers/roads/undelete", json={"message": "恢复"}, headers=headers)

@@ -151,7 +151,8 @@ def feature_history(key: str):
 def revisions():
     auth.require("read")
     log = history.change_log(store(), request.args)
-    readable = set(store().layers())
+    # the layers the asker may read, live or dropped (a drop stays in the log for whoever saw the layer)
+    readable = set(store().layers()) | {n for n in store().dropped_layers() if store().may_read(n)}
     shown = []
     for revision in log["revisions"]:  # what the asker may not read is not shown
         mine = [c for c in revision["changes"] if c["layer"] in readable]
