@@ -230,12 +230,13 @@ def guess_crs(data, area, *, reference=None, declared=None, sample: int = 2000, 
     frame = _Frame(area, margin_m, reference)
     measured = {c.key: _measure(c, xy, frame) for c in CANDIDATES} if n else {}
     scores = _scores(measured, align_m, min_share)
-    offsets_note = _offsets_note(measured, scores, align_m, frame.tree is not None)
+    top_degrees = max((c for c in CANDIDATES if c.degrees), key=lambda c: scores.get(c.key, 0.0))
+    offsets_note = _offsets_note(measured, scores, align_m, frame.tree is not None, top_degrees.swapped)
     ranked = []
     for i, c in enumerate(CANDIDATES):
         inside, offset = measured.get(c.key, (0.0, None))
         zh, en = _reason(c, inside, offset, n)
-        if c.degrees and offsets_note and c.key == _degree_family(measured, scores)[0]:
+        if offsets_note and c is top_degrees:
             zh, en = f"{zh};{offsets_note[0]}", f"{en}; {offsets_note[1]}"
         ranked.append((-round(scores.get(c.key, 0.0), 3), i, Scored(c, scores.get(c.key, 0.0), inside, offset, zh, en)))
     ordered = tuple(s for *_, s in sorted(ranked, key=lambda t: t[:2]))
@@ -257,11 +258,6 @@ def guess_crs(data, area, *, reference=None, declared=None, sample: int = 2000, 
     if declared is not None:
         guess = replace(guess, declared=_check_declared(declared, xy, frame, guess, min_share))
     return guess
-
-
-def _degree_family(measured, scores) -> list[str]:
-    keys = [c.key for c in CANDIDATES if c.degrees and c.key in measured]
-    return sorted(keys, key=lambda k: -scores.get(k, 0.0))
 
 
 def _scores(measured: dict, align_m: float, min_share: float) -> dict[str, float]:
@@ -287,19 +283,20 @@ def _scores(measured: dict, align_m: float, min_share: float) -> dict[str, float
     return scores
 
 
-def _offsets_note(measured, scores, align_m, have_reference) -> tuple[str, str] | None:
-    plain = measured.get(named.WGS84)
+def _offsets_note(measured, scores, align_m, have_reference, swapped) -> tuple[str, str] | None:
+    family = [c.key for c in CANDIDATES if c.degrees and c.swapped == swapped]  # plain, GCJ-02, BD-09
+    plain = measured.get(family[0])
     if plain is None or plain[0] == 0:
         return None
     if not have_reference:
         return ("未提供参考要素,无法区分 GCJ-02/BD-09 偏移",
                 "no reference features were given, so GCJ-02/BD-09 offsets were not tested")
-    fits = [measured[k][1] for k in (named.WGS84, named.GCJ02, named.BD09) if measured[k][1] is not None]
+    fits = [measured[k][1] for k in family if measured[k][1] is not None]
     if not fits or min(fits) > align_m:
         return ("数据与参考要素在任何偏移下都不重合,无法判断 GCJ-02/BD-09",
                 "the data lines up with the reference features under no offset, so GCJ-02/BD-09 could not be told apart")
-    best = max((named.WGS84, named.GCJ02, named.BD09), key=lambda k: scores[k])
-    if best == named.WGS84:
+    best = max(family, key=lambda k: scores[k])
+    if best == family[0]:
         return None
     away = plain[1]
     return (f"按 WGS84 读,数据偏离参考要素约 {away:,.0f} 米,按 {best} 读则重合",

@@ -207,7 +207,7 @@ def _tie_break(text: _Text, labels: list[str]) -> tuple[str, str]:
     return labels[0], f"charset-normalizer could not tell {', '.join(labels)} apart; kept {labels[0]}"
 
 
-def _decide(text: _Text, cpg_raw: str | None, ldid: int | None, preview) -> EncodingGuess:
+def _decide(text: _Text, cpg_raw: str | None, ldid: int | None, preview, *, said_by: str = "the .cpg") -> EncodingGuess:
     cpg_enc = normalise(cpg_raw)
     ldid_enc = None if ldid is None else ldid_encoding(ldid)
     ldid_note = None if ldid is None else (ldid_enc or _SILENT_LDIDS.get(ldid, "unknown id"))
@@ -238,10 +238,10 @@ def _decide(text: _Text, cpg_raw: str | None, ldid: int | None, preview) -> Enco
         elif primary is None:
             chosen = None
             fail = strict[UTF8]
-            where = f"row {fail.row}" if fail.row is not None else "a field name"
-            zh = f"文本既不是有效的 UTF-8 也不是 GB18030(第 {fail.row} 行 {fail.field or ''}):可能混有多种编码"
-            en = (f"the text is valid in none of {', '.join(tested)} ({where}, field {fail.field}): "
-                  "the file may mix encodings")
+            where = f"row {fail.row}, field {fail.field}" if fail.row is not None else f"the field name {fail.field}"
+            where_zh = f"第 {fail.row} 行 {fail.field}" if fail.row is not None else f"字段名 {fail.field}"
+            zh = f"文本既不是有效的 UTF-8 也不是 GB18030({where_zh}):可能混有多种编码"
+            en = f"the text is valid in none of {', '.join(tested)} ({where}): the file may mix encodings"
         elif rivals:
             chosen, tie = _tie_break(text, [primary, *rivals])
             zh = f"{primary} 与 {', '.join(rivals)} 都能严格解码,由 charset-normalizer 裁定为 {chosen}"
@@ -253,11 +253,11 @@ def _decide(text: _Text, cpg_raw: str | None, ldid: int | None, preview) -> Enco
                 zh += ",不是有效的 UTF-8"
                 en += ", and is not valid UTF-8"
         if cpg_enc and chosen and _FAMILY.get(cpg_enc, cpg_enc) != _FAMILY.get(chosen, chosen) and not passes(cpg_enc):
-            zh += f";.cpg 写的 {cpg_raw!r} 与内容不符"
-            en += f"; the .cpg says {cpg_raw!r} but the text is not valid {cpg_enc}"
+            zh += f";声明的 {cpg_raw!r} 与内容不符"
+            en += f"; {said_by} says {cpg_raw!r} but the text is not valid {cpg_enc}"
     if cpg_raw is not None and cpg_enc is None:
-        en += f"; the .cpg {cpg_raw!r} names no encoding we know"
-        zh += f";.cpg 的 {cpg_raw!r} 不是已知编码"
+        en += f"; {said_by} {cpg_raw!r} names no encoding we know"
+        zh += f";声明的 {cpg_raw!r} 不是已知编码"
     shown = [chosen] if chosen else []
     for label in (*declared, UTF8, GB18030):
         if label not in shown and _FAMILY.get(label, label) not in {_FAMILY.get(s, s) for s in shown}:
@@ -321,7 +321,7 @@ def detect_text(data: bytes, *, declared: str | None = None, preview_lines: int 
         decoded = [line.decode(codec(label), errors="replace") for line in head]
         return Preview(label, tuple(decoded[:1]), tuple((line,) for line in decoded[1:]))
 
-    guess = _decide(text, "UTF-8" if bom else declared, None, preview)
+    guess = _decide(text, "UTF-8" if bom else declared, None, preview, said_by="the declared encoding")
     if bom and guess.encoding == UTF8:
         return EncodingGuess(UTF8, guess.candidates, guess.evidence, guess.previews,
                              "文件以 UTF-8 BOM 开头", "the file starts with a UTF-8 byte-order mark")

@@ -80,6 +80,11 @@ def test_gcj02_and_bd09_against_reference_features(offset, forward, reference):
     assert f"read as {offset}" in best.reason_en and "m off the reference" in best.reason_en
 
 
+def test_gcj02_with_swapped_axes():
+    guess = guess_crs(crs.wgs84_to_gcj02_xy(SPARSE)[:, ::-1], WEIHAI, reference=shapely.points(SPARSE))
+    assert guess.best.candidate.key == "GCJ-02/swapped" and "read as GCJ-02/swapped" in guess.best.reason_en
+
+
 def test_plain_degrees_fit_the_reference_best():
     guess = guess_crs(SPARSE, WEIHAI, reference=shapely.points(SPARSE))
     assert guess.best.candidate.key == crs.WGS84 and guess.best.offset_m == 0
@@ -125,6 +130,19 @@ def test_declared_degrees_on_gk_metres_look_wrong():
 def test_declared_without_prefix_on_prefixed_data_looks_wrong():
     check = guess_crs(_pyproj(HUANCUI, "EPSG:4529"), WEIHAI, declared=4550).declared
     assert not check.plausible and check.declared == "EPSG:4550" and "EPSG:4529" in check.reason_en
+
+
+def test_a_shapefile_with_a_wrong_prj(tmp_path):
+    """GK zone 41 metres written with a .prj that says WGS84, as a careless export does."""
+    import geopandas as gpd
+    import pyogrio
+    xy = _pyproj(HUANCUI[:50], "EPSG:4529")
+    frame = gpd.GeoDataFrame({"名称": [f"地块{i}" for i in range(50)]}, geometry=shapely.points(xy), crs="EPSG:4326")
+    pyogrio.write_dataframe(frame, tmp_path / "地块.shp")
+    back = pyogrio.read_dataframe(tmp_path / "地块.shp")
+    guess = guess_crs(back.geometry, WEIHAI, declared=back.crs.to_wkt())
+    assert guess.declared.declared == "EPSG:4326" and not guess.declared.plausible
+    assert guess.best.candidate.key == "EPSG:4529" and "metres, not degrees" in guess.declared.reason_en
 
 
 def test_a_right_prj_is_confirmed():

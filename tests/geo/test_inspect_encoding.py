@@ -16,8 +16,8 @@ NAMES = ["环翠楼公园", "威海国际海水浴场", "刘公岛", "华夏城"
 KINDS = ["公园", "浴场", "海岛", "景区", "风景区", "地标", "公园"]
 
 
-def _write(folder, encoding: str, *, cpg: bool = True, names=NAMES, stem="景点"):
-    frame = gpd.GeoDataFrame({"名称": names, "类别": KINDS[:len(names)], "编号": range(len(names))},
+def _write(folder, encoding: str, *, cpg: bool = True, names=NAMES, kinds=KINDS, stem="景点"):
+    frame = gpd.GeoDataFrame({"名称": names, "类别": kinds[:len(names)], "编号": range(len(names))},
                              geometry=[shapely.Point(122.1 + i / 100, 37.5) for i in range(len(names))],
                              crs="EPSG:4326")
     path = folder / f"{stem}.shp"
@@ -83,7 +83,7 @@ def test_a_wrong_cpg_is_overruled_and_said(tmp_path):
     (tmp_path / "景点.cpg").write_text("UTF-8")
     guess = detect_dbf(dbf)
     assert _family(guess.encoding) == GB18030
-    assert "the .cpg says 'UTF-8'" in guess.reason_en and ".cpg" in guess.reason_zh
+    assert "the .cpg says 'UTF-8'" in guess.reason_en and "声明的 'UTF-8' 与内容不符" in guess.reason_zh
 
 
 def test_utf8_text_with_a_gbk_cpg_is_a_tie_or_utf8(tmp_path):
@@ -92,6 +92,17 @@ def test_utf8_text_with_a_gbk_cpg_is_a_tie_or_utf8(tmp_path):
     guess = detect_dbf(dbf)
     assert guess.encoding == UTF8
     assert guess.evidence.cpg_encoding == GBK
+
+
+def test_a_real_tie_goes_to_charset_normalizer(tmp_path):
+    """These names' UTF-8 bytes are valid GBK too (as mojibake), and the .cpg says GBK: a tie."""
+    names = ["威海", "高区", "经区", "道路", "河流", "绿地", "商业用地"]
+    dbf = _write(tmp_path, "UTF-8", names=names, kinds=["道路", "河流", "绿地", "居住用地", "商业用地", "工业用地", "高区"])
+    (tmp_path / "景点.cpg").write_text("GBK")
+    guess = detect_dbf(dbf)
+    assert {s.encoding: s.ok for s in guess.evidence.strict}[GBK]
+    assert guess.encoding == UTF8 and "charset-normalizer" in guess.evidence.tie_break
+    assert guess.candidates == (UTF8, GBK) and [r[0] for r in guess.previews[0].rows] == names[:5]
 
 
 @pytest.mark.parametrize("text,label", [("UTF-8", UTF8), ("utf8", UTF8), ("65001", UTF8), ("CP936", GBK),
