@@ -284,14 +284,15 @@ def read_cpg(path: Path) -> str:
 
 
 def detect_dbf(path: Path | str, *, cpg: Path | str | None = None, find: bool = True,
-               preview_rows: int = 5, max_rows: int = 100_000) -> EncodingGuess:
+               preview_rows: int = 5, max_rows: int = 100_000, max_bytes: int = 64 << 20) -> EncodingGuess:
     """The encoding of the .dbf at ``path``: ``cpg`` the .cpg to read (found beside it when
-    ``find``), up to ``max_rows`` records decoded strictly, the first ``preview_rows`` shown."""
+    ``find``), up to ``max_rows`` records (and ``max_bytes`` of them) decoded strictly, the first
+    ``preview_rows`` shown."""
     path = Path(path)
     cpg_path = Path(cpg) if cpg is not None else (find_cpg(path) if find else None)
     cpg_raw = read_cpg(cpg_path) if cpg_path is not None else None
     header = read_header(path)
-    rows = read_records(path, header, limit=max_rows)
+    rows = read_records(path, header, limit=max(1, min(max_rows, max_bytes // header.record_length)))
     fields = header.text_fields
     blobs = [column_bytes(rows, f) for f in fields]
     first = [values(rows[:preview_rows], f) for f in fields]

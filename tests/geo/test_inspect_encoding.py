@@ -157,3 +157,17 @@ def test_result_is_json_ready(tmp_path):
     guess = detect_dbf(_write(tmp_path, "GBK", cpg=False))
     body = json.loads(json.dumps(guess.to_dict(), ensure_ascii=False))
     assert body["encoding"] == GB18030 and body["previews"][0]["rows"][0][0] == NAMES[0]
+
+
+def test_a_broken_or_cut_dbf(tmp_path):
+    from geo.errors import InvalidParameter
+    bad = tmp_path / "坏.dbf"
+    bad.write_bytes(b"\x03abc")
+    with pytest.raises(InvalidParameter) as err:
+        detect_dbf(bad)
+    assert "坏.dbf" in err.value.detail and "export the layer again" in err.value.detail
+    dbf = _write(tmp_path, "GBK", cpg=False)
+    header = read_header(dbf)
+    dbf.write_bytes(dbf.read_bytes()[:header.header_length + 3 * header.record_length + 7])  # cut in row 4
+    guess = detect_dbf(dbf)
+    assert guess.encoding == GB18030 and guess.evidence.rows_checked == 3

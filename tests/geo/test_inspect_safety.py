@@ -93,6 +93,22 @@ def test_zip_bomb_by_total_size(tmp_path):
              words=("1,000,000 bytes",))
 
 
+def test_a_header_that_lies_about_the_size(tmp_path):
+    """A bomb that claims 1,000 bytes: no more than that is unpacked, and the damage is reported."""
+    import struct
+    archive = _zip(tmp_path / "liar.zip", {"规划地块.dbf": b"\x00" * (3 << 20)})
+    data = bytearray(archive.read_bytes())
+    for signature, size_at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = data.index(signature) + size_at
+        data[at:at + 4] = struct.pack("<I", 1000)
+    archive.write_bytes(bytes(data))
+    assert check_zip(archive, LIMITS)[0].size == 1000
+    with pytest.raises(InvalidParameter) as err:
+        extract_zip(archive, tmp_path / "out", LIMITS)
+    assert "liar.zip is damaged" in err.value.detail
+    assert not any((tmp_path / "out").rglob("*.dbf"))
+
+
 def test_too_many_members(tmp_path):
     archive = _zip(tmp_path / "many.zip", {f"{i}.txt": b"x" for i in range(11)})
     _refused(tmp_path, archive, status=413, limits=ArchiveLimits(max_members=10), words=("11 members",))
