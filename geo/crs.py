@@ -25,6 +25,8 @@ GK_ZONE41 = "EPSG:4529"
 WEB_MERCATOR = "EPSG:3857"
 #: Not an EPSG code: the Chinese offset system of Amap/Gaode, handled by the functions below.
 GCJ02 = "GCJ-02"
+#: Not an EPSG code either: Baidu's offset of GCJ-02 (about 1.2 km from WGS84 near Weihai).
+BD09 = "BD-09"
 
 NAMED = {
     WGS84: {"zh": "WGS84 经纬度", "en": "WGS84 longitude/latitude"},
@@ -33,6 +35,7 @@ NAMED = {
     GK_ZONE41: {"zh": "CGCS2000 3度带高斯-克吕格 41带(带号)", "en": "CGCS2000 3-degree GK zone 41"},
     WEB_MERCATOR: {"zh": "Web 墨卡托", "en": "Web Mercator"},
     GCJ02: {"zh": "GCJ-02 火星坐标(高德等,非 EPSG)", "en": "GCJ-02 (Amap/Gaode offset, not an EPSG code)"},
+    BD09: {"zh": "BD-09 百度坐标(非 EPSG)", "en": "BD-09 (Baidu offset, not an EPSG code)"},
 }
 
 # -- the coordinate systems of exports ---------------------------------------------------------
@@ -118,6 +121,8 @@ def normalise(name: str) -> str:
     upper = text.upper().replace("_", "-")
     if upper in ("GCJ-02", "GCJ02"):
         return GCJ02
+    if upper in ("BD-09", "BD09"):
+        return BD09
     if upper.isdigit():
         upper = f"EPSG:{upper}"
     if upper in NAMED:
@@ -184,6 +189,46 @@ def gcj02_to_wgs84_xy(xy: np.ndarray, *, tolerance: float = 1e-9, max_iter: int 
     return wgs
 
 
+# -- BD-09 (Baidu): a further published offset of GCJ-02 ---------------------------------------
+_X_PI = np.pi * 3000.0 / 180.0
+
+
+def gcj02_to_bd09_xy(xy: np.ndarray) -> np.ndarray:
+    """(N, 2) lon/lat GCJ-02 -> BD-09, vectorised (Baidu's published formula)."""
+    xy = np.asarray(xy, dtype="float64")
+    x, y = xy[:, 0], xy[:, 1]
+    z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
+    return np.column_stack([z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006])
+
+
+def bd09_to_gcj02_xy(xy: np.ndarray, *, tolerance: float = 1e-9, max_iter: int = 10) -> np.ndarray:
+    """(N, 2) lon/lat BD-09 -> GCJ-02: the usual closed form, refined by fixed-point steps on the
+    forward formula until it is exact to ``tolerance`` degrees (the closed form alone is off by up
+    to a metre)."""
+    bd = np.asarray(xy, dtype="float64")
+    x, y = bd[:, 0] - 0.0065, bd[:, 1] - 0.006
+    z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
+    gcj = np.column_stack([z * np.cos(theta), z * np.sin(theta)])
+    for _ in range(max_iter):
+        err = gcj02_to_bd09_xy(gcj) - bd
+        gcj -= err
+        if not np.isfinite(err).all() or np.abs(err).max(initial=0.0) < tolerance:
+            break
+    return gcj
+
+
+def wgs84_to_bd09_xy(xy: np.ndarray) -> np.ndarray:
+    """(N, 2) lon/lat WGS84 -> BD-09."""
+    return gcj02_to_bd09_xy(wgs84_to_gcj02_xy(xy))
+
+
+def bd09_to_wgs84_xy(xy: np.ndarray) -> np.ndarray:
+    """(N, 2) lon/lat BD-09 -> WGS84."""
+    return gcj02_to_wgs84_xy(bd09_to_gcj02_xy(xy))
+
+
 def _apply(geoms, func):
     return shapely.transform(np.asarray(geoms, dtype=object), func)
 
@@ -208,6 +253,10 @@ def reproject(geoms, src: str, dst: str):
         return reproject(gcj02_to_wgs84(geoms), WGS84, dst)
     if dst == GCJ02:
         return wgs84_to_gcj02(reproject(geoms, src, WGS84))
+    if src == BD09:
+        return reproject(_apply(geoms, bd09_to_wgs84_xy), WGS84, dst)
+    if dst == BD09:
+        return _apply(reproject(geoms, src, WGS84), wgs84_to_bd09_xy)
     tr = transformer(src, dst)
 
     def _xy(xy):

@@ -141,3 +141,28 @@ class StoreError(GeoError):
 
     status = 503
     code = "store_unavailable"
+
+
+class UnsafeFile(GeoError):
+    """An uploaded file or archive refused before anything is read from it (HTTP 400; 413 where
+    it is too large): a path out of its folder, a zip bomb, a nested archive, a link, XML entities.
+    The detail names the file, the problem and what to do; ``file`` is the file's name."""
+
+    status = 400
+    code = "unsafe_file"
+
+    def __init__(self, detail: str, *, file: str | None = None, **kwargs):
+        super().__init__(detail, **kwargs)
+        self.file = file
+
+    @property
+    def extra(self) -> dict:
+        return {} if self.file is None else {"file": self.file}
+
+
+class EncodingError(GeoError):
+    """Text that decodes in none of the encodings tried, e.g. a file of mixed encodings (HTTP 422);
+    the detail names the row and field and says how to choose an encoding."""
+
+    status = 422
+    code = "encoding_error"

@@ -109,7 +109,8 @@ def test_no_import_circle():
             visit(name, [name])
 
 
-@pytest.mark.parametrize("name", ["geo.export.formats", "geo.export.package", "geo.store.gpkg", "layers.api.export",
+@pytest.mark.parametrize("name", ["geo.export.formats", "geo.export.package", "geo.store.gpkg", "geo.inspect",
+                                  "geo.inspect.crs_guess", "geo.inspect.safety", "layers.api.export",
                                   "layers.api.jobs", "layers.map.standalone", "layers.cli", "layers.accounts",
                                   "layers.web.auth", "layers.web.routes", "layers.web.commands", "server",
                                   "bench.api", "bench.page", "bench.export", "bench.load", "bench.edits", "bench.peer"])
