@@ -141,3 +141,32 @@ class StoreError(GeoError):
 
     status = 503
     code = "store_unavailable"
+
+
+class UnreadableFile(GeoError):
+    """A file given to import that cannot be read as it is: of no format we know, truncated,
+    corrupt (HTTP 422). ``file`` is the name of the file at fault (its name only, never a path on
+    the server), for the page to point at it."""
+
+    status = 422
+    code = "unreadable_file"
+
+    def __init__(self, detail: str, *, file: str | None = None, **kwargs):
+        super().__init__(detail, **kwargs)
+        self.file = file
+
+    @property
+    def extra(self) -> dict:
+        return {} if self.file is None else {"file": self.file}
+
+
+class MissingPart(UnreadableFile):
+    """A file that needs a companion that was not given: a ``.shp`` without its ``.dbf`` (HTTP 422)."""
+
+    code = "missing_part"
+
+
+class EmptyFile(UnreadableFile):
+    """A file of 0 bytes, or one that holds no features at all (HTTP 422)."""
+
+    code = "empty_file"
