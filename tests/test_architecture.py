@@ -109,7 +109,7 @@ def test_no_import_circle():
             visit(name, [name])
 
 
-@pytest.mark.parametrize("name", ["geo.export.formats", "geo.export.package", "geo.store.gpkg", "layers.api.export",
+@pytest.mark.parametrize("name", ["geo.export.formats", "geo.export.package", "geo.readers", "geo.readers.read", "geo.store.gpkg", "layers.api.export",
                                   "layers.api.jobs", "layers.map.standalone", "layers.cli", "layers.accounts",
                                   "layers.web.auth", "layers.web.routes", "layers.web.commands", "server",
                                   "bench.api", "bench.page", "bench.export", "bench.load", "bench.edits", "bench.peer"])

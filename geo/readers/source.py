@@ -13,7 +13,8 @@ import pyogrio
 
 from ..errors import EmptyFile, InvalidParameter, MissingPart, UnreadableFile
 from ..store.base import FIELD_TYPES, Field
-from . import shapefile, tabular
+from .shapefile import declared_encoding, mapping, parts, sibling
+from .tabular import read_table, sheet_names, suggest_columns
 from .base import FORMATS, TABULAR, Source, SourceLayer, gdal_errors, neutral_type
 
 #: extension -> our format name
@@ -42,7 +43,7 @@ def open_source(path, *, encoding: str | None = None) -> Source:
         raise InvalidParameter(f"{path.name} was not found; upload it again", parameter="file")
     suffix = path.suffix.lower()
     if suffix in _OTHER_PARTS - {".xml"}:
-        shp = shapefile.sibling(path, ".shp")
+        shp = sibling(path, ".shp")
         if shp is None:
             raise MissingPart(f"{path.name} is part of a Shapefile, but {path.stem}.shp (the shapes) is missing: add "
                               "the .shp from the same export and upload every file of that name together",
@@ -97,18 +98,18 @@ def _open_folder(folder: Path, encoding: str | None) -> Source:
 def _open_shapefiles(shps: list[Path], encoding: str | None) -> Source:
     layers, files, declared = [], [], None
     for shp in shps:
-        found = shapefile.parts(shp)
+        found = parts(shp)
         files += found.files
-        cpg = shapefile.declared_encoding(found.cpg)
+        cpg = declared_encoding(found.cpg)
         declared = declared or cpg
         info = _info(shp, "shapefile", None, encoding=encoding)
-        mapping = shapefile.mapping(shp)
+        side = mapping(shp)
         fields = []
         for f in _fields(info):
-            full = mapping.names.get(f.name, f.name)
-            kind = mapping.types.get(full, f.type)
+            full = side.names.get(f.name, f.name)
+            kind = side.types.get(full, f.type)
             fields.append(Field(full, kind if kind in FIELD_TYPES else f.type))
-        layers.append(_layer(shp.stem, info, tuple(fields), names=mapping.names, titles=mapping.titles, file=shp))
+        layers.append(_layer(shp.stem, info, tuple(fields), names=side.names, titles=side.titles, file=shp))
     source = Source(shps[0] if len(shps) == 1 else shps[0].parent, "shapefile", tuple(layers), files=tuple(files),
                     encoding=declared)
     return _nonempty(source)
@@ -226,14 +227,14 @@ def _open_table(path: Path, fmt: str, encoding: str | None) -> Source:
     if encoding is not None and fmt == "xlsx":
         raise InvalidParameter("Excel files hold their own encoding: an encoding can be chosen for Shapefile, DXF "
                                "and CSV files only", parameter="encoding")
-    names = [path.stem] if fmt == "csv" else tabular.sheet_names(path)
+    names = [path.stem] if fmt == "csv" else sheet_names(path)
     layers = []
     for name in names:
-        frame = tabular.read_table(path, fmt, None if fmt == "csv" else name, encoding=encoding)
+        frame = read_table(path, fmt, None if fmt == "csv" else name, encoding=encoding)
         if fmt == "xlsx" and frame.empty and len(names) > 1:
             continue  # an empty sheet beside others
         fields = tuple(Field(str(n), t) for n, t in frame.attrs["types"].items())
-        layers.append(SourceLayer(name, len(frame), None, None, fields, suggestion=tabular.suggest_columns(frame)))
+        layers.append(SourceLayer(name, len(frame), None, None, fields, suggestion=suggest_columns(frame)))
     return _nonempty(Source(path, fmt, tuple(layers), files=(path,), encoding=encoding))
 
 

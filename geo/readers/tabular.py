@@ -73,8 +73,9 @@ def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
             sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
         except csv.Error:
             sep = ","
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=chosen,
-                            skip_blank_lines=True, on_bad_lines="error")
+        # header=None: a row longer than the first (the header) is then an error, not a silent index
+        rows = pd.read_csv(path, sep=sep, header=None, dtype=object, keep_default_na=False, encoding=chosen,
+                           skip_blank_lines=True, on_bad_lines="error")
     except UnicodeDecodeError:
         raise InvalidParameter(f"{path.name} is not {chosen.upper()} text: choose its encoding "
                                "(Chinese CSV files from Excel are often GB18030/GBK)", parameter="encoding") from None
@@ -84,7 +85,18 @@ def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
         raise UnreadableFile(f"{path.name} is not a readable CSV table (one header row, then one row a feature, "
                              "every row with the same columns): save it again as CSV", file=path.name,
                              parameter="file", internal=str(exc)) from None
-    return frame.replace("", None)
+    names = [str(v).strip() if v not in (None, "") else f"column_{i + 1}" for i, v in enumerate(rows.iloc[0])]
+    _unique(path, names)
+    frame = rows.iloc[1:].reset_index(drop=True).astype(object)
+    frame.columns = names
+    return frame.where(frame.notna() & (frame != ""), None)
+
+
+def _unique(path: Path, names: list) -> None:
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidParameter(f"{path.name}: the header row names {', '.join(dupes)} more than once; give every "
+                               "column its own name", parameter="file")
 
 
 def _open_book(path: Path):
@@ -131,10 +143,7 @@ def _read_sheet(path: Path, layer: str | None) -> pd.DataFrame:
     unnamed = [i for i, n in enumerate(names) if not n]
     for i in unnamed:
         names[i] = f"column_{i + 1}"
-    if len(set(names)) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        raise InvalidParameter(f"{path.name}: the header row names {', '.join(dupes)} more than once; give every "
-                               "column its own name", parameter="file")
+    _unique(path, names)
     return pd.DataFrame(records, columns=names, dtype=object)
 
 
@@ -157,15 +166,16 @@ def infer(values: pd.Series) -> tuple[str, pd.Series]:
     if present.empty:
         return "str", values.astype(object)
     kinds = {type(v) for v in present}
-    if kinds <= {bool}:
+    if kinds <= {bool, np.bool_}:
         return "bool", values.astype(object)
-    if kinds <= {int, float} or kinds <= {int, float, np.int64, np.float64}:
-        whole = all(float(v).is_integer() for v in present) and kinds & {int, np.int64} and not kinds & {float, np.float64}
+    if kinds <= {int, float, np.int64, np.float64}:  # Excel's numbers
+        whole = not kinds & {float, np.float64}
         return ("int", values.astype("Int64")) if whole else ("float", values.astype("float64"))
     text = present.astype(str).str.strip()
-    if text.str.fullmatch(_INT).all():
+    numbers = not text.str.match(r"[+-]?0\d").any()  # codes such as 0012 keep their zeros: text
+    if numbers and text.str.fullmatch(_INT).all():
         return "int", pd.to_numeric(values, errors="raise").astype("Int64")
-    if text.str.fullmatch(_FLOAT).all():
+    if numbers and text.str.fullmatch(_FLOAT).all():
         return "float", pd.to_numeric(values, errors="raise").astype("float64")
     if text.str.lower().isin(("true", "false")).all():
         return "bool", values.map(lambda v: None if v is None else str(v).strip().lower() == "true", na_action="ignore")
@@ -180,7 +190,7 @@ def formula_cells(frame: pd.DataFrame) -> list[FormulaCell]:
     found: list[FormulaCell] = []
     for name in frame.columns:
         column = frame[name]
-        if column.dtype != object:
+        if not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
             continue
         text = column.where(column.map(lambda v: isinstance(v, str)), None).dropna()
         hits = text[text.str.contains(_FORMULA, regex=True) & ~text.str.strip().str.fullmatch(_FLOAT)]
