@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyogrio.errors
+import shapely.errors
 
 from ..errors import InvalidParameter, UnreadableFile
 from ..store.base import Field
@@ -81,6 +82,8 @@ class Source:
     encoding: str | None = None
     #: the GDAL layer that holds the features of a DXF (its CAD layers are ``layers``)
     gdal_layer: str | None = None
+    #: the encoding ``open_source`` was told to read text with; ``read`` uses it unless told another
+    text_encoding: str | None = None
 
     @property
     def title(self) -> str:
@@ -120,8 +123,11 @@ def neutral_type(ogr_type: str, ogr_subtype: str = "OFSTNone") -> str:
 
 
 # -- GDAL's failures -----------------------------------------------------------------------------
+#: what pyogrio raises on a damaged file (OSError: an Arrow stream cut short, e.g. a truncated
+#: FlatGeobuf) and what shapely raises on damaged WKB
 _GDAL_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError,
-                pyogrio.errors.FeatureError, pyogrio.errors.GeometryError, pyogrio.errors.CRSError)
+                pyogrio.errors.FeatureError, pyogrio.errors.GeometryError, pyogrio.errors.CRSError, OSError,
+                shapely.errors.ShapelyError)
 
 
 @contextmanager

@@ -32,6 +32,7 @@ def read(source: Source, layer: str | Sequence[str] | None = None, *, encoding: 
     assigned (replacing what the file declares, e.g. a wrong .prj), never transformed to.
     ``columns`` picks fields by their full names. CSV/XLSX come back without geometry: see
     ``suggest_columns`` and ``points_from_columns``."""
+    encoding = encoding if encoding is not None else source.text_encoding
     if source.format == "dxf":
         frame = _read_dxf(source, layer, encoding, columns)
     else:

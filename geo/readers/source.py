@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import zipfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pyogrio
@@ -36,7 +36,11 @@ def open_source(path, *, encoding: str | None = None) -> Source:
     holding one data file or Shapefiles. ``encoding`` is the text encoding to read Shapefile, DXF and
     CSV text with (field names included); None takes what the file declares (the inspector in
     ``geo.inspect`` finds the right one when it declares none)."""
-    path = Path(path)
+    source = _open(Path(path), encoding)
+    return replace(source, text_encoding=encoding) if encoding else source
+
+
+def _open(path: Path, encoding: str | None) -> Source:
     if path.is_dir():
         return _open_folder(path, encoding)
     if not path.exists():
@@ -82,7 +86,7 @@ def _open_folder(folder: Path, encoding: str | None) -> Source:
         return _open_shapefiles(shps, encoding)
     loose = [p for p in files if p.suffix.lower() in (".dbf", ".shx")]
     if loose:
-        return open_source(loose[0], encoding=encoding)  # names the missing .shp
+        return _open(loose[0], encoding)  # names the missing .shp
     data = [p for p in files if p.suffix.lower() in EXTENSIONS and not _SIDE_FILES.match(p.name)]
     if not data:
         found = ", ".join(p.name for p in files[:10]) or "nothing"
@@ -91,7 +95,7 @@ def _open_folder(folder: Path, encoding: str | None) -> Source:
     if len(data) > 1:
         raise InvalidParameter(f"{folder.name} holds {len(data)} data files ({', '.join(p.name for p in data[:10])}): "
                                "import them one at a time", parameter="file")
-    return open_source(data[0], encoding=encoding)
+    return _open(data[0], encoding)
 
 
 # -- Shapefiles ---------------------------------------------------------------------------------
@@ -145,6 +149,7 @@ def _open_gdal(path: Path, fmt: str, encoding: str | None) -> Source:
                                "and CSV files only", parameter="encoding")
     if fmt in ("kml", "kmz"):
         _refuse_xml_entities(path, fmt)
+    _check_whole(path, fmt)
     if fmt == "dxf":
         return _nonempty(_open_dxf(path, encoding))
     with gdal_errors(path, _WHAT[fmt]):
@@ -158,6 +163,25 @@ def _open_gdal(path: Path, fmt: str, encoding: str | None) -> Source:
     if fmt in ("kml", "kmz"):
         layers = [_typed_from_data(path, layer) for layer in layers]
     return _nonempty(Source(path, fmt, tuple(layers), files=(path,)))
+
+
+def _cut_short(path: Path, why: str) -> UnreadableFile:
+    return UnreadableFile(f"{path.name} is cut short ({why}), so its last features are missing. Upload it again "
+                          "(the copy or the upload was interrupted)", file=path.name, parameter="file")
+
+
+def _check_whole(path: Path, fmt: str) -> None:
+    """What GDAL reads without complaint from a truncated file: a DXF without its closing ``EOF``
+    (the entities read up to the cut), a FlatGeobuf shorter than its header (no features at all)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        fh.seek(max(0, size - 32))
+        tail = fh.read()
+    if fmt == "dxf" and head.lstrip()[:1] not in (b"", b"A") and not tail.rstrip().endswith(b"EOF"):
+        raise _cut_short(path, "a DXF ends with EOF, this one does not")  # binary DXF starts "AutoCAD Binary DXF"
+    if fmt == "fgb" and len(head) == 12 and head[:3] == b"fgb" and size < 12 + int.from_bytes(head[8:12], "little"):
+        raise _cut_short(path, "it is shorter than its own header")
 
 
 def _typed_from_data(path: Path, layer: SourceLayer) -> SourceLayer:

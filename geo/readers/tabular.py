@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import zipfile
+import zlib
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,6 +21,8 @@ import shapely
 from ..errors import InvalidParameter, UnreadableFile
 from .base import Columns, FormulaCell
 
+#: what openpyxl raises on a damaged workbook (SyntaxError: the XML parsers' ParseError)
+_BOOK_ERRORS = (zipfile.BadZipFile, zlib.error, KeyError, OSError, ValueError, EOFError, SyntaxError)
 #: sheets of our own XLSX export that hold no features
 _EXPORT_SHEETS = ("字段 fields", "说明 README")
 _INT = r"[+-]?(?:0|[1-9]\d{0,17})"
@@ -41,6 +44,12 @@ def sheet_names(path: Path) -> list[str]:
         return [s.title for s in book.worksheets if s.title not in _EXPORT_SHEETS]
     finally:
         book.close()
+
+
+def _damaged_book(path: Path, exc: Exception) -> UnreadableFile:
+    return UnreadableFile(f"{path.name} could not be read as an Excel workbook (.xlsx): the file is damaged or of "
+                          "another kind (an old .xls must be saved as .xlsx first)", file=path.name,
+                          parameter="file", internal=str(exc))
 
 
 def read_table(path: Path, fmt: str, layer: str | None = None, *, encoding: str | None = None,
@@ -105,13 +114,18 @@ def _open_book(path: Path):
 
     try:
         return load_workbook(path, read_only=True, data_only=False)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise UnreadableFile(f"{path.name} could not be read as an Excel workbook (.xlsx): the file is damaged "
-                             "or of another kind (an old .xls must be saved as .xlsx first)", file=path.name,
-                             parameter="file", internal=str(exc)) from None
+    except (*_BOOK_ERRORS, InvalidFileException) as exc:
+        raise _damaged_book(path, exc) from None
 
 
 def _read_sheet(path: Path, layer: str | None) -> pd.DataFrame:
+    try:
+        return _sheet(path, layer)
+    except _BOOK_ERRORS as exc:  # a damaged part of the zip shows only when its rows are read
+        raise _damaged_book(path, exc) from None
+
+
+def _sheet(path: Path, layer: str | None) -> pd.DataFrame:
     book = _open_book(path)
     try:
         names = [s.title for s in book.worksheets if s.title not in _EXPORT_SHEETS]

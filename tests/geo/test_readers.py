@@ -130,6 +130,7 @@ def test_gbk_shapefile_without_cpg_reads_with_the_encoding_given(tmp_path):
     assert source.encoding is None  # nothing declared: the inspector's to find
     assert [f.name for f in source.layer().fields] == ["名称", "编号", "面积"]
     assert list(read(source, encoding="GB18030")["名称"]) == list(parcels()["名称"])
+    assert list(read(source)["名称"]) == list(parcels()["名称"])  # the encoding it was opened with
     assert open_source(_shapefile(tmp_path / "utf8")).encoding == "UTF-8"
 
 
@@ -263,6 +264,32 @@ def test_a_corrupt_geopackage(tmp_path):
         open_source(path)
     assert err.value.to_dict() == {"error": "unreadable_file", "detail": err.value.detail, "parameter": "file",
                                    "file": "损坏.gpkg"}
+
+
+def test_a_truncated_dxf_flatgeobuf_or_workbook(tmp_path):
+    dxf = _dxf(tmp_path / "断.dxf")
+    dxf.write_bytes(dxf.read_bytes()[:-12])
+    with pytest.raises(UnreadableFile, match="cut short.*ends with EOF"):
+        open_source(dxf)
+    fgb = tmp_path / "断.fgb"
+    parcels().to_file(fgb, driver="FlatGeobuf", engine="pyogrio")
+    data = fgb.read_bytes()
+    fgb.write_bytes(data[:200])
+    with pytest.raises(UnreadableFile, match="shorter than its own header"):
+        open_source(fgb)
+    fgb.write_bytes(data[:-7])
+    with pytest.raises(UnreadableFile, match="could not be read as FlatGeobuf"):
+        read(open_source(fgb))
+    from tests.geo.test_readers_tabular import _xlsx
+
+    book = _xlsx(tmp_path / "断.xlsx")
+    with zipfile.ZipFile(book) as zf:
+        items = {i.filename: zf.read(i) for i in zf.infolist()}
+    with zipfile.ZipFile(book, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, blob in items.items():
+            zf.writestr(name, blob[: len(blob) // 2] if name.startswith("xl/worksheets/") else blob)
+    with pytest.raises(UnreadableFile, match="could not be read as an Excel workbook"):
+        open_source(book)
 
 
 @pytest.mark.parametrize("name", ["空.geojson", "空.gpkg", "空.shp", "空.csv", "空.xlsx", "空.dxf"])
