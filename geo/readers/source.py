@@ -69,13 +69,16 @@ def _open(path: Path, encoding: str | None) -> Source:
     return _open_gdal(path, fmt, encoding)
 
 
+def _accepted() -> str:
+    return "upload one of: " + ", ".join(f"{FORMATS[f]} ({ext})" for ext, f in sorted(EXTENSIONS.items()))
+
+
 def _unknown(name: str) -> str:
-    known = ", ".join(sorted({f"{title} ({ext})" for ext, f in EXTENSIONS.items() for title in [FORMATS[f]]}))
     if name.lower().endswith(".xls"):
         return f"{name} is an old Excel file (.xls): open it in Excel or WPS and save it as .xlsx, then upload that"
     if name.lower().endswith(".zip"):
         return f"{name} is a zip archive: it must be unpacked before its files are read"
-    return f"{name} is of a kind that cannot be imported; upload one of: {known}"
+    return f"{name} is of a kind that cannot be imported; {_accepted()}"
 
 
 def _open_folder(folder: Path, encoding: str | None) -> Source:
@@ -90,8 +93,8 @@ def _open_folder(folder: Path, encoding: str | None) -> Source:
     data = [p for p in files if p.suffix.lower() in EXTENSIONS and not _SIDE_FILES.match(p.name)]
     if not data:
         found = ", ".join(p.name for p in files[:10]) or "nothing"
-        raise UnreadableFile(f"{folder.name} holds no file that can be imported (found {found}); "
-                             + _unknown("").split("; ", 1)[1], file=folder.name, parameter="file")
+        raise UnreadableFile(f"{folder.name} holds no file that can be imported (found {found}); {_accepted()}",
+                             file=folder.name, parameter="file")
     if len(data) > 1:
         raise InvalidParameter(f"{folder.name} holds {len(data)} data files ({', '.join(p.name for p in data[:10])}): "
                                "import them one at a time", parameter="file")

@@ -16,6 +16,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from ..errors import InvalidParameter, UnreadableFile
@@ -179,23 +181,31 @@ def infer(values: pd.Series) -> tuple[str, pd.Series]:
     present = values.dropna()
     if present.empty:
         return "str", values.astype(object)
-    kinds = {type(v) for v in present}
-    if kinds <= {bool, np.bool_}:
+    kinds = pd.api.types.infer_dtype(present, skipna=True)
+    if kinds == "boolean":
         return "bool", values.astype(object)
-    if kinds <= {int, float, np.int64, np.float64}:  # Excel's numbers
-        whole = not kinds & {float, np.float64}
-        return ("int", values.astype("Int64")) if whole else ("float", values.astype("float64"))
-    text = present.astype(str).str.strip()
-    numbers = not text.str.match(r"[+-]?0\d").any()  # codes such as 0012 keep their zeros: text
-    if numbers and text.str.fullmatch(_INT).all():
+    if kinds == "integer":  # Excel's numbers
+        return "int", values.astype("Int64")
+    if kinds in ("floating", "mixed-integer-float"):
+        return "float", values.astype("float64")
+    text = pc.utf8_trim_whitespace(pa.array(present.astype(str).to_numpy(dtype=object), type=pa.string()))
+    numbers = not _matches(text, r"[+-]?0\d.*").any()  # codes such as 0012 keep their zeros: text
+    if numbers and _matches(text, _INT).all():
         return "int", pd.to_numeric(values, errors="raise").astype("Int64")
-    if numbers and text.str.fullmatch(_FLOAT).all():
+    if numbers and _matches(text, _FLOAT).all():
         return "float", pd.to_numeric(values, errors="raise").astype("float64")
-    if text.str.lower().isin(("true", "false")).all():
+    if pc.all(pc.is_in(pc.utf8_lower(text), pa.array(["true", "false"]))).as_py():
         return "bool", values.map(lambda v: None if v is None else str(v).strip().lower() == "true", na_action="ignore")
-    if text.str.fullmatch(_DATE).all() and pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").notna().all():
+    if _matches(text, _DATE).all() and pd.to_datetime(text.to_pandas(), format="%Y-%m-%d", errors="coerce").notna().all():
         return "date", values.astype(object)
+    if kinds == "string":
+        return "str", values.astype(object)
     return "str", values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore").astype(object)
+
+
+def _matches(text: pa.Array, pattern: str) -> np.ndarray:
+    """Whether each text matches ``pattern`` whole (Arrow's regular expressions: vectorised)."""
+    return pc.match_substring_regex(text, f"^(?:{pattern})$").to_numpy(zero_copy_only=False).astype(bool)
 
 
 def formula_cells(frame: pd.DataFrame) -> list[FormulaCell]:
@@ -206,9 +216,15 @@ def formula_cells(frame: pd.DataFrame) -> list[FormulaCell]:
         column = frame[name]
         if not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
             continue
-        text = column.where(column.map(lambda v: isinstance(v, str)), None).dropna()
-        hits = text[text.str.contains(_FORMULA, regex=True) & ~text.str.strip().str.fullmatch(_FLOAT)]
-        found += [FormulaCell(int(frame.index.get_loc(i)), str(name), value) for i, value in hits.items()]
+        cells = column.to_numpy(dtype=object)
+        strings = np.fromiter((isinstance(v, str) for v in cells), dtype=bool, count=len(cells))
+        text = pa.array(np.where(strings, cells, None), type=pa.string())
+        starts = pc.fill_null(pc.match_substring_regex(text, _FORMULA), False).to_numpy(zero_copy_only=False)
+        if not starts.any():
+            continue
+        rows = np.flatnonzero(starts)
+        numbers = _matches(pc.utf8_trim_whitespace(text.take(pa.array(rows))), _FLOAT)
+        found += [FormulaCell(int(i), str(name), str(cells[i])) for i in rows[~numbers]]
     return sorted(found, key=lambda c: (c.row, c.column))
 
 
