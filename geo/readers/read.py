@@ -146,29 +146,35 @@ def _crs(value):
                        "(CGCS2000 GK CM 120E) or EPSG:4490 (CGCS2000 degrees)", parameter="crs", status=400) from None
 
 
-def to_wgs84(frame: gpd.GeoDataFrame, crs=None) -> gpd.GeoDataFrame:
+def to_wgs84(frame: gpd.GeoDataFrame, crs=None, *, swapped: bool = False) -> gpd.GeoDataFrame:
     """``frame`` in WGS84 (EPSG:4326) from ``crs`` (default: the frame's own): any CRS pyproj knows,
-    or "GCJ-02" (Amap/Gaode) and "BD-09" (Baidu) offsets, undone numerically. A frame with no
-    CRS and none given is a CRSError: coordinates are never guessed here."""
+    or "GCJ-02" (Amap/Gaode) and "BD-09" (Baidu), whose offsets are undone numerically.
+    ``swapped``: the file's x holds the northing or latitude (the inspector's ``Candidate.swapped``).
+    A frame with no CRS and none given is a CRSError: coordinates are never guessed here. Heights
+    are dropped (the atlas holds 2D shapes)."""
     source = crs if crs is not None else frame.crs
     if source is None:
         raise CRSError("the data has no coordinate system: choose the one it is in (the inspector proposes one)",
                        parameter="crs")
     geoms = np.asarray(frame.geometry.array, dtype=object)
-    name = str(source).upper()
+    if swapped:
+        geoms = shapely.transform(geoms, lambda xy: xy[:, ::-1])
+    name = str(source).upper().replace("_", "-")
     if name in ("GCJ-02", "GCJ02"):
-        moved = crs_names.gcj02_to_wgs84(geoms)
+        moved = shapely.transform(geoms, crs_names.gcj02_to_wgs84_xy)
     elif name in ("BD-09", "BD09"):
-        convert = getattr(crs_names, "bd09_to_wgs84", None)
+        convert = getattr(crs_names, "bd09_to_wgs84_xy", None)
         if convert is None:
-            raise CRSError("BD-09 (Baidu) coordinates cannot be converted yet", parameter="crs")
-        moved = convert(geoms)
+            raise CRSError("BD-09 (Baidu) coordinates cannot be converted by this version of the atlas",
+                           parameter="crs")
+        moved = shapely.transform(geoms, convert)
     else:
         src = _crs(source)
         if src.equals(_crs("EPSG:4326"), ignore_axis_order=True):
-            return frame.set_crs("EPSG:4326", allow_override=True)
-        tr = crs_names.transformer(src.to_wkt(), "EPSG:4326")
-        moved = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+            moved = shapely.force_2d(geoms)
+        else:
+            tr = crs_names.transformer(src.to_wkt(), "EPSG:4326")
+            moved = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
     out = frame.copy()
     out[out.geometry.name] = gpd.GeoSeries(moved, index=frame.index, crs="EPSG:4326")
     return out.set_crs("EPSG:4326", allow_override=True)

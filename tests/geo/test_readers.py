@@ -361,3 +361,10 @@ def test_gcj02_undone_and_unknown_crs_refused():
     assert np.allclose(shapely.get_coordinates(back.geometry.array), wgs, atol=1e-8)
     with pytest.raises(CRSError, match="unknown coordinate system"):
         to_wgs84(frame, "EPSG:999999")
+
+
+def test_swapped_axes():
+    frame = gpd.GeoDataFrame(geometry=[Point(4_150_000.0, 500_000.0)])  # northing first
+    got = to_wgs84(frame, "EPSG:4550", swapped=True).geometry.iloc[0]
+    lon, lat = Transformer.from_crs("EPSG:4550", "EPSG:4326", always_xy=True).transform(500_000.0, 4_150_000.0)
+    assert (got.x, got.y) == pytest.approx((lon, lat), abs=1e-9)
