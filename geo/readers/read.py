@@ -116,8 +116,9 @@ def _neutral(frame: gpd.GeoDataFrame, layer: SourceLayer) -> gpd.GeoDataFrame:
         values = frame[name]
         kind = kinds.get(name)
         if pd.api.types.is_datetime64_any_dtype(values.dtype):
-            fmt = "%Y-%m-%d" if kind == "date" else None
-            changed[name] = values.map(lambda v: (v.strftime(fmt) if fmt else v.isoformat()) if pd.notna(v) else None)
+            text = values.dt.strftime("%Y-%m-%d") if kind == "date" else values.map(
+                lambda v: v.isoformat() if pd.notna(v) else None)
+            changed[name] = text.astype(object).where(values.notna(), None)
         elif kind == "json" and values.dtype == object:
             changed[name] = values.map(_json_text)
         elif kind == "date" and values.dtype == object:

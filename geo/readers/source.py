@@ -13,9 +13,9 @@ import pyogrio
 
 from ..errors import EmptyFile, InvalidParameter, MissingPart, UnreadableFile
 from ..store.base import FIELD_TYPES, Field
+from .base import FORMATS, TABULAR, Source, SourceLayer, gdal_errors, neutral_type
 from .shapefile import declared_encoding, mapping, parts, sibling
 from .tabular import read_table, sheet_names, suggest_columns
-from .base import FORMATS, TABULAR, Source, SourceLayer, gdal_errors, neutral_type
 
 #: extension -> our format name
 EXTENSIONS = {".shp": "shapefile", ".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".kml": "kml",

@@ -13,14 +13,19 @@ import geopandas as gpd
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pyogrio
 import pytest
 import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon
 
 from geo import crs as crs_targets
-from geo.errors import CRSError, EmptyFile, InvalidParameter, MissingPart, UnreadableFile
+from geo.errors import (
+    CRSError,
+    EmptyFile,
+    InvalidParameter,
+    MissingPart,
+    UnreadableFile,
+)
 from geo.export import About, Chunk, Column, LayerSchema, formats, write
 from geo.export.gdal import dbf_names
 from geo.readers import open_source, read, to_wgs84

@@ -12,7 +12,14 @@ import pytest
 import shapely
 
 from geo.errors import InvalidParameter, UnreadableFile
-from geo.readers import Columns, formula_cells, open_source, points_from_columns, read, suggest_columns
+from geo.readers import (
+    Columns,
+    formula_cells,
+    open_source,
+    points_from_columns,
+    read,
+    suggest_columns,
+)
 
 HYPERLINK = '=HYPERLINK("http://evil.example/","点我")'
 CSV = ("名称,经度,纬度,编号,数量,链接,日期\n"
