@@ -143,13 +143,9 @@ class StoreError(GeoError):
     code = "store_unavailable"
 
 
-class UnsafeFile(GeoError):
-    """An uploaded file or archive refused before anything is read from it (HTTP 400; 413 where
-    it is too large): a path out of its folder, a zip bomb, a nested archive, a link, XML entities.
-    The detail names the file, the problem and what to do; ``file`` is the file's name."""
-
-    status = 400
-    code = "unsafe_file"
+class FileError(GeoError):
+    """An error about one given file; ``file`` is its name (never a path on the server), in the
+    body for the page to point at it."""
 
     def __init__(self, detail: str, *, file: str | None = None, **kwargs):
         super().__init__(detail, **kwargs)
@@ -160,9 +156,38 @@ class UnsafeFile(GeoError):
         return {} if self.file is None else {"file": self.file}
 
 
+class UnsafeFile(FileError):
+    """An uploaded file or archive refused before anything is read from it (HTTP 400; 413 where
+    it is too large): a path out of its folder, a zip bomb, a nested archive, a link, XML entities.
+    The detail names the file, the problem and what to do."""
+
+    status = 400
+    code = "unsafe_file"
+
+
+class UnreadableFile(FileError):
+    """A file given to import that cannot be read as it is: of no format we know, truncated,
+    corrupt (HTTP 422)."""
+
+    status = 422
+    code = "unreadable_file"
+
+
 class EncodingError(GeoError):
     """Text that decodes in none of the encodings tried, e.g. a file of mixed encodings (HTTP 422);
     the detail names the row and field and says how to choose an encoding."""
 
     status = 422
     code = "encoding_error"
+
+
+class MissingPart(UnreadableFile):
+    """A file that needs a companion that was not given: a ``.shp`` without its ``.dbf`` (HTTP 422)."""
+
+    code = "missing_part"
+
+
+class EmptyFile(UnreadableFile):
+    """A file of 0 bytes, or one that holds no features at all (HTTP 422)."""
+
+    code = "empty_file"

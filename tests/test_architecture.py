@@ -110,7 +110,8 @@ def test_no_import_circle():
 
 
 @pytest.mark.parametrize("name", ["geo.export.formats", "geo.export.package", "geo.store.gpkg", "geo.inspect",
-                                  "geo.inspect.crs_guess", "geo.inspect.safety", "layers.api.export",
+                                  "geo.inspect.crs_guess", "geo.inspect.safety", "geo.readers", "geo.readers.read",
+                                  "layers.api.export",
                                   "layers.api.jobs", "layers.map.standalone", "layers.cli", "layers.accounts",
                                   "layers.web.auth", "layers.web.routes", "layers.web.commands", "server",
                                   "bench.api", "bench.page", "bench.export", "bench.load", "bench.edits", "bench.peer"])

@@ -1,0 +1,307 @@
+"""Tables of coordinates: CSV and XLSX read as text (never as formulas), their columns typed from
+their values, the columns that hold the geometry suggested from names and values, and the geometry
+built from the chosen ones.
+
+A table has no geometry until the caller names its columns: ``read_table`` returns attributes only,
+``suggest_columns`` proposes lon/lat, X/Y or a WKT column, ``points_from_columns`` builds it.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import zipfile
+import zlib
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import shapely
+
+from ..errors import InvalidParameter, UnreadableFile
+from .base import Columns, FormulaCell
+
+#: what openpyxl raises on a damaged workbook (SyntaxError: the XML parsers' ParseError)
+_BOOK_ERRORS = (zipfile.BadZipFile, zlib.error, KeyError, OSError, ValueError, EOFError, SyntaxError)
+#: sheets of our own XLSX export that hold no features
+_EXPORT_SHEETS = ("字段 fields", "说明 README")
+_INT = r"[+-]?(?:0|[1-9]\d{0,17})"
+_FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_DATE = r"\d{4}-\d{2}-\d{2}"
+#: the first characters of a cell that a spreadsheet would run as a formula (OWASP's list)
+_FORMULA = r"^[=+\-@\t\r]"
+
+_X_NAMES = ("lon", "lng", "long", "longitude", "经度", "x", "x坐标", "东坐标", "easting", "point_x", "坐标x")
+_Y_NAMES = ("lat", "latitude", "纬度", "y", "y坐标", "北坐标", "northing", "point_y", "坐标y")
+_WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "几何", "shape", "空间信息")
+
+
+# -- reading ------------------------------------------------------------------------------------
+def sheet_names(path: Path) -> list[str]:
+    """The sheets of an XLSX that may hold features (our export's field and README sheets aside)."""
+    book = _open_book(path)
+    try:
+        return [s.title for s in book.worksheets if s.title not in _EXPORT_SHEETS]
+    finally:
+        book.close()
+
+
+def _damaged_book(path: Path, exc: Exception) -> UnreadableFile:
+    return UnreadableFile(f"{path.name} could not be read as an Excel workbook (.xlsx): the file is damaged or of "
+                          "another kind (an old .xls must be saved as .xlsx first)", file=path.name,
+                          parameter="file", internal=str(exc))
+
+
+def read_table(path: Path, fmt: str, layer: str | None = None, *, encoding: str | None = None,
+               columns=None) -> gpd.GeoDataFrame:
+    """The rows of a CSV or of one XLSX sheet, each column typed (see ``infer``), without geometry.
+    ``attrs["formula_cells"]`` lists the cells that look like formulas (kept as text)."""
+    frame = _read_csv(path, encoding) if fmt == "csv" else _read_sheet(path, layer)
+    if columns is not None:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise InvalidParameter(f"{path.name} has no column {', '.join(map(repr, missing))}; its columns are "
+                                   f"{', '.join(map(str, frame.columns))}", parameter="columns")
+        frame = frame[list(columns)]
+    flagged = formula_cells(frame)
+    types, typed = {}, {}
+    for name in frame.columns:
+        types[name], typed[name] = infer(frame[name])
+    out = gpd.GeoDataFrame(pd.DataFrame(typed, index=frame.index, columns=frame.columns))
+    out.attrs["formula_cells"] = flagged
+    out.attrs["types"] = types
+    return out
+
+
+def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
+    chosen = encoding or "utf-8-sig"
+    try:
+        with open(path, encoding=chosen, newline="") as fh:
+            sample = fh.read(64 * 1024)
+        try:
+            sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        except csv.Error:
+            sep = ","
+        # header=None: a row longer than the first (the header) is then an error, not a silent index
+        rows = pd.read_csv(path, sep=sep, header=None, dtype=object, keep_default_na=False, encoding=chosen,
+                           skip_blank_lines=True, on_bad_lines="error")
+    except UnicodeDecodeError:
+        raise InvalidParameter(f"{path.name} is not {chosen.upper()} text: choose its encoding "
+                               "(Chinese CSV files from Excel are often GB18030/GBK)", parameter="encoding") from None
+    except LookupError:
+        raise InvalidParameter(f"unknown encoding {encoding!r}; use e.g. UTF-8 or GB18030", parameter="encoding") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+        raise UnreadableFile(f"{path.name} is not a readable CSV table (one header row, then one row a feature, "
+                             "every row with the same columns): save it again as CSV", file=path.name,
+                             parameter="file", internal=str(exc)) from None
+    names = [str(v).strip() if v not in (None, "") else f"column_{i + 1}" for i, v in enumerate(rows.iloc[0])]
+    _unique(path, names)
+    frame = rows.iloc[1:].reset_index(drop=True).astype(object)
+    frame.columns = names
+    return frame.where(frame.notna() & (frame != ""), None)
+
+
+def _unique(path: Path, names: list) -> None:
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidParameter(f"{path.name}: the header row names {', '.join(dupes)} more than once; give every "
+                               "column its own name", parameter="file")
+
+
+def _open_book(path: Path):
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        return load_workbook(path, read_only=True, data_only=False)
+    except (*_BOOK_ERRORS, InvalidFileException) as exc:
+        raise _damaged_book(path, exc) from None
+
+
+def _read_sheet(path: Path, layer: str | None) -> pd.DataFrame:
+    try:
+        return _sheet(path, layer)
+    except _BOOK_ERRORS as exc:  # a damaged part of the zip shows only when its rows are read
+        raise _damaged_book(path, exc) from None
+
+
+def _sheet(path: Path, layer: str | None) -> pd.DataFrame:
+    book = _open_book(path)
+    try:
+        names = [s.title for s in book.worksheets if s.title not in _EXPORT_SHEETS]
+        if not names:
+            raise UnreadableFile(f"{path.name} has no sheet with features", file=path.name, parameter="file")
+        if layer is not None and layer not in names:
+            raise InvalidParameter(f"{path.name} has no sheet {layer!r}; its sheets are {', '.join(names)}",
+                                   parameter="layer")
+        rows = book[layer or names[0]].iter_rows(values_only=True)
+        head = next(rows, None)
+        while head is not None and all(v is None for v in head):
+            head = next(rows, None)
+        if head is None:
+            return pd.DataFrame()
+        names = [None if v is None else str(v).strip() for v in head]
+        while names and names[-1] is None:
+            names.pop()
+        wkt_at = names.index("WKT") if names and names[-1] == "WKT" else None
+        records = []
+        for row in rows:
+            if all(v is None for v in row):
+                continue
+            record = [_cell(v) for v in row[:len(names)]] + [None] * max(0, len(names) - len(row))
+            if wkt_at is not None and len(row) > len(names):  # our export: long WKT goes on to the right
+                record[wkt_at] = "".join(str(v) for v in row[wkt_at:] if v is not None)
+            records.append(record)
+    finally:
+        book.close()
+    unnamed = [i for i, n in enumerate(names) if not n]
+    for i in unnamed:
+        names[i] = f"column_{i + 1}"
+    _unique(path, names)
+    return pd.DataFrame(records, columns=names, dtype=object)
+
+
+def _cell(value):
+    """Cell values as Python values; dates as ISO text (a midnight date-time is a date)."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    return value
+
+
+# -- types --------------------------------------------------------------------------------------
+def infer(values: pd.Series) -> tuple[str, pd.Series]:
+    """The neutral type of a column of cell values and the values converted to it: whole numbers
+    (codes with a leading zero stay text), numbers, true/false, ISO dates (kept as text), or text."""
+    present = values.dropna()
+    if present.empty:
+        return "str", values.astype(object)
+    kinds = pd.api.types.infer_dtype(present, skipna=True)
+    if kinds == "boolean":
+        return "bool", values.astype(object)
+    if kinds == "integer":  # Excel's numbers
+        return "int", values.astype("Int64")
+    if kinds in ("floating", "mixed-integer-float"):
+        return "float", values.astype("float64")
+    text = pc.utf8_trim_whitespace(pa.array(present.astype(str).to_numpy(dtype=object), type=pa.string()))
+    numbers = not _matches(text, r"[+-]?0\d.*").any()  # codes such as 0012 keep their zeros: text
+    if numbers and _matches(text, _INT).all():
+        return "int", pd.to_numeric(values, errors="raise").astype("Int64")
+    if numbers and _matches(text, _FLOAT).all():
+        return "float", pd.to_numeric(values, errors="raise").astype("float64")
+    if pc.all(pc.is_in(pc.utf8_lower(text), pa.array(["true", "false"]))).as_py():
+        return "bool", values.map(lambda v: None if v is None else str(v).strip().lower() == "true", na_action="ignore")
+    if _matches(text, _DATE).all() and pd.to_datetime(text.to_pandas(), format="%Y-%m-%d", errors="coerce").notna().all():
+        return "date", values.astype(object)
+    if kinds == "string":
+        return "str", values.astype(object)
+    return "str", values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore").astype(object)
+
+
+def _matches(text: pa.Array, pattern: str) -> np.ndarray:
+    """Whether each text matches ``pattern`` whole (Arrow's regular expressions: vectorised)."""
+    return pc.match_substring_regex(text, f"^(?:{pattern})$").to_numpy(zero_copy_only=False).astype(bool)
+
+
+def formula_cells(frame: pd.DataFrame) -> list[FormulaCell]:
+    """Cells whose text would run as a formula in a spreadsheet (``=HYPERLINK(...)``, ``+1+2``,
+    ``@SUM``); a number such as ``-5`` is not one. They stay text; this lists them."""
+    found: list[FormulaCell] = []
+    for name in frame.columns:
+        column = frame[name]
+        if not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
+            continue
+        cells = column.to_numpy(dtype=object)
+        strings = np.fromiter((isinstance(v, str) for v in cells), dtype=bool, count=len(cells))
+        text = pa.array(np.where(strings, cells, None), type=pa.string())
+        starts = pc.fill_null(pc.match_substring_regex(text, _FORMULA), False).to_numpy(zero_copy_only=False)
+        if not starts.any():
+            continue
+        rows = np.flatnonzero(starts)
+        numbers = _matches(pc.utf8_trim_whitespace(text.take(pa.array(rows))), _FLOAT)
+        found += [FormulaCell(int(i), str(name), str(cells[i])) for i in rows[~numbers]]
+    return sorted(found, key=lambda c: (c.row, c.column))
+
+
+# -- where the geometry is ------------------------------------------------------------------------
+def _numbers(frame: pd.DataFrame, name) -> pd.Series | None:
+    values = pd.to_numeric(frame[name], errors="coerce")
+    present = frame[name].notna()
+    return values if present.any() and values[present].notna().all() else None
+
+
+def suggest_columns(frame: pd.DataFrame) -> Columns | None:
+    """The columns most likely to hold the geometry: a WKT column whose values parse, else a pair of
+    number columns named like longitude/latitude or X/Y (经度/纬度, lng/lat, x/y ...), else a pair
+    whose values lie in China's longitudes and latitudes. ``kind`` is "lonlat" when the values are
+    degrees, "xy" when they are projected metres. None when nothing fits."""
+    lowered = {str(name).strip().lower(): name for name in frame.columns}
+    for key in _WKT_NAMES:
+        if key in lowered and _parses_as_wkt(frame[lowered[key]]):
+            return Columns(wkt=lowered[key], kind="wkt")
+    xs = [lowered[k] for k in _X_NAMES if k in lowered and _numbers(frame, lowered[k]) is not None]
+    ys = [lowered[k] for k in _Y_NAMES if k in lowered and _numbers(frame, lowered[k]) is not None]
+    if xs and ys:
+        x, y = xs[0], ys[0]
+        return Columns(x=x, y=y, kind=_kind(_numbers(frame, x), _numbers(frame, y)))
+    numeric = {name: v for name in frame.columns if (v := _numbers(frame, name)) is not None}
+    lons = [n for n, v in numeric.items() if v.between(73, 136).all()]
+    lats = [n for n, v in numeric.items() if v.between(3, 54).all() and n not in lons]
+    if lons and lats:
+        return Columns(x=lons[0], y=lats[0], kind="lonlat")
+    return None
+
+
+def _kind(x: pd.Series, y: pd.Series) -> str:
+    degrees = x.dropna().between(-180, 180).all() and y.dropna().between(-90, 90).all()
+    return "lonlat" if degrees else "xy"
+
+
+def _parses_as_wkt(values: pd.Series) -> bool:
+    sample = values.dropna().head(100)
+    if sample.empty or not all(isinstance(v, str) for v in sample):
+        return False
+    return bool(pd.notna(shapely.from_wkt(sample.to_numpy(), on_invalid="ignore")).all())
+
+
+def points_from_columns(frame: pd.DataFrame, x: str | None = None, y: str | None = None, *, wkt: str | None = None,
+                        crs=None) -> gpd.GeoDataFrame:
+    """``frame`` with a geometry: points from the ``x``/``y`` columns (kept as attributes), or the
+    shapes of the ``wkt`` column (which then leaves the attributes). A row with both cells empty gets
+    no geometry (``report`` counts it); a cell that is not a number or not WKT is an error naming the
+    first rows."""
+    for name, label in ((x, "x"), (y, "y"), (wkt, "wkt")):
+        if name is not None and name not in frame.columns:
+            raise InvalidParameter(f"no column {name!r}; the columns are {', '.join(map(str, frame.columns))}",
+                                   parameter=label)
+    attrs = pd.DataFrame(frame).copy()
+    if wkt is not None:
+        text = attrs.pop(wkt)
+        geoms = shapely.from_wkt(text.where(text.notna(), None).to_numpy(dtype=object), on_invalid="ignore")
+        _refuse(text.notna().to_numpy() & pd.isna(geoms), text, wkt, "is not WKT (e.g. POINT (122.1 37.5))")
+    elif x is not None and y is not None:
+        xs, ys = pd.to_numeric(attrs[x], errors="coerce"), pd.to_numeric(attrs[y], errors="coerce")
+        for name, raw, num in ((x, attrs[x], xs), (y, attrs[y], ys)):
+            _refuse(raw.notna().to_numpy() & num.isna().to_numpy(), raw, name, "is not a number")
+        both = (xs.notna() & ys.notna()).to_numpy()
+        geoms = np.full(len(attrs), None, dtype=object)
+        geoms[both] = shapely.points(xs.to_numpy()[both], ys.to_numpy()[both])
+    else:
+        raise InvalidParameter("name the x and y columns, or a wkt column", parameter="x")
+    out = gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(geoms, index=attrs.index), crs=crs)
+    out.attrs.update(frame.attrs)
+    return out
+
+
+def _refuse(bad: np.ndarray, raw: pd.Series, column: str, problem: str) -> None:
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        shown = "; ".join(f"row {i + 1}: {raw.iloc[i]!r}" for i in rows[:5])
+        more = f" and {rows.size - 5} more" if rows.size > 5 else ""
+        raise InvalidParameter(f"column {column!r} {problem} in {rows.size} rows ({shown}{more}); correct those "
+                               "cells or choose other columns", parameter="columns")
