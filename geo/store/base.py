@@ -184,6 +184,16 @@ class Store(ABC):
     def add(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str, message: str) -> Revision:
         """New features (WGS84, with the key column); a key already present is a Conflict naming it."""
 
+    def plan_upsert(self, layer: str, frame: gpd.GeoDataFrame) -> dict[str, list[str]]:
+        """The keys ``upsert`` of ``frame`` would add, update and leave unchanged
+        (``{"added": [...], "updated": [...], "unchanged": [...]}``); nothing is written."""
+        raise NotImplementedError(f"{type(self).__name__} has no upsert")
+
+    def upsert(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str, message: str) -> Revision:
+        """Features whose key is new added, those whose key is present updated (fields not in the
+        frame kept), in one transaction and one revision; unchanged features are not recorded."""
+        raise NotImplementedError(f"{type(self).__name__} has no upsert")
+
     @abstractmethod
     def update(self, layer: str, key: str, *, properties: Mapping | None = None, geometry=None,
                expected_version: int | None = None, actor: str, message: str) -> Revision:

@@ -272,3 +272,54 @@ class GeoPackageEditor(GeoPackageWriter):
                 f"图层 {layer!r} 的历史从修订 {row[0]} 开始 / layer {layer!r}'s history starts at revision {row[0]} "
                 f"({rev[0] if rev else '?'}, {rev[1] if rev else '?'}: a build, creation or rename); "
                 "choose a later time or revision", parameter="as_of")
+
+    # -- upsert: add new keys and update present ones, in one transaction ----------------------------
+    def _upsert_target(self, con, layer: str, meta: dict, frame) -> tuple[dict, dict, dict]:
+        """(current rows of the frame's keys, target rows, {"added", "updated", "unchanged": [keys]})."""
+        from .gpkg_write import db_value
+
+        unknown = [c for c in frame.columns if c != frame.geometry.name and c not in meta["fields"]]
+        if unknown:
+            raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter=unknown[0])
+        keys = [str(k) for k in frame[self.key]]
+        current = self._current(con, layer, meta, keys)
+        geoms = _geoms_for(layer, meta["type"], frame.geometry)
+        columns = [c for c in frame.columns if c != frame.geometry.name]
+        target, plan = {}, {"added": [], "updated": [], "unchanged": []}
+        for key, record, geom in zip(keys, frame[columns].to_dict("records"), geoms):
+            row = current.get(key)
+            props = dict(row[1]) if row is not None else {f: None for f in meta["fields"]}
+            for name, value in record.items():
+                kind = meta["fields"][name]
+                props[name] = logical(db_value(value, kind, name), kind)
+            props[self.key] = key
+            target[key] = (row[0] if row is not None else None, props, geom)
+            if row is None:
+                plan["added"].append(key)
+            elif {c: props.get(c) for c in meta["fields"]} == row[1] and geom == row[2]:
+                plan["unchanged"].append(key)
+            else:
+                plan["updated"].append(key)
+        return current, target, plan
+
+    def plan_upsert(self, layer: str, frame) -> dict[str, list[str]]:
+        """What ``upsert`` of ``frame`` would do now: the keys it would add, update and leave
+        unchanged. Nothing is written."""
+        self._check_frame(layer, frame)
+        meta = self._schema().get(layer)
+        if meta is None:
+            raise NotFound(f"no layer {layer!r}", parameter="layer")
+        return self._run("planning an upsert", lambda con: self._upsert_target(con, layer, meta, frame)[2])
+
+    def upsert(self, layer: str, frame, *, actor: str, message: str) -> Revision:
+        """Add the features of ``frame`` whose key is new and update those whose key is present (the
+        fields not in the frame kept), as one revision; unchanged features are not recorded."""
+        self._check_frame(layer, frame)
+
+        def work(tx):
+            meta = self._meta(tx, layer)
+            current, target, _ = self._upsert_target(tx.con, layer, meta, frame)
+            self._apply(tx, layer, meta, current, target)
+            tx.layers.add(layer)
+
+        return self._transact(actor, message, work)
