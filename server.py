@@ -42,6 +42,7 @@ from layers.map import assets, standalone
 from layers.map import page as mapview
 from layers.web import auth, headers
 from layers.web import edits as edit_routes
+from layers.web import import_command
 from layers.web import store_commands
 from layers.web import commands as account_commands
 
@@ -357,6 +358,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.cli.add_command(account_commands.users)
     app.cli.add_command(account_commands.audit)
     app.cli.add_command(store_commands.store)
+    app.cli.add_command(import_command.import_file)
 
     return app
 
