@@ -19,6 +19,8 @@ def test_defaults_and_typed_overrides():
         "CACHE_MB": 64,
         "LOG_LEVEL": "INFO",
         "PROXY_FIX": 0,
+        "IMPORT_MAX_MB": 512,
+        "IMPORT_MAX_FEATURES": 1_000_000,
         "ACCOUNTS": "",  # accounts.sqlite beside the store
         "ANONYMOUS": "VIEW",
         "SECRET_KEY": "",  # generated once beside the store

@@ -1,25 +1,9 @@
-"""Planners' own files brought into the store, Flask-free: ``inspect`` (what a file is, before
-anything is stored: its encoding, coordinate system, shapes and fields) and ``commit`` (the file
-read again with the planner's choices and written whole, or not at all).
-
-``inspect`` unpacks a zip safely into a scratch folder (``geo.inspect.extract_zip``), opens the
-source (``geo.readers.open_source``), detects the text encoding of a Shapefile's .dbf or a CSV
-(``detect_dbf``/``detect_text``), ranks the candidate coordinate systems against Weihai (the
-``reference`` the caller passes: the districts' outlines, see ``reference_from_store``) and checks a
-declared one, and reports the shapes (``geo.readers.report``). ``commit`` drops Z/M, repairs only
-when asked, reprojects to WGS84, measures in EPSG:4550 and writes: a new layer (``create_layer`` then
-``add``: two revisions, the store has no single call for both), an append (``add``; keys already
-present refused before writing) or an upsert by a key field (``Store.upsert``, one revision; its
-counts computed first by ``Store.plan_upsert``). Every check runs before the first write.
-"""
+"""``commit`` and ``plan``: the inspected file read again with the planner's choices and written
+whole, or not at all (see the package's docstring)."""
 from __future__ import annotations
 
-import re
-import shutil
-import tempfile
 import uuid
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -27,219 +11,18 @@ import pandas as pd
 import shapely
 
 from geo import readers
-from geo.errors import Conflict, EmptyFile, InvalidGeometry, InvalidParameter, TooLarge
-from geo.inspect import CANDIDATES, ArchiveLimits, extract_zip, guess_crs
-from geo.inspect import detect_dbf, detect_text, normalise_encoding
+from geo.errors import Conflict, EmptyFile, InvalidGeometry, InvalidParameter
+from geo.inspect import CANDIDATES, normalise_encoding
 from geo.measure import measure
-from geo.store import Field, Query, Store, check_layer_name
+from geo.store import Field, Store, check_layer_name
 
-from . import catalog
+from .. import catalog
 
 MODES = ("new", "append", "upsert")
-MEASURES = ("area_m2", "area_ha", "area_mu", "length_km")
-#: bytes of a CSV read for the encoding check
-_TEXT_SAMPLE = 8 << 20
-_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _MULTI = {"Polygon": "MultiPolygon", "LineString": "MultiLineString", "Point": "MultiPoint"}
 
 
-@dataclass(frozen=True)
-class Reference:
-    """Where imported data should lie: ``area`` a WGS84 polygon or (minx, miny, maxx, maxy), and
-    ``features`` (WGS84 shapes, e.g. district outlines) that tell the GCJ-02/BD-09 offsets apart."""
-
-    area: object
-    features: object = None
-
-
-def reference_from_store(store: Store, layer: str = "districts") -> Reference:
-    """The districts' outlines from the store as the reference area (their bbox if none has a shape)."""
-    frame = store.query(layer, Query(columns=(catalog.KEY,)))
-    geoms = np.asarray(frame.geometry.array, dtype=object)
-    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
-    if not len(geoms):
-        bbox = store.info(layer).bbox
-        if bbox is None:
-            raise InvalidParameter(f"layer {layer!r} has no shapes to check coordinates against", parameter="reference")
-        return Reference(tuple(bbox))
-    return Reference(shapely.union_all(shapely.make_valid(geoms)), geoms)
-
-
-@dataclass
-class Inspection:
-    """What ``inspect`` found; ``to_dict`` for the preview. ``folder`` is the scratch folder (a
-    zip's unpacked files) that ``close`` removes."""
-
-    file: str
-    path: Path
-    format: str
-    layer: str | None
-    count: int
-    encoding: str | None
-    encoding_guess: dict | None
-    crs: str | None                  # the chosen candidate's key ("EPSG:4529", "EPSG:4529/swapped", "GCJ-02")
-    crs_reason: str
-    crs_guess: dict | None
-    declared_crs: str | None
-    columns: dict | None             # CSV/XLSX: {"x", "y", "wkt", "kind"}
-    geometry: dict
-    notes: list[str]
-    fields: list[dict]               # {"name" (in the file), "store" (the store's name), "type"}
-    source: dict
-    folder: Path | None = None
-    reference: Reference | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k not in ("folder", "path", "reference")}
-        return _jsonable(out)
-
-    def close(self) -> None:
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, (bytes, Path)):
-        return str(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-# -- inspect -----------------------------------------------------------------------------------
-def inspect(path, *, reference: Reference, max_mb: int = 512, max_features: int = 1_000_000,
-            layer: str | None = None, encoding: str | None = None, crs: str | None = None,
-            scratch: Path | None = None) -> Inspection:
-    """What the file at ``path`` is (a zip is unpacked first into a folder under ``scratch``).
-    ``encoding``/``crs`` override what would be detected. Nothing is stored."""
-    path = Path(path)
-    if not path.exists():
-        raise InvalidParameter(f"{path.name} was not found; upload it again", parameter="file")
-    limit = max_mb << 20
-    if path.is_file() and path.stat().st_size > limit:
-        raise TooLarge(f"{path.name} is larger than the {max_mb} MB an import accepts (ATLAS_IMPORT_MAX_MB); "
-                       "split the data or import an extract", parameter="file")
-    folder = None
-    target = path
-    if path.suffix.lower() == ".zip":
-        folder = Path(tempfile.mkdtemp(prefix="atlas-import-", dir=scratch))
-        try:
-            extract_zip(path, folder, ArchiveLimits(max_total_bytes=limit), name=path.name)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        target = folder
-    try:
-        return _inspect(path.name, target, reference, max_features, layer, encoding, crs, folder)
-    except BaseException:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
-
-
-def _encoding(source, chosen_layer, override: str | None):
-    """(label, guess as a dict or None) for Shapefile and CSV; (None, None) for the others."""
-    if override is not None:
-        label = normalise_encoding(override)
-        if label is None:
-            raise InvalidParameter(f"unknown encoding {override!r}; give UTF-8, GBK or GB18030", parameter="encoding")
-    else:
-        label = None
-    if source.format == "shapefile":
-        shp = chosen_layer.file or source.path
-        dbf = next((p for p in shp.parent.glob(f"{shp.stem}.*") if p.suffix.lower() == ".dbf"), None)
-        guess = detect_dbf(dbf) if dbf is not None else None
-    elif source.format == "csv":
-        with open(source.path, "rb") as fh:
-            guess = detect_text(fh.read(_TEXT_SAMPLE))
-    else:
-        return None, None
-    if label is None:
-        label = guess.require(source.name) if guess is not None else None
-    return label, guess.to_dict() if guess is not None else None
-
-
-def _store_name(name: str, taken: set[str]) -> str:
-    """A field name the store accepts (letters, digits, _), unique among ``taken``."""
-    text = str(name) if _FIELD.match(str(name)) else re.sub(r"[^A-Za-z0-9_]", "_", str(name)).strip("_")
-    if not text or not _FIELD.match(text):
-        text = f"field_{text}" if text else "field"
-    text = text.lower()
-    if text in ("fid", "geom", "geometry"):
-        text = f"{text}_1"
-    base, n = text, 1
-    while text in taken:
-        n += 1
-        text = f"{base}_{n}"
-    taken.add(text)
-    return text
-
-
-def _read(source, layer_name, label, columns: dict | None) -> gpd.GeoDataFrame:
-    frame = readers.read(source, layer_name, encoding=label if source.format in ("shapefile", "dxf", "csv") else None)
-    if source.format in ("csv", "xlsx"):
-        if not columns:
-            raise InvalidParameter(f"{source.name}: no columns look like longitude/latitude, X/Y or WKT; name them",
-                                   parameter="columns")
-        frame = readers.points_from_columns(frame, columns.get("x"), columns.get("y"), wkt=columns.get("wkt"))
-    return frame
-
-
-def _inspect(file, target, reference, max_features, layer, encoding, crs, folder) -> Inspection:
-    source = readers.open_source(target)
-    chosen = source.layer(layer)
-    label, guess = _encoding(source, chosen, encoding)
-    if label is not None and source.format in ("shapefile", "csv"):
-        source = readers.open_source(target, encoding=label)
-        chosen = source.layer(layer)
-    if chosen.count > max_features:
-        raise TooLarge(f"{file} holds {chosen.count:,} features, more than the {max_features:,} an import may bring in "
-                       "(ATLAS_IMPORT_MAX_FEATURES); split it", parameter="file")
-    columns = asdict(chosen.suggestion) if chosen.suggestion is not None else None
-    frame = _read(source, chosen.name, label, columns)
-    if not len(frame):
-        raise EmptyFile(f"{file} holds no features: export the layer again with its features", file=file,
-                        parameter="file")
-    declared = None if frame.crs is None else (f"EPSG:{frame.crs.to_epsg()}" if frame.crs.to_epsg() else frame.crs.to_wkt())
-    geoms = np.asarray(frame.geometry.array, dtype=object)
-    ranked = guess_crs(geoms, reference.area, reference=reference.features, declared=declared)
-    if crs is not None:
-        chosen_crs, why = crs, "chosen by hand"
-    elif ranked.declared is not None and ranked.declared.plausible:
-        chosen_crs, why = ranked.declared.declared, ranked.declared.reason_en
-    elif ranked.best is not None:
-        chosen_crs, why = ranked.best.candidate.key, ranked.reason_en
-        if ranked.declared is not None:
-            why = f"{ranked.declared.reason_en}; {why}"
-    else:
-        chosen_crs, why = None, ranked.reason_en
-    rep = readers.report(frame)
-    taken = {catalog.KEY, *MEASURES}
-    fields = [{"name": f.name, "store": f.name if f.name in (catalog.KEY, *MEASURES) else _store_name(f.name, taken),
-               "type": f.type} for f in chosen.fields if columns is None or f.name not in (columns.get("wkt"),)]
-    geometry = {"count": rep.count, "invalid_count": rep.invalid_count,
-                "invalid": [asdict(p) for p in rep.invalid[:100]], "empty": rep.empty, "types": rep.types,
-                "has_z": rep.has_z, "has_m": rep.has_m, "mixed": rep.mixed}
-    return Inspection(file=file, path=Path(target), format=source.format, layer=chosen.name, count=len(frame),
-                      encoding=label, encoding_guess=guess, crs=chosen_crs, crs_reason=why,
-                      crs_guess=ranked.to_dict(), declared_crs=declared, columns=columns, geometry=geometry,
-                      notes=rep.notes(), fields=fields, source=readers.describe(source), folder=folder,
-                      reference=reference)
+from .inspection import MEASURES, Inspection, _read
 
 
 # -- commit ------------------------------------------------------------------------------------
@@ -354,7 +137,7 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
     frame, dropped_z = readers.force_2d(frame)
     rep = readers.report(frame)
     if rep.empty:
-        rows = np.flatnonzero((shapely.is_missing(frame.geometry.array) | shapely.is_empty(frame.geometry.array)))
+        rows = np.flatnonzero(shapely.is_missing(frame.geometry.array) | shapely.is_empty(frame.geometry.array))
         raise InvalidGeometry(f"{inspection.file}: {rep.empty} rows have no shape (the first is row {int(rows[0]) + 1}); "
                               "give them a shape or remove them", parameter="geometry")
     repaired = 0
@@ -403,7 +186,7 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
         present = store.versions(layer, keys)
         if present:
             raise Conflict(f"{inspection.file}: {len(present)} keys are already in layer {layer!r} (the first "
-                           f"{sorted(present)[0]!r}); import with mode upsert to update them", parameter="key")
+                           f"{min(present)!r}); import with mode upsert to update them", parameter="key")
         if dry_run:
             return Result(layer, mode, (), len(attrs), 0, 0, repaired, dropped_z)
         rev = store.add(layer, attrs, actor=actor, message=message or f"import {inspection.file}")
@@ -435,9 +218,9 @@ def _cast(frame: gpd.GeoDataFrame, types: dict[str, str]) -> gpd.GeoDataFrame:
             changed[name] = values.astype(object).where(values.notna(), None)
             continue
         if pd.api.types.is_float_dtype(values.dtype) and (values.dropna() % 1 == 0).all():
-            text = values.map(lambda v: None if v != v else str(int(v)))
+            text = values.map(lambda v: None if pd.isna(v) else str(int(v)))
         else:
-            text = values.map(lambda v: None if v is None or v != v else str(v))
+            text = values.map(lambda v: None if pd.isna(v) else str(v))
         changed[name] = text.astype(object)
     return frame.assign(**changed) if changed else frame
 
