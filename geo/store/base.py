@@ -177,8 +177,10 @@ class Store(ABC):
     # -- writing, each call one transaction that returns the revision it wrote -------------------
     @abstractmethod
     def create_layer(self, name: str, geometry_type: str, fields: Sequence[Field], *, actor: str,
-                     message: str) -> Revision:
-        """A new empty layer with the key field and ``fields``; Conflict if the name is taken."""
+                     message: str, features: gpd.GeoDataFrame | None = None) -> Revision:
+        """A new layer with the key field and ``fields``; Conflict if the name is taken. ``features``
+        (as for ``add``) are written in the same transaction and revision: the layer appears with
+        them or not at all."""
 
     @abstractmethod
     def add(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str, message: str) -> Revision:

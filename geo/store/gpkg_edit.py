@@ -36,7 +36,7 @@ def _geoms_for(layer: str, layer_type: str, geoms) -> list[bytes]:
 
 class GeoPackageEditor(GeoPackageWriter):
     def create_layer(self, name: str, geometry_type: str, fields: Sequence[Field], *, actor: str,
-                     message: str) -> Revision:
+                     message: str, features=None) -> Revision:
         check_layer_name(name)
         if geometry_type not in ddl.GEOMETRY_TYPES.values():
             raise InvalidParameter(f"geometry type must be one of {', '.join(ddl.GEOMETRY_TYPES.values())}, "
@@ -48,6 +48,8 @@ class GeoPackageEditor(GeoPackageWriter):
             if not _FIELD_NAME.match(f.name) or f.name.lower() in ("fid", "geom"):
                 raise InvalidParameter(f"field name {f.name!r}: use letters, digits and '_' (not fid or geom)",
                                        parameter="fields")
+        if features is not None:
+            self._check_frame(name, features)
         tmp = self._empty_layer(name, geometry_type, fields)
 
         def work(tx):
@@ -57,6 +59,9 @@ class GeoPackageEditor(GeoPackageWriter):
                                "restored); choose another name", parameter="layer")
             ddl.merge(tx.con, [name], self.key)
             tx.layers.add(name)
+            if features is not None and len(features):
+                tx.schema = ddl.read_schema(tx.con)
+                self._add_rows(tx, name, features)
             tx.after.append(lambda rid: ddl.remember(tx.con, name, geometry_type, fields, self.key, rid, since=True))
 
         try:
@@ -66,24 +71,24 @@ class GeoPackageEditor(GeoPackageWriter):
 
     def add(self, layer: str, frame, *, actor: str, message: str) -> Revision:
         self._check_frame(layer, frame)
+        return self._transact(actor, message, lambda tx: self._add_rows(tx, layer, frame))
 
-        def work(tx):
-            meta = self._meta(tx, layer)
-            unknown = [c for c in frame.columns if c != frame.geometry.name and c not in meta["fields"]]
-            if unknown:
-                raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter=unknown[0])
-            keys = [str(k) for k in frame[self.key]]
-            present = self._current(tx.con, layer, meta, keys)
-            if present:
-                first = next(k for k in keys if k in present)
-                raise Conflict(f"{self.key} {first!r} 已存在 / a feature {first!r} is already in layer {layer!r}; "
-                               "pick another id or update that feature", parameter=self.key)
-            geoms = _geoms_for(layer, meta["type"], frame.geometry)
-            columns = [c for c in frame.columns if c != frame.geometry.name]
-            records = frame[columns].to_dict("records")
-            self._insert(tx, layer, meta, [(None, {**r, self.key: k}, g) for r, k, g in zip(records, keys, geoms)])
-
-        return self._transact(actor, message, work)
+    def _add_rows(self, tx, layer: str, frame) -> None:
+        """Insert ``frame``'s features inside the transaction ``tx`` (a key already present: Conflict)."""
+        meta = self._meta(tx, layer)
+        unknown = [c for c in frame.columns if c != frame.geometry.name and c not in meta["fields"]]
+        if unknown:
+            raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter=unknown[0])
+        keys = [str(k) for k in frame[self.key]]
+        present = self._current(tx.con, layer, meta, keys)
+        if present:
+            first = next(k for k in keys if k in present)
+            raise Conflict(f"{self.key} {first!r} 已存在 / a feature {first!r} is already in layer {layer!r}; "
+                           "pick another id or update that feature", parameter=self.key)
+        geoms = _geoms_for(layer, meta["type"], frame.geometry)
+        columns = [c for c in frame.columns if c != frame.geometry.name]
+        records = frame[columns].to_dict("records")
+        self._insert(tx, layer, meta, [(None, {**r, self.key: k}, g) for r, k, g in zip(records, keys, geoms)])
 
     def update(self, layer: str, key: str, *, properties: Mapping | None = None, geometry=None,
                expected_version: int | None = None, actor: str, message: str) -> Revision:

@@ -170,10 +170,9 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
         _check_shapes(attrs, kind, inspection.file)
         if dry_run:
             return Result(layer, mode, (), len(attrs), 0, 0, repaired, dropped_z)
-        first = store.create_layer(layer, kind, fields, actor=actor,
-                                   message=message or f"import {inspection.file}: new layer {layer}")
-        rev = store.add(layer, attrs, actor=actor, message=message or f"import {inspection.file}")
-        return Result(layer, mode, (first.id, rev.id), len(attrs), 0, 0, repaired, dropped_z)
+        rev = store.create_layer(layer, kind, fields, features=attrs, actor=actor,
+                                 message=message or f"import {inspection.file}: new layer {layer}")
+        return Result(layer, mode, (rev.id,), len(attrs), 0, 0, repaired, dropped_z)
     known = {f.name for f in store.fields(layer)}
     unknown = [c for c in attrs.columns if c != attrs.geometry.name and c not in known]
     if unknown:

@@ -15,7 +15,14 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from geo.errors import Conflict, EmptyFile, MissingPart, UnsafeFile
+from geo.errors import (
+    Conflict,
+    EmptyFile,
+    InvalidGeometry,
+    InvalidParameter,
+    MissingPart,
+    UnsafeFile,
+)
 from geo.store import Query, open_store
 from layers import imports
 from server import create_app
@@ -86,7 +93,9 @@ def test_gbk_shapefile_in_gk_zone_41_becomes_a_new_layer(store, reference, tmp_p
         json.dumps(body)  # JSON-ready
         result = imports.commit(store, found, layer="parcels", actor="test", message="import parcels")
     assert found.folder is None  # the scratch folder is gone
-    assert result.added == len(NAMES) and len(result.revisions) == 2
+    assert result.added == len(NAMES) and len(result.revisions) == 1  # the layer and its features: one revision
+    rev = store.history(limit=1)[0]
+    assert rev.id == result.revision and [c.op for c in rev.changes] == ["add"] * len(NAMES)
     stored = store.query("parcels", Query())
     assert sorted(stored["name_zh"]) == sorted(NAMES)
     assert set(stored["note"]) == {f"{n}的说明" for n in NAMES}
@@ -203,3 +212,31 @@ def test_cli_import_prints_the_inspection_and_the_revision(store, tmp_path):
     rev = store.history(limit=1)[0]
     assert f"revision {rev.id}" in result.output and rev.actor.startswith("cli:")
     assert sorted(store.query("parcels", Query())["name_zh"]) == sorted(NAMES)
+
+
+def test_invalid_shapes_are_refused_unless_the_repair_is_accepted(store, reference, tmp_path):
+    x, y = TO_4529.transform(*CENTRES[0])
+    bowtie = shapely.Polygon([(x, y), (x + 200, y + 200), (x + 200, y), (x, y + 200), (x, y)])
+    frame = gpd.GeoDataFrame({"name_zh": ["蝴蝶结", "正常"]}, geometry=[bowtie, _squares_4529()[1]], crs="EPSG:4529")
+    pyogrio.write_dataframe(frame, tmp_path / "bow.shp", encoding="UTF-8")
+    head = _head(store)
+    with imports.inspect(tmp_path / "bow.shp", reference=reference) as found:
+        assert found.geometry["invalid_count"] == 1 and found.geometry["invalid"][0]["row"] == 0
+        with pytest.raises(InvalidGeometry, match="--repair"):
+            imports.commit(store, found, layer="bow", actor="test")
+        assert _head(store) == head
+        result = imports.commit(store, found, layer="bow", repair=True, actor="test")
+    assert result.repaired == 1
+    assert shapely.is_valid(store.query("bow", Query()).geometry.array).all()
+
+
+def test_an_upsert_needs_its_key_and_writes_nothing_without_it(store, reference, tmp_path):
+    archive = gbk_shapefile_zip(tmp_path / "src")
+    with imports.inspect(archive, reference=reference, scratch=tmp_path) as found:
+        imports.commit(store, found, layer="parcels", key="code", actor="test")
+        head = _head(store)
+        with pytest.raises(InvalidParameter, match="key"):
+            imports.commit(store, found, layer="parcels", mode="upsert", actor="test")
+        with pytest.raises(Conflict, match="exists"):
+            imports.commit(store, found, layer="parcels", mode="new", actor="test")
+        assert _head(store) == head
