@@ -40,16 +40,20 @@ class Reference:
     features: object = None
 
 
+#: Weihai's extent (WGS84), for a store without the districts layer
+WEIHAI_BBOX = (121.18, 36.68, 122.72, 37.58)
+
+
 def reference_from_store(store: Store, layer: str = "districts") -> Reference:
-    """The districts' outlines from the store as the reference area (their bbox if none has a shape)."""
+    """The districts' outlines from the store as the reference area (their bbox if none has a
+    shape; Weihai's extent, ``WEIHAI_BBOX``, if the store has no such layer)."""
+    if layer not in store.layers():
+        return Reference(WEIHAI_BBOX)
     frame = store.query(layer, Query(columns=(catalog.KEY,)))
     geoms = np.asarray(frame.geometry.array, dtype=object)
     geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
     if not len(geoms):
-        bbox = store.info(layer).bbox
-        if bbox is None:
-            raise InvalidParameter(f"layer {layer!r} has no shapes to check coordinates against", parameter="reference")
-        return Reference(tuple(bbox))
+        return Reference(tuple(store.info(layer).bbox or WEIHAI_BBOX))
     return Reference(shapely.union_all(shapely.make_valid(geoms)), geoms)
 
 
