@@ -7,10 +7,11 @@ source (``geo.readers.open_source``), detects the text encoding of a Shapefile's
 (``detect_dbf``/``detect_text``), ranks the candidate coordinate systems against Weihai (the
 ``reference`` the caller passes: the districts' outlines, see ``reference_from_store``) and checks a
 declared one, and reports the shapes (``geo.readers.report``). ``commit`` drops Z/M, repairs only
-when asked, reprojects to WGS84, measures in EPSG:4550 and writes: a new layer (``create_layer`` then
-``add``: two revisions, the store has no single call for both), an append (``add``; keys already
-present refused before writing) or an upsert by a key field (``Store.upsert``, one revision; its
-counts computed first by ``Store.plan_upsert``). Every check runs before the first write.
+when asked, reprojects to WGS84, measures in EPSG:4550 and writes, each one revision: a new layer
+(``create_layer(features=...)``: the layer and its features in one transaction), an append (``add``;
+keys already present refused before writing) or an upsert by a key field (``Store.upsert``; its
+counts computed first by ``Store.plan_upsert``, and shown by ``plan``). Every check runs before the
+write, and the write is one transaction: an error leaves the store as it was.
 """
 from __future__ import annotations
 

@@ -154,10 +154,10 @@ def test_upsert_counts_match_what_is_committed(store, reference, tmp_path):
                              crs="EPSG:4529")
     pyogrio.write_dataframe(frame, v2 / "parcels.shp", encoding="UTF-8")
     with imports.inspect(v2 / "parcels.shp", reference=reference) as found:
+        head = _head(store)
         planned = imports.plan(store, found, layer="parcels", mode="upsert", key="code", actor="test")
         assert (planned.added, planned.updated, planned.unchanged) == (1, 1, len(NAMES) - 1)
-        head = _head(store)
-        assert head == _head(store)
+        assert _head(store) == head and planned.revisions == ()  # planning writes nothing
         result = imports.commit(store, found, layer="parcels", mode="upsert", key="code", actor="test",
                                 message="v2")
     assert (result.added, result.updated, result.unchanged) == (planned.added, planned.updated, planned.unchanged)
@@ -166,6 +166,11 @@ def test_upsert_counts_match_what_is_committed(store, reference, tmp_path):
     assert sorted((c.op, c.key) for c in rev.changes) == [("add", "P005"), ("update", "P000")]
     stored = store.query("parcels", Query(ids=("P000",)))
     assert stored["name_zh"].iloc[0] == "环翠楼"
+    # undo: the layer as it was before the upsert
+    store.restore_layer("parcels", revision_id=result.revision - 1, actor="test", message="undo")
+    back = store.query("parcels", Query())
+    assert sorted(back["id"]) == [f"P{i:03d}" for i in range(len(NAMES))]
+    assert back.set_index("id").loc["P000", "name_zh"] == NAMES[0]
 
 
 def _zip_slip(folder: Path) -> Path:
