@@ -192,6 +192,15 @@ def _read(source, layer_name, label, columns: dict | None) -> gpd.GeoDataFrame:
     return frame
 
 
+def _judged(ranked, crs: str, geoms, reference: Reference) -> str:
+    """What the scoring says of a CRS the planner chose (so a wrong choice is seen before the write)."""
+    scored = next((r for r in ranked.ranked if r.candidate.key == crs), None)
+    if scored is not None:
+        return scored.reason_en
+    check = guess_crs(geoms, reference.area, reference=reference.features, declared=crs).declared
+    return check.reason_en if check is not None else "not scored"
+
+
 def _inspect(file, target, reference, max_features, layer, encoding, crs, folder) -> Inspection:
     source = readers.open_source(target)
     chosen = source.layer(layer)
@@ -211,7 +220,7 @@ def _inspect(file, target, reference, max_features, layer, encoding, crs, folder
     geoms = np.asarray(frame.geometry.array, dtype=object)
     ranked = guess_crs(geoms, reference.area, reference=reference.features, declared=declared)
     if crs is not None:
-        chosen_crs, why = crs, "chosen by hand"
+        chosen_crs, why = crs, f"chosen by hand: {_judged(ranked, crs, geoms, reference)}"
     elif ranked.declared is not None and ranked.declared.plausible:
         chosen_crs, why = ranked.declared.declared, ranked.declared.reason_en
     elif ranked.best is not None:

@@ -21,6 +21,7 @@ from geo.errors import (
     InvalidGeometry,
     InvalidParameter,
     MissingPart,
+    TooLarge,
     UnsafeFile,
 )
 from geo.store import Query, open_store
@@ -245,3 +246,13 @@ def test_an_upsert_needs_its_key_and_writes_nothing_without_it(store, reference,
         with pytest.raises(Conflict, match="exists"):
             imports.commit(store, found, layer="parcels", mode="new", actor="test")
         assert _head(store) == head
+
+
+def test_a_crs_chosen_by_hand_is_judged_and_limits_are_kept(store, reference, tmp_path):
+    archive = gbk_shapefile_zip(tmp_path / "src")
+    with imports.inspect(archive, reference=reference, scratch=tmp_path, crs="EPSG:4550") as found:
+        assert found.crs == "EPSG:4550" and "chosen by hand: 0% of" in found.crs_reason
+    head = _head(store)
+    with pytest.raises(TooLarge, match="ATLAS_IMPORT_MAX_FEATURES"):
+        imports.inspect(archive, reference=reference, scratch=tmp_path, max_features=2)
+    assert _head(store) == head and not list(tmp_path.glob("atlas-import-*"))
