@@ -301,7 +301,7 @@ def handle_http_error(exc: HTTPException):
     detail = exc.description or exc.name
     if _wants_json() and exc.code == 404:
         detail = ("no such API address; the API is /api/layers, /api/layers/<id>, /api/export, /api/exports, "
-                  "/api/features/<id> and /api/search?q=")
+                  "/api/features/<id>, /api/search?q= and /api/imports")
     return _error(exc.code, exc.name.lower().replace(" ", "_"), detail)
 
 

@@ -121,10 +121,13 @@ def test_appending_to_a_layer_needs_its_grant_and_an_upload_is_its_owners(app, a
     assert refused.status_code == 403 and _head(app) == head
     app.extensions["atlas_accounts"].set_grants("张三", ["roads", "parcels"], by="test")
     editor, editor_h = _client(app, "editor", "token")  # a new token: its grants are read when it is resolved
+    planned = editor.post(f"/api/imports/{mine}/commit", json={**upsert, "dry_run": True}, headers=editor_h)
+    assert planned.status_code == 200 and planned.get_json()["revision"] is None and _head(app) == head
     done = editor.post(f"/api/imports/{mine}/commit", json=upsert, headers=editor_h)
     assert done.status_code == 200, done.get_json()
-    assert {k: done.get_json()[k] for k in ("added", "updated", "unchanged")} == \
-        {"added": 0, "updated": 0, "unchanged": len(NAMES)}
+    counts = {k: done.get_json()[k] for k in ("added", "updated", "unchanged")}
+    assert counts == {"added": 0, "updated": 0, "unchanged": len(NAMES)}
+    assert counts == {k: planned.get_json()[k] for k in counts}
 
 
 @pytest.mark.parametrize("header", [None, "wrong"])
@@ -199,6 +202,8 @@ def test_a_zip_slip_is_refused_and_the_store_is_unchanged(app, tmp_path):
     assert answer.status_code == 400 and "slip.zip" in answer.get_json()["detail"]
     assert _head(app) == head and _kept(app) == []
     assert not list(tmp_path.rglob("evil.shp"))
+    event = app.extensions["atlas_accounts"].events(action="import")[0]
+    assert event["outcome"] == "refused_400" and "slip.zip" in event["detail"]
 
 
 def test_old_uploads_expire(tmp_path):

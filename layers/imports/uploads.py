@@ -79,6 +79,7 @@ class Uploads:
                                        "(ATLAS_IMPORT_MAX_MB); split the data or import an extract", parameter="file")
                     out.write(chunk)
             now = time.time()
+            # "done": received (jobfiles' states; a background inspection will add "running")
             state = {"id": upload_id, "state": "done", "owner": owner, "file": name, "size": written,
                      "created": iso(now), "updated": iso(now), "expires": iso(now + self.ttl),
                      "inspection": None, "committed": []}
