@@ -261,3 +261,14 @@ def test_formula_cells_stay_text_on_import_and_export(admin):
     cells = [c for sheet in book.worksheets for row in sheet.iter_rows() for c in row if c.value in (FORMULA, "+1+2")]
     assert {c.value for c in cells} == {FORMULA, "+1+2"}
     assert all(c.data_type == "s" for c in cells), [(c.value, c.data_type) for c in cells]
+
+
+ODD_ZIPS = [({}, 422, "upload one of"), ({"readme.txt": b"hello"}, 422, "upload one of"),
+            ({"a.geojson": b"{}", "b.geojson": b"{}"}, 400, "import them one at a time")]
+
+
+@pytest.mark.parametrize("members,status,todo", ODD_ZIPS, ids=["empty", "nothing-importable", "two-data-files"])
+def test_a_zip_without_one_importable_file_is_named_as_uploaded(admin, members, status, todo):
+    app, client, h = admin
+    detail = _refused_at_upload(app, client, h, _zip(members), "odd.zip", status, todo)
+    assert "atlas-import-" not in detail  # the scratch folder it was unpacked into is not named

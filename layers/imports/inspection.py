@@ -12,7 +12,7 @@ import numpy as np
 import shapely
 
 from geo import readers
-from geo.errors import EmptyFile, InvalidParameter, TooLarge
+from geo.errors import EmptyFile, GeoError, InvalidParameter, TooLarge
 from geo.inspect import (
     ArchiveLimits,
     detect_dbf,
@@ -138,10 +138,24 @@ def inspect(path, *, reference: Reference, max_mb: int = 512, max_features: int 
         target = folder
     try:
         return _inspect(path.name, target, reference, max_features, layer, encoding, crs, folder)
+    except GeoError as exc:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+            _named(exc, folder.name, path.name)
+        raise
     except BaseException:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def _named(exc: GeoError, scratch: str, upload: str) -> None:
+    """A message about the unpacked zip names the zip as uploaded, not the scratch folder."""
+    if scratch in exc.detail:
+        exc.detail = exc.detail.replace(scratch, upload)
+        exc.args = tuple(a.replace(scratch, upload) if isinstance(a, str) else a for a in exc.args)
+    if getattr(exc, "file", None) == scratch:
+        exc.file = upload
 
 
 def _encoding(source, chosen_layer, override: str | None):
