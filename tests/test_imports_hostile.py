@@ -272,3 +272,23 @@ def test_a_zip_without_one_importable_file_is_named_as_uploaded(admin, members, 
     app, client, h = admin
     detail = _refused_at_upload(app, client, h, _zip(members), "odd.zip", status, todo)
     assert "atlas-import-" not in detail  # the scratch folder it was unpacked into is not named
+
+
+def test_a_formula_in_an_xlsx_upload_is_read_as_its_text_and_exported_as_text(admin):
+    _app, client, h = admin
+    book = openpyxl.Workbook()
+    book.active.append(["lon", "lat", "code", "note"])
+    book.active.append([LON, LAT, "X1", FORMULA])  # written by openpyxl as a formula cell
+    buffer = io.BytesIO()
+    book.save(buffer)
+    upload_id = _uploaded(client, h, buffer.getvalue(), "formulas.xlsx")
+    done = client.post(f"/api/imports/{upload_id}/commit", json={"layer": "sheetf", "key": "code"}, headers=h)
+    assert done.status_code == 200, done.get_json()
+    (feature,) = client.get("/api/layers/sheetf").get_json()["features"]
+    assert feature["properties"]["note"] == FORMULA
+    exported = client.get("/api/export?layers=sheetf&format=xlsx")
+    assert exported.status_code == 200
+    again = openpyxl.load_workbook(io.BytesIO(exported.get_data()))
+    exported.close()
+    cells = [c for sheet in again.worksheets for row in sheet.iter_rows() for c in row if c.value == FORMULA]
+    assert cells and all(c.data_type == "s" for c in cells)
