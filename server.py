@@ -152,16 +152,11 @@ def index():
                               tianditu_key=cfg["TIANDITU_KEY"], max_limit=cfg["MAX_LIMIT"],
                               api=url_for("api.layers").rsplit("/layers", 1)[0], static=f"{root}/static/",
                               vendor=f"{root}/vendor/", standalone=url_for("page.standalone_map"),
-                              session=_session_url())
+                              session=url_for("auth.session"))
     refuse_outside_links(page.html, page.tile_urls)
     g.tile_urls = page.tile_urls  # the Content-Security-Policy lets the basemaps' tiles through
     return Response(page.html, mimetype="text/html")
 
-
-def _session_url() -> str | None:
-    """The URL of ``/api/session`` when this server has accounts (the route is registered), else None."""
-    has = any(rule.rule == "/api/session" for rule in current_app.url_map.iter_rules())
-    return f"{request.script_root}/api/session" if has else None
 
 
 @bp_page.get("/export/map.html")

@@ -210,12 +210,10 @@ def test_large_layers_are_fetched_by_view_and_start_hidden():
 
 
 def test_the_page_config_carries_the_session_url_and_the_time_shown(client):
-    """``session``: the URL of /api/session when the server has that route (else null: no login, no
-    request about accounts); ``asOf``: the time of ``as_of`` in the URL, checked, or null."""
+    """``session``: the URL of /api/session; ``asOf``: the time of ``as_of`` in the URL, checked, or null."""
     config = page_config(client.get("/?as_of=2026-12-01T12:00:00Z").get_data(as_text=True))
     assert config["asOf"] == "2026-12-01T12:00:00Z"
-    has_session = client.get("/api/session").status_code != 404
-    assert config["session"] == ("/api/session" if has_session else None)
+    assert config["session"] == "/api/session" and client.get("/api/session").status_code == 200
     assert page_config(client.get("/").get_data(as_text=True))["asOf"] is None
     # an offline map of a past state is the atlas as it was then, and says so; a bad time is a 400
     built = client.application.extensions["atlas_store"].history(limit=1)[0].time

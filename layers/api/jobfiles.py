@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -58,6 +59,19 @@ def remove(path: Path) -> None:
             path.unlink()
         except FileNotFoundError:
             pass
+
+
+def new_folder(parent: Path) -> tuple[str, Path]:
+    """A new folder under ``parent`` named by 96 random bits (an export job's, an upload's): its id
+    and path. The name is the capability: it is never guessed, listed or reused."""
+    while True:
+        folder_id = secrets.token_urlsafe(12)
+        folder = parent / folder_id
+        try:
+            folder.mkdir()
+            return folder_id, folder
+        except FileExistsError:  # pragma: no cover - 96 random bits
+            continue
 
 
 def read_state(job_dir: Path) -> dict | None:

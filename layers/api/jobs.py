@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import shutil
 import socket
 import threading
@@ -47,6 +46,7 @@ from .jobfiles import (
     LOCK_FILE,
     RESULT_FILE,
     TMP_PREFIX,
+    new_folder,
     iso,
     newest_mtime,
     partial_files,
@@ -124,14 +124,7 @@ class Jobs:
             if len(running) >= self.max_running:
                 raise TooBusy(f"{len(running)} exports are running, as many as may run at once "
                               f"({self.max_running}); wait for one to finish and start this one again")
-            while True:
-                job_id = secrets.token_urlsafe(12)
-                job_dir = self.folder / job_id
-                try:
-                    job_dir.mkdir()
-                    break
-                except FileExistsError:  # pragma: no cover - 96 random bits
-                    continue
+            job_id, job_dir = new_folder(self.folder)
             now = time.time()
             state = {"id": job_id, "state": "running", "created": iso(now), "updated": iso(now),
                      "expires": iso(now + self.ttl), "pid": os.getpid(), "host": _HOST,

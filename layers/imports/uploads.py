@@ -18,14 +18,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
 import shutil
 import time
 from pathlib import Path
 
 from geo.errors import InvalidParameter, NotFound, TooLarge
 
-from ..api.jobfiles import JOB_ID, iso, newest_mtime, read_state, ts, write_state
+from ..api.jobfiles import JOB_ID, iso, new_folder, newest_mtime, read_state, ts, write_state
 
 log = logging.getLogger(__name__)
 #: the received file's folder inside an upload's folder
@@ -60,14 +59,7 @@ class Uploads:
         name = safe_name(filename)
         self.cleanup()
         self.folder.mkdir(parents=True, exist_ok=True)
-        while True:
-            upload_id = secrets.token_urlsafe(12)
-            folder = self.folder / upload_id
-            try:
-                folder.mkdir()
-                break
-            except FileExistsError:  # pragma: no cover - 96 random bits
-                continue
+        upload_id, folder = new_folder(self.folder)
         try:
             (folder / FILE_DIR).mkdir()
             written = 0
