@@ -33,6 +33,9 @@ class GeoPackageLog(GeoPackageEditor):
     def read_versioned(self, layer: str, keys):
         """The rows and their versions in one read transaction: one moment, one pass."""
         self._seal()
+        return self._read_versioned(layer, keys)
+
+    def _read_versioned(self, layer: str, keys):
         meta = self._layer(layer)
         keys = [str(k) for k in keys]
         sql, params, columns, _ = self._select(layer, Query(ids=tuple(keys)))
@@ -56,7 +59,7 @@ class GeoPackageLog(GeoPackageEditor):
         for layer, meta in self._schema().items():
             if self.key not in meta["fields"]:
                 continue
-            frame, versions = self.read_versioned(layer, [feature_id])
+            frame, versions = self._read_versioned(layer, [feature_id])  # sealed once, above
             if len(frame):
                 return layer, frame, versions[str(feature_id)]
         return None
