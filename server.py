@@ -323,6 +323,8 @@ def create_app(config: dict | None = None) -> Flask:
     configure_logging(log_level(settings))
     app = Flask(__name__, static_folder=str(assets.STATIC_DIR), template_folder=str(assets.TEMPLATES_DIR))
     app.config.update(settings)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # a request body: at most an import's file and its form
+        app.config["MAX_CONTENT_LENGTH"] = (settings["IMPORT_MAX_MB"] << 20) + import_routes.MULTIPART_SLACK
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     if settings["PROXY_FIX"]:

@@ -60,6 +60,7 @@ SETTINGS: tuple[Setting, ...] = (
             "headers are trusted (1 behind nginx; 0 when served directly)", 0, 5),
     Setting("IMPORT_MAX_MB", 512, "the largest file (MB) an import accepts, and what its zip may unpack to", 1, 100_000),
     Setting("IMPORT_MAX_FEATURES", 1_000_000, "the most features one import may bring in", 1, 100_000_000),
+    Setting("IMPORT_JOBS", 2, "imports that may be inspected or written at once (more are refused with 429)", 1, 32),
     # -- accounts and the security review (等级保护) --
     Setting("ACCOUNTS", "", "the accounts database (users, grants, tokens, layer settings, security log), an "
             "SQLite file; empty: `accounts.sqlite` beside the store"),

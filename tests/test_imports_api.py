@@ -59,7 +59,8 @@ def _upload(client, headers, data: bytes, name: str = "parcels.zip"):
 
 
 def _kept(app) -> list[str]:
-    return sorted(p.name for p in app.extensions["atlas_uploads"].folder.iterdir())
+    """The uploads kept (their folders; the lock file that serialises task starts is not one)."""
+    return sorted(p.name for p in app.extensions["atlas_uploads"].folder.iterdir() if not p.name.startswith("."))
 
 
 def _head(app):

@@ -51,7 +51,8 @@ def _digest(app) -> dict:
 
 
 def _kept(app) -> list[str]:
-    return sorted(p.name for p in app.extensions["atlas_uploads"].folder.iterdir())
+    """The uploads kept (their folders; the lock file that serialises task starts is not one)."""
+    return sorted(p.name for p in app.extensions["atlas_uploads"].folder.iterdir() if not p.name.startswith("."))
 
 
 def _refused_at_upload(app, client, headers, data: bytes, name: str, status: int, *words: str,

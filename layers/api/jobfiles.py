@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -20,6 +21,8 @@ TMP_PREFIX = ".weihai-export-"
 #: A job id: what ``secrets.token_urlsafe(12)`` makes (16 URL-safe characters), and nothing else.
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{16}")
 STATES = ("running", "done", "failed")
+#: This machine's name, written into a running job's state beside its pid.
+HOST = socket.gethostname()
 
 
 # -- time ----------------------------------------------------------------------------------------
@@ -115,3 +118,20 @@ def partial_files(job_dir: Path) -> list[Path]:
     except OSError:
         return []
     return [p for p in entries if p.name.startswith((TMP_PREFIX, ".state-")) or p.name == RESULT_FILE]
+
+
+def runner_alive(state: dict, thread, *, stale_after: float, now: float) -> bool:
+    """Whether a "running" job (an export, an upload's task) is really being run. ``thread``: the
+    thread running it if this process registered one, else None. In this process the thread tells
+    (none: an earlier process that had the same pid); on this machine a gone pid tells; otherwise
+    (another host) a state not written for ``stale_after`` seconds is a dead runner."""
+    from geo.files import pid_alive
+
+    pid = state.get("pid")
+    local = state.get("host") in (None, HOST)  # no host written: this machine's
+    if local and pid == os.getpid():
+        return thread is not None and (thread.ident is None or thread.is_alive())
+    if local and not pid_alive(pid):
+        return False
+    updated = ts(state.get("updated"))
+    return updated is not None and now - updated <= stale_after

@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -37,13 +36,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from geo.errors import GeoError, NotFound, NotReady, StoreError, TooBusy
-from geo.files import pid_alive
 from geo.store import Store
 
 from .export import export, plan_export, size
 from .jobfiles import (
     JOB_ID,
     LOCK_FILE,
+    HOST,
     RESULT_FILE,
     TMP_PREFIX,
     new_folder,
@@ -52,6 +51,7 @@ from .jobfiles import (
     partial_files,
     read_state,
     remove,
+    runner_alive,
     ts,
     write_state,
 )
@@ -74,7 +74,6 @@ UNREADABLE_AFTER = 60.0
 #: a direct export is written and detached within seconds.
 ORPHAN_AFTER = 3600.0
 
-_HOST = socket.gethostname()
 #: Jobs running in this process, by job folder: the thread running each (one registry for every
 #: ``Jobs`` over the same folder in this process).
 _THREADS: dict[str, threading.Thread] = {}
@@ -127,7 +126,7 @@ class Jobs:
             job_id, job_dir = new_folder(self.folder)
             now = time.time()
             state = {"id": job_id, "state": "running", "created": iso(now), "updated": iso(now),
-                     "expires": iso(now + self.ttl), "pid": os.getpid(), "host": _HOST,
+                     "expires": iso(now + self.ttl), "pid": os.getpid(), "host": HOST,
                      "layer": None, "done": 0, "total": 0, "percent": 0,
                      "format": None, "crs": None, "filename": None, "filename_utf8": None, "media_type": None,
                      "content_disposition": None, "size": None, "counts": {}, "detail": None}
@@ -257,18 +256,10 @@ class Jobs:
         return running
 
     def _live(self, job_dir: Path, state: Mapping, now: float) -> bool:
-        """Whether a "running" job is really being run."""
-        pid = state.get("pid")
-        local = state.get("host") in (None, _HOST)  # no host written: this machine's
-        if local and pid == os.getpid():
-            with _LOCK:
-                thread = _THREADS.get(str(job_dir))
-            # this process: its thread tells (none: an earlier process that had the same pid)
-            return thread is not None and (thread.ident is None or thread.is_alive())
-        if local and not pid_alive(pid):
-            return False
-        updated = ts(state.get("updated"))
-        return updated is not None and now - updated <= self.stale_after
+        """Whether a "running" job is really being run (a thread not started yet counts as live)."""
+        with _LOCK:
+            thread = _THREADS.get(str(job_dir))
+        return runner_alive(state, thread, stale_after=self.stale_after, now=now)
 
     def _expired(self, state: Mapping, now: float) -> bool:
         updated = ts(state.get("updated"))

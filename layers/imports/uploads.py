@@ -12,6 +12,20 @@ start-up and by every ``save``)::
     uploads.path(state["id"])      # the received file; NotFound when unknown or expired
     uploads.update(state["id"], inspection=...)
     uploads.remove(state["id"])
+
+An upload's work — its inspection, a plan, the commit — runs as a **task** in a thread of the
+process that started it (``run``), never in the request: the state says ``"running"`` with the task's
+name, its ``progress`` ({"phase", "done", "total", "percent"}) and the runner's pid and host, then
+``"done"`` with what the task returned merged in (``inspection``, ``plan`` or ``result``), or
+``"failed"`` with ``error`` (the status, code and public message of a ``GeoError``; a generic one
+for anything else, whose text goes to the log only). One task at a time per upload (a second is a
+Conflict), at most ``max_running`` over every process using the folder (TooBusy). A task whose
+process died (a restart, a kill) is reported failed ("interrupted") by whoever reads its state
+next: the store was written in one transaction, so nothing of it is stored. ``wait`` lets a request
+wait a few seconds for a task it started (a small file answers at once)::
+
+    state = uploads.run(upload_id, "inspect", lambda progress: {"inspection": ...}, max_running=2)
+    state = uploads.wait(upload_id, 10)       # the state when the task ended, or still "running"
 """
 from __future__ import annotations
 
@@ -19,18 +33,47 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
-from geo.errors import InvalidParameter, NotFound, TooLarge
+from geo.errors import Conflict, GeoError, InvalidParameter, NotFound, TooBusy, TooLarge
 
-from ..api.jobfiles import JOB_ID, iso, new_folder, newest_mtime, read_state, ts, write_state
+from ..api.jobfiles import (
+    HOST,
+    JOB_ID,
+    LOCK_FILE,
+    iso,
+    new_folder,
+    newest_mtime,
+    read_state,
+    runner_alive,
+    ts,
+    write_state,
+)
+
+try:  # POSIX: task starts in several worker processes are serialised by a lock file
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 log = logging.getLogger(__name__)
 #: the received file's folder inside an upload's folder
 FILE_DIR = "file"
 _CHUNK = 1 << 20
 _UNSAFE = re.compile(r"[^\w.\-]+")
+TASKS = ("inspect", "plan", "commit")
+INTERRUPTED = ("the {task} was interrupted (the server stopped or restarted); nothing of it was stored: "
+               "start it again")
+FAILED = "the {task} failed; the operator has been told (see the server log); nothing was stored"
+#: Progress is written at most this often (seconds); a running task's state at least every HEARTBEAT.
+PROGRESS_INTERVAL = 0.25
+HEARTBEAT = 5.0
+#: Tasks running in this process, by upload folder.
+_THREADS: dict[str, threading.Thread] = {}
+_LOCK = threading.RLock()
 
 
 def safe_name(name: str | None) -> str:
@@ -46,9 +89,10 @@ def safe_name(name: str | None) -> str:
 class Uploads:
     """Uploads under ``folder``, one folder each, kept ``ttl`` seconds after their last update."""
 
-    def __init__(self, folder: Path, *, ttl: float = 3600):
+    def __init__(self, folder: Path, *, ttl: float = 3600, stale_after: float = 60):
         self.folder = Path(folder)
         self.ttl = float(ttl)
+        self.stale_after = float(stale_after)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -74,7 +118,7 @@ class Uploads:
             # "done": received (jobfiles' states; a background inspection will add "running")
             state = {"id": upload_id, "state": "done", "owner": owner, "file": name, "size": written,
                      "created": iso(now), "updated": iso(now), "expires": iso(now + self.ttl),
-                     "inspection": None, "committed": []}
+                     "inspection": None, "committed": [], "task": None, "progress": None, "error": None}
             write_state(folder, state)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -90,7 +134,10 @@ class Uploads:
         if state is None:
             raise NotFound(f"no upload {upload_id} (unknown, removed, or older than {self.ttl:g} s); upload the "
                            "file again", parameter="id")
-        if self._expired(state, time.time()):
+        now = time.time()
+        if state["state"] == "running" and not self._live(folder, state, now):
+            state = self._interrupt(folder, state)
+        if state["state"] != "running" and self._expired(state, now):
             shutil.rmtree(folder, ignore_errors=True)
             raise NotFound(f"the upload {upload_id} has expired (uploads are kept {self.ttl:g} s); upload the file "
                            "again", parameter="id")
@@ -98,22 +145,199 @@ class Uploads:
 
     def path(self, upload_id) -> Path:
         state = self.state(upload_id)
-        return self.folder / upload_id / FILE_DIR / state["file"]
+        path = self.folder / upload_id / FILE_DIR / state["file"]
+        if not path.exists():
+            raise NotFound(f"the file of upload {upload_id} was refused and is not kept; upload it again "
+                           "(corrected)", parameter="id")
+        return path
+
+    def discard_file(self, upload_id) -> None:
+        """Remove the received file and what was unpacked from it, keeping the state (a refused
+        file: its error stays readable until the upload expires)."""
+        folder = self.folder / upload_id
+        for entry in folder.iterdir() if folder.is_dir() else ():
+            if entry.name != "state.json" and not entry.name.startswith(".state-"):
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
 
     def scratch(self, upload_id) -> Path:
         """Where an upload's zip is unpacked while it is inspected (removed with the upload)."""
         return self.folder / upload_id
 
     def update(self, upload_id, **changes) -> dict:
-        state = {**self.state(upload_id), **changes}
-        now = time.time()
-        state["updated"], state["expires"] = iso(now), iso(now + self.ttl)
-        write_state(self.folder / upload_id, state)
+        with _LOCK:
+            state = {**self.state(upload_id), **changes}
+            now = time.time()
+            state["updated"], state["expires"] = iso(now), iso(now + self.ttl)
+            write_state(self.folder / upload_id, state)
         return state
 
     def remove(self, upload_id) -> None:
-        self.state(upload_id)
+        state = self.state(upload_id)
+        if state["state"] == "running":
+            raise Conflict(f"the upload {upload_id} is busy ({state.get('task')} running); wait for it to end, "
+                           "then remove it", parameter="id")
         shutil.rmtree(self.folder / upload_id, ignore_errors=True)
+
+    # -- tasks -----------------------------------------------------------------------------------
+    def run(self, upload_id, task: str, work: Callable[[Callable], dict], *, max_running: int = 2,
+            on_end: Callable[[dict], None] | None = None) -> dict:
+        """Start ``work(progress)`` as the upload's ``task`` in a thread; the state as it starts.
+        ``work`` returns the changes to keep in the state (e.g. ``{"inspection": ...}``) or raises;
+        ``progress(phase, done, total)`` may be called from it. ``on_end(state)`` is called in the
+        thread with the final state (for the security log)."""
+        if task not in TASKS:
+            raise ValueError(task)
+        with self._exclusive():
+            state = self.state(upload_id)
+            if state["state"] == "running":
+                raise Conflict(f"the upload {upload_id} is busy: its {state.get('task')} is running; wait for it to "
+                               "end", parameter="id")
+            running = self._running_ids()
+            if len(running) >= max_running:
+                raise TooBusy(f"{len(running)} imports are being inspected or written, as many as may run at once "
+                              f"(ATLAS_IMPORT_JOBS={max_running}); wait a moment and try again")
+            now = time.time()
+            state = {**state, "state": "running", "task": task, "pid": os.getpid(), "host": HOST, "error": None,
+                     "started": iso(now), "updated": iso(now), "expires": iso(now + self.ttl),
+                     "progress": {"phase": "queued", "done": 0, "total": 0, "percent": 0}}
+            folder = self.folder / upload_id
+            thread = threading.Thread(target=self._run, args=(folder, state, work, on_end),
+                                      name=f"import-{task}-{upload_id}", daemon=True)
+            with _LOCK:
+                write_state(folder, state)
+                _THREADS[str(folder)] = thread
+        try:
+            thread.start()
+        except BaseException:
+            with _LOCK:
+                _THREADS.pop(str(folder), None)
+                write_state(folder, {**state, "state": "failed",
+                                     "error": {"status": 503, "error": TooBusy.code,
+                                               "detail": FAILED.format(task=task)}})
+            raise
+        return state
+
+    def wait(self, upload_id, seconds: float) -> dict:
+        """Wait up to ``seconds`` for the upload's task run by this process; its state then."""
+        with _LOCK:
+            thread = _THREADS.get(str(self.folder / upload_id))
+        if thread is not None and seconds > 0:
+            thread.join(seconds)
+        return self.state(upload_id)
+
+    def _run(self, folder: Path, state: dict, work, on_end) -> None:
+        task = state["task"]
+        lock = threading.Lock()
+        stop = threading.Event()
+        last = {"write": time.monotonic(), "dirty": False, "gone": False}
+
+        def write(final: bool = False) -> None:
+            """Write the state if the task is still ours on disk (not declared interrupted)."""
+            with _LOCK:
+                on_disk = read_state(folder)
+                if (on_disk is None or on_disk["state"] != "running" or on_disk.get("pid") != state["pid"]
+                        or on_disk.get("started") != state["started"]):
+                    last["gone"] = True
+                    return
+                now = time.time()
+                state["updated"], state["expires"] = iso(now), iso(now + self.ttl)
+                write_state(folder, state, sync=final)
+                last["write"], last["dirty"] = time.monotonic(), False
+
+        def progress(phase: str, done: int = 0, total: int = 0) -> None:
+            with lock:
+                done, total = int(done), int(total)
+                state["progress"] = {"phase": str(phase), "done": done, "total": total,
+                                     "percent": min(99, int(100 * done / total)) if total > 0 else 0}
+                last["dirty"] = True
+
+        def beat() -> None:
+            while not stop.wait(PROGRESS_INTERVAL):
+                since = time.monotonic() - last["write"]
+                if (last["dirty"] and since >= PROGRESS_INTERVAL) or since >= HEARTBEAT:
+                    try:
+                        with lock:
+                            write()
+                    except OSError:
+                        log.warning("upload %s: its state could not be written", folder.name, exc_info=True)
+
+        beater = threading.Thread(target=beat, name=f"{threading.current_thread().name}-state", daemon=True)
+        beater.start()
+        try:
+            try:
+                changes = work(progress) or {}
+                outcome = {**changes, "state": "done", "error": None}
+            except GeoError as exc:
+                log.info("upload %s: %s refused: %s", folder.name, task, exc)
+                outcome = {"state": "failed", "error": {"status": exc.status, **exc.to_dict()}}
+            except Exception:
+                log.exception("upload %s: %s failed", folder.name, task)
+                outcome = {"state": "failed", "error": {"status": 500, "error": "internal_error",
+                                                        "detail": FAILED.format(task=task)}}
+            stop.set()
+            beater.join()
+            with lock:
+                phase = state["progress"]
+                state.update(outcome)
+                if outcome["state"] == "done":
+                    state["progress"] = {**phase, "percent": 100, "done": max(phase["done"], phase["total"])}
+                try:
+                    write(final=True)
+                except OSError:
+                    log.exception("upload %s: the end of its %s could not be recorded", folder.name, task)
+            if last["gone"]:
+                log.warning("upload %s: its %s ended after it had been declared interrupted", folder.name, task)
+            if on_end is not None:
+                try:
+                    on_end(dict(state))
+                except Exception:
+                    log.exception("upload %s: recording the end of its %s failed", folder.name, task)
+        finally:
+            stop.set()
+            with _LOCK:  # the next task of the upload may have registered its own thread meanwhile
+                if _THREADS.get(str(folder)) is threading.current_thread():
+                    del _THREADS[str(folder)]
+
+    def _running_ids(self) -> list[str]:
+        now, running = time.time(), []
+        for path in self.folder.iterdir():
+            if (JOB_ID.fullmatch(path.name) and (state := read_state(path)) and state["state"] == "running"
+                    and self._live(path, state, now)):
+                running.append(path.name)
+        return running
+
+    def _live(self, folder: Path, state: dict, now: float) -> bool:
+        with _LOCK:
+            thread = _THREADS.get(str(folder))
+        return runner_alive(state, thread, stale_after=self.stale_after, now=now)
+
+    def _interrupt(self, folder: Path, state: dict) -> dict:
+        task = state.get("task") or "import"
+        log.warning("upload %s: its %s was interrupted (process %s gone or silent)", folder.name, task,
+                    state.get("pid"))
+        now = time.time()
+        state = {**state, "state": "failed", "updated": iso(now), "expires": iso(now + self.ttl),
+                 "error": {"status": 409, "error": "interrupted", "detail": INTERRUPTED.format(task=task)}}
+        with _LOCK:
+            try:
+                write_state(folder, state)
+            except OSError:
+                pass
+        return state
+
+    @contextmanager
+    def _exclusive(self):
+        with _LOCK:
+            if fcntl is None:  # pragma: no cover
+                yield
+                return
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.folder / LOCK_FILE, "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
 
     def cleanup(self, now: float | None = None) -> list[str]:
         """Remove uploads not updated for ``ttl`` seconds, and folders without a readable state
@@ -129,7 +353,10 @@ class Uploads:
                 continue  # not ours: left alone
             path = Path(entry.path)
             state = read_state(path)
-            stale = self._expired(state, now) if state is not None else now - newest_mtime(path) > self.ttl
+            if state is not None and state["state"] == "running":
+                stale = not self._live(path, state, now) and self._expired(state, now)
+            else:
+                stale = self._expired(state, now) if state is not None else now - newest_mtime(path) > self.ttl
             if stale:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(entry.name)
@@ -143,4 +370,6 @@ class Uploads:
 
     @staticmethod
     def public(state: dict) -> dict:
-        return {k: state.get(k) for k in ("id", "file", "size", "created", "updated", "expires", "committed")}
+        keys = ("id", "file", "size", "created", "updated", "expires", "committed", "state", "task", "progress",
+                "error", "plan", "result")
+        return {k: state.get(k) for k in keys}

@@ -1,11 +1,24 @@
 """The import API: a planner's file uploaded, inspected, committed as one revision (or nothing),
 over the Flask-free ``layers.imports``.
 
-    POST   /api/imports              multipart, field ``file`` -> 201 {"id", "inspection", "url", ...}
-    GET    /api/imports/<id>         the upload and its inspection again (its owner or an admin)
+    POST   /api/imports              multipart, field ``file`` -> the upload, its inspection started
+    GET    /api/imports/<id>         the upload: its state, the task's progress, inspection, plan, result
+    POST   /api/imports/<id>/inspect JSON {"layer"?, "encoding"?, "crs"?} -> inspected again with these choices
     POST   /api/imports/<id>/commit  JSON {"layer", "mode", "key"?, "encoding"?, "crs"?, "repair"?,
-                                     "message"?, "dry_run"?} -> {"revision", "added", "updated", "unchanged"}
+                                     "message"?, "title_zh"?, "title_en"?, "style_field"?, "dry_run"?}
+                                     -> {"revision", "added", "updated", "unchanged", ...}
     DELETE /api/imports/<id>         the upload removed
+
+**Outside the request.** The inspection, a plan (``dry_run``) and the commit each run as a task in
+a background thread (``Uploads.run``): its state and progress are on disk, so the page that started
+it can be reloaded, and any worker answers ``GET``. A request that starts a task waits for it up to
+``?wait=`` seconds (0–60, default 10): a small file's answer comes at once — 201 (upload) or 200 with
+the inspection, plan or result, or the task's own 4xx when the file is refused — and a longer one is
+a 202 whose ``Location`` is polled (``state`` running → done or failed, ``progress`` {phase, done,
+total, percent}). A refused upload keeps nothing of the file (its error stays readable at
+``GET`` until it expires when the answer was a 202). One task at a time per upload (409), at most
+``ATLAS_IMPORT_JOBS`` over the server (429). A server stopped or killed mid-task leaves the store as
+it was (the commit is one transaction) and the task reported "interrupted".
 
 Who may: uploading needs an editor with at least one grant, or an admin (an editor without any
 grant could commit nothing). Committing into an existing layer (``append``/``upsert``) is editing
@@ -17,12 +30,11 @@ state change carries the CSRF token when it carries the session cookie (``layers
 
 The upload is written to ``imports/`` beside the store (as export jobs' ``exports/``) while it is
 received, and refused with 413 — nothing kept — past ``ATLAS_IMPORT_MAX_MB`` (the request body
-itself is bounded by ``MAX_CONTENT_LENGTH``, set from the same setting when the blueprint is
-registered). It is inspected in the request: quick for the small files planners upload by hand
-(a few seconds for tens of thousands of features); large files wait for a background job. The
-commit inspects the kept file again with the planner's choices (nothing of the first inspection
-is trusted) and writes it whole. Uploads are removed ``ATLAS_EXPORT_TTL`` seconds after their last
-use. Every upload, commit and removal, allowed or refused, is an ``import`` security event.
+itself is bounded by ``MAX_CONTENT_LENGTH``, set from the same setting by the app factory). The
+commit inspects the kept file again with the planner's choices (nothing of an earlier inspection is
+trusted) and writes it whole. Uploads are removed ``ATLAS_EXPORT_TTL`` seconds after their last
+use. Every upload, inspection, commit and removal, allowed or refused, is an ``import`` security
+event (a task's when it ends).
 """
 from __future__ import annotations
 
@@ -46,15 +58,13 @@ EXTENSION = "atlas_uploads"
 
 @bp.record_once
 def _setup(state) -> None:
-    """The uploads' folder beside the store, cleaned at start-up, and the request body's bound."""
+    """The uploads' folder beside the store, cleaned at start-up."""
     app = state.app
     store = app.extensions["atlas_store"]
     folder = Path(getattr(store, "path", Path("var") / "store")).parent / "imports"
     uploads = Uploads(folder, ttl=app.config["EXPORT_TTL"])
     uploads.cleanup()
     app.extensions[EXTENSION] = uploads
-    if app.config.get("MAX_CONTENT_LENGTH") is None:
-        app.config["MAX_CONTENT_LENGTH"] = (app.config["IMPORT_MAX_MB"] << 20) + MULTIPART_SLACK
 
 
 @bp.after_request
@@ -131,11 +141,67 @@ def _recorded(what: str, fn):
     return result
 
 
-def _inspect(path: Path, upload_id: str, *, encoding=None, crs=None):
-    cfg = current_app.config
-    return core.inspect(path, reference=core.reference_from_store(_raw_store()), max_mb=cfg["IMPORT_MAX_MB"],
-                        max_features=cfg["IMPORT_MAX_FEATURES"], encoding=encoding, crs=crs,
-                        scratch=uploads().scratch(upload_id))
+def _started(kind: str, upload_id: str, work, *, what: str) -> tuple[dict, int]:
+    """Start ``work`` as the upload's task and wait for it up to ``?wait=``; (the state, the
+    status of a finished task's answer or 202). Its end is a security event by the asker."""
+    wait = _wait()
+    recorder = current_app.extensions["atlas_accounts"].record
+    found = auth.principal()
+    who, where = (None if found is None else found.actor), auth.address()
+
+    def on_end(state):
+        error = state.get("error") or {}
+        outcome = "ok" if state["state"] == "done" else f"refused_{error.get('status', 500)}"
+        recorder("import", outcome, user=who, address=where, detail=what[:500])
+
+    box, first = uploads(), kind == "inspect" and not uploads().state(upload_id).get("inspection")
+
+    def guarded(progress):
+        try:
+            return work(progress)
+        except BaseException:
+            if first:
+                box.discard_file(upload_id)  # a refused file is not kept (before its error is told)
+            raise
+
+    state = _refused_recorded(what, lambda: uploads().run(upload_id, kind, guarded, on_end=on_end,
+                                                          max_running=current_app.config["IMPORT_JOBS"]))
+    state = uploads().wait(upload_id, wait)
+    if state["state"] == "running":
+        return state, 202
+    if state["state"] == "failed":
+        return state, int((state.get("error") or {}).get("status", 500))
+    return state, 200
+
+
+def _wait() -> float:
+    raw = request.args.get("wait", "10")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 60:
+        raise InvalidParameter(f"wait is the seconds to wait for the task, 0 to 60, got {raw!r}", parameter="wait")
+    return value
+
+
+def _inspector(upload_id: str, *, layer=None, encoding=None, crs=None):
+    """The work of an inspection, with the app's settings and store taken now (it runs in a thread)."""
+    cfg, store, box = current_app.config, _raw_store(), uploads()
+    max_mb, max_features = cfg["IMPORT_MAX_MB"], cfg["IMPORT_MAX_FEATURES"]
+
+    def work(progress):
+        with core.inspect(box.path(upload_id), reference=core.reference_from_store(store), max_mb=max_mb,
+                          max_features=max_features, layer=layer, encoding=encoding, crs=crs,
+                          scratch=box.scratch(upload_id), **_progress_of(core.inspect, progress)) as inspection:
+            return {"inspection": inspection.to_dict(), "choices": {"layer": layer, "encoding": encoding, "crs": crs}}
+
+    return work
+
+
+def _progress_of(fn, progress) -> dict:
+    import inspect as _signature
+    return {"progress": progress} if "progress" in _signature.signature(fn).parameters else {}
 
 
 def _answer(state: dict) -> dict:
@@ -143,28 +209,35 @@ def _answer(state: dict) -> dict:
             "url": url_for("imports.upload", upload_id=state["id"])}
 
 
+def _failed(state: dict, status: int):
+    """A finished task's refusal as the API's error body, naming the upload."""
+    error = {k: v for k, v in (state.get("error") or {}).items() if k != "status"}
+    return jsonify({**error, "id": state["id"], "request_id": g.get("request_id")}), status
+
+
 # -- routes --------------------------------------------------------------------------------------
 @bp.post("/imports")
 def start():
     found = _refused_recorded("upload", _importer)
+    _refused_recorded("upload", _wait)  # a bad ?wait= refused before the body is kept
     upload = request.files.get("file")  # a body over MAX_CONTENT_LENGTH: 413 (too_large above)
     if upload is None:
         auth.record("import", "refused_400", detail="POST /api/imports without a file")
         raise InvalidParameter("POST /api/imports takes the file as multipart/form-data in the field 'file'",
                                parameter="file", status=400 if request.files or request.form else 415)
-
-    def receive():
-        state = uploads().save(upload.stream, upload.filename, owner=found.name,
-                               max_bytes=current_app.config["IMPORT_MAX_MB"] << 20)
-        try:
-            with _inspect(uploads().path(state["id"]), state["id"]) as inspection:
-                return uploads().update(state["id"], inspection=inspection.to_dict())
-        except BaseException:
-            uploads().remove(state["id"])
-            raise
-
-    state = _recorded(f"upload {upload.filename}", receive)
-    return jsonify(_answer(state)), 201, {"Location": url_for("imports.upload", upload_id=state["id"])}
+    state = _recorded(f"upload {upload.filename}", lambda: uploads().save(
+        upload.stream, upload.filename, owner=found.name, max_bytes=current_app.config["IMPORT_MAX_MB"] << 20))
+    upload_id = state["id"]
+    try:
+        state, status = _started("inspect", upload_id, _inspector(upload_id), what=f"inspect {state['file']}")
+    except BaseException:
+        uploads().remove(upload_id)
+        raise
+    if status >= 400:
+        uploads().remove(upload_id)  # refused while the client waited: nothing kept
+        return _failed(state, status)
+    location = url_for("imports.upload", upload_id=upload_id)
+    return jsonify(_answer(state)), 201 if status == 200 else 202, {"Location": location}
 
 
 @bp.get("/imports/<upload_id>")
@@ -172,24 +245,49 @@ def upload(upload_id: str):
     return jsonify(_answer(_owned(upload_id)))
 
 
-def _choices() -> dict:
+def _body(what: str) -> dict:
     data = request.get_json(silent=True) if request.is_json else None
     if not isinstance(data, dict):
-        raise InvalidParameter("POST /api/imports/<id>/commit takes a JSON object with Content-Type: "
+        raise InvalidParameter(f"POST /api/imports/<id>/{what} takes a JSON object with Content-Type: "
                                "application/json, e.g. {\"layer\": \"parcels\", \"mode\": \"new\"}",
                                parameter="body", status=400 if request.is_json else 415)
+    return data
+
+
+def _texts(data: dict, names, out: dict) -> dict:
+    for name in names:
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidParameter(f"{name} must be text, got {value!r}", parameter=name)
+        out[name] = value or None
+    return out
+
+
+@bp.post("/imports/<upload_id>/inspect")
+def reinspect(upload_id: str):
+    """The kept file inspected again with the planner's choices (another GeoPackage or CAD layer,
+    an encoding, a coordinate system): what the preview shows before the commit."""
+    _refused_recorded(f"inspect {upload_id}", _importer)
+    choices = _texts(_body("inspect"), ("layer", "encoding", "crs"), {})
+    state = _refused_recorded(f"inspect {upload_id}", lambda: _owned(upload_id))
+    uploads().path(upload_id)  # a refused file is gone: 404
+    state, status = _started("inspect", upload_id, _inspector(upload_id, **choices),
+                             what=f"inspect {state['file']} {choices}")
+    if status >= 400:
+        return _failed(state, status)
+    return jsonify(_answer(state)), status
+
+
+def _choices() -> dict:
+    data = _body("commit")
     layer = data.get("layer")
     if not isinstance(layer, str) or not layer:
         raise InvalidParameter("give the layer to import into: {\"layer\": \"parcels\"}", parameter="layer")
     mode = data.get("mode", "new")
     if mode not in core.MODES:
         raise InvalidParameter(f"mode must be one of {', '.join(core.MODES)}, got {mode!r}", parameter="mode")
-    out = {"layer": layer, "mode": mode}
-    for name in ("key", "encoding", "crs", "message"):
-        value = data.get(name)
-        if value is not None and not isinstance(value, str):
-            raise InvalidParameter(f"{name} must be text, got {value!r}", parameter=name)
-        out[name] = value
+    out = _texts(data, ("key", "encoding", "crs", "message", "source_layer", "title_zh", "title_en",
+                        "style_field"), {"layer": layer, "mode": mode})
     for name in ("repair", "dry_run"):
         value = data.get(name, False)
         if not isinstance(value, bool):
@@ -199,12 +297,17 @@ def _choices() -> dict:
     return out
 
 
+#: commit's keyword arguments the core may not have (given only when the planner gave them)
+_OPTIONAL = ("title_zh", "title_en", "style_field")
+
+
 @bp.post("/imports/<upload_id>/commit")
 def commit(upload_id: str):
     found = _refused_recorded(f"commit {upload_id}", _importer)
     choices = _choices()
     layer, mode = choices["layer"], choices["mode"]
-    what = f"{'plan' if choices['dry_run'] else 'commit'} {upload_id} into {layer} ({mode})"
+    dry = choices["dry_run"]
+    what = f"{'plan' if dry else 'commit'} {upload_id} into {layer} ({mode})"
 
     def allowed():
         if mode == "new" and layer not in _raw_store().layers():
@@ -214,23 +317,34 @@ def commit(upload_id: str):
         return _owned(upload_id)
 
     state = _refused_recorded(what, allowed)
+    uploads().path(upload_id)  # a refused file is gone: 404
+    cfg, store, box, actor = current_app.config, _raw_store(), uploads(), auth.actor()
+    committed = list(state.get("committed") or [])
+    extra = {k: choices[k] for k in _OPTIONAL if choices[k] is not None}
 
-    def run():
-        with _inspect(uploads().path(upload_id), upload_id, encoding=choices["encoding"],
-                      crs=choices["crs"]) as inspection:
-            return core.commit(_raw_store(), inspection, layer=layer, mode=mode, key=choices["key"],
-                               encoding=choices["encoding"], crs=choices["crs"], repair=choices["repair"],
-                               actor=auth.actor(), message=choices["message"],
-                               dry_run=choices["dry_run"])
+    def work(progress):
+        with core.inspect(box.path(upload_id), reference=core.reference_from_store(store),
+                          max_mb=cfg["IMPORT_MAX_MB"], max_features=cfg["IMPORT_MAX_FEATURES"],
+                          layer=choices["source_layer"], encoding=choices["encoding"], crs=choices["crs"],
+                          scratch=box.scratch(upload_id), **_progress_of(core.inspect, progress)) as inspection:
+            result = core.commit(store, inspection, layer=layer, mode=mode, key=choices["key"],
+                                 encoding=choices["encoding"], crs=choices["crs"], repair=choices["repair"],
+                                 actor=actor, message=choices["message"], dry_run=dry, **extra,
+                                 **_progress_of(core.commit, progress))
+        body = {"revision": result.revision, "added": result.added, "updated": result.updated,
+                "unchanged": result.unchanged, "repaired": result.repaired, "dropped_z": result.dropped_z,
+                "layer": result.layer, "mode": result.mode, "dry_run": dry}
+        if dry:
+            return {"plan": body}
+        return {"result": body, "committed": [*committed, {"layer": layer, "mode": mode,
+                                                           "revision": result.revision}]}
 
-    result = _recorded(what, run)
-    body = {"revision": result.revision, "added": result.added, "updated": result.updated,
-            "unchanged": result.unchanged, "repaired": result.repaired, "dropped_z": result.dropped_z,
-            "layer": result.layer, "mode": result.mode, "dry_run": choices["dry_run"]}
-    if not choices["dry_run"]:
-        uploads().update(upload_id, committed=[*state.get("committed", []), {"layer": layer, "mode": mode,
-                                                                             "revision": result.revision}])
-    return jsonify(body)
+    state, status = _started("plan" if dry else "commit", upload_id, work, what=what)
+    if status >= 400:
+        return _failed(state, status)
+    if status == 202:
+        return jsonify(_answer(state)), 202, {"Location": url_for("imports.upload", upload_id=upload_id)}
+    return jsonify(state["plan"] if dry else state["result"])
 
 
 @bp.delete("/imports/<upload_id>")

@@ -20,7 +20,7 @@ def test_defaults_and_typed_overrides():
         "LOG_LEVEL": "INFO",
         "PROXY_FIX": 0,
         "IMPORT_MAX_MB": 512,
-        "IMPORT_MAX_FEATURES": 1_000_000,
+        "IMPORT_MAX_FEATURES": 1_000_000, "IMPORT_JOBS": 2,
         "ACCOUNTS": "",  # accounts.sqlite beside the store
         "ANONYMOUS": "VIEW",
         "SECRET_KEY": "",  # generated once beside the store
