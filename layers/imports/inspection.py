@@ -24,6 +24,7 @@ from geo.inspect import (
 from geo.store import Query, Store
 
 from .. import catalog
+from .preview import build as build_preview
 
 MEASURES = ("area_m2", "area_ha", "area_mu", "length_km")
 #: bytes of a CSV read for the encoding check
@@ -80,6 +81,7 @@ class Inspection:
     source: dict
     folder: Path | None = None
     reference: Reference | None = field(default=None, repr=False)
+    preview: dict | None = field(default=None, repr=False)  # what the page draws (layers.imports.preview)
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in asdict(self).items() if k not in ("folder", "path", "reference")}
@@ -254,6 +256,7 @@ def _inspect(file, target, reference, max_features, layer, encoding, crs, folder
                       encoding=label, encoding_guess=guess, crs=chosen_crs, crs_reason=why,
                       crs_guess=ranked.to_dict(), declared_crs=declared, columns=columns, geometry=geometry,
                       notes=rep.notes(), fields=fields, source=readers.describe(source), folder=folder,
-                      reference=reference)
+                      reference=reference,
+                      preview=build_preview(frame, ranked, chosen_crs, geometry["invalid"]))
 
 

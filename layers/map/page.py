@@ -48,7 +48,7 @@ DEFAULT_VISIBLE_MAX = 5000
 #: Our scripts, in load order (static/).
 SCRIPTS = ("atlas", "atlas-ui", "atlas-setup", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-search",
            "atlas-controls", "atlas-measure", "atlas-selection", "atlas-account", "atlas-draw", "atlas-edit",
-           "atlas-history", "atlas-admin", "atlas-admin-layers", "atlas-download", "atlas-export", "atlas-print",
+           "atlas-history", "atlas-admin", "atlas-admin-layers", "atlas-import", "atlas-import-found", "atlas-download", "atlas-export", "atlas-print",
            "atlas-print-canvas")
 #: A time the page shows the atlas as it was (``as_of``): a date, or a date and time, optionally with
 #: seconds, fractions and a zone (ISO 8601); the API judges it again.

@@ -1,0 +1,404 @@
+/* 精致威海规划图 — the import panel (导入), behind a toolbar button shown to editors with a grant and
+ * to admins (the server enforces who may; the page only hides). A planner drops a file on the panel
+ * (or picks one), it is uploaded with a progress bar (POST /api/imports?wait=0) and inspected on the
+ * server in the background; the panel polls the upload (GET /api/imports/<id>) and shows what was
+ * found before anything is stored: the encoding with the first rows decoded in each candidate side by
+ * side (choose another), the coordinate system with its reason and the runner-up drawn on a small map
+ * over the district outlines (choose another), invalid shapes as red markers with their rows and
+ * reasons (repair only when ticked), the fields. Then the planner names a new layer (id, titles zh/en,
+ * a field to colour it by) or chooses one of theirs to append to or update by a key, checks the plan
+ * (added / updated / unchanged, a dry run) and imports: one revision, or nothing. The upload being
+ * worked on is remembered in localStorage, so a reloaded page resumes it. Every value from the file or
+ * the server becomes text (textContent), never HTML. */
+(function () {
+  'use strict';
+  var Atlas = window.Atlas;
+  var el = Atlas.el;
+  var KEY = 'atlas-import';
+  var POLL_MS = 400;
+
+  Atlas.strings({
+    importTool: ['导入数据', 'Import data'],
+    importDrop: ['把文件拖到这里，或', 'Drop a file here, or'],
+    importPick: ['选择文件…', 'choose a file…'],
+    importFormats: ['Shapefile（zip 或 .shp/.dbf/.prj/.cpg）、GeoPackage、GeoJSON、KML/KMZ、CSV、XLSX、DXF、FlatGeobuf、GeoParquet',
+      'Shapefile (zip, or .shp/.dbf/.prj/.cpg), GeoPackage, GeoJSON, KML/KMZ, CSV, XLSX, DXF, FlatGeobuf, GeoParquet'],
+    importUploading: ['正在上传 {name}：{percent}%', 'Uploading {name}: {percent}%'],
+    importWorking: ['服务器正在{task}：{phase} {percent}%', 'The server is {task}: {phase} {percent}%'],
+    importTask_inspect: ['检查文件', 'inspecting the file'],
+    importTask_plan: ['核对导入计划', 'checking the plan'],
+    importTask_commit: ['写入图层', 'writing the layer'],
+    importResumed: ['继续刷新前开始的导入：{name}', 'Continuing the import started before the reload: {name}'],
+    importFailed: ['导入失败：{detail}', 'Import failed: {detail}'],
+    importNothingStored: ['没有写入任何数据。', 'Nothing was stored.'],
+    importSummary: ['{file}：{format}，{count} 个要素', '{file}: {format}, {count} features'],
+    importSourceLayer: ['文件中的图层', 'Layer in the file'],
+    importEncoding: ['文字编码', 'Text encoding'],
+    importEncodingPreview: ['前几行在各候选编码下的文字：', 'The first rows in each candidate encoding:'],
+    importUseEncoding: ['用这个编码', 'Use this encoding'],
+    importCrs: ['坐标系', 'Coordinate system'],
+    importCrsChosen: ['采用', 'chosen'],
+    importCrsRunnerUp: ['次优', 'runner-up'],
+    importCrsLegend: ['实线：采用的坐标系；虚线：次优候选；灰色：区县边界', 'Solid: the chosen system; dashed: the runner-up; grey: district outlines'],
+    importCrsOff: ['（不在地球范围内，无法显示）', '(not on the Earth: not drawn)'],
+    importGeometry: ['几何', 'Shapes'],
+    importInvalid: ['{n} 个无效图形', '{n} invalid shapes'],
+    importRow: ['第 {row} 行：{reason}', 'row {row}: {reason}'],
+    importRepair: ['用 make_valid 修复无效图形（{n} 个）', 'Repair the invalid shapes with make_valid ({n})'],
+    importFields: ['字段', 'Fields'],
+    importFieldFile: ['文件中', 'In the file'],
+    importFieldStore: ['存为', 'Stored as'],
+    importFieldType: ['类型', 'Type'],
+    importInto: ['导入到', 'Import into'],
+    importNew: ['新图层', 'A new layer'],
+    importExisting: ['已有图层', 'An existing layer'],
+    importLayerId: ['图层标识（小写字母、数字、_）', 'Layer id (lower-case letters, digits, _)'],
+    importTitleZh: ['中文名称', 'Title (Chinese)'],
+    importTitleEn: ['英文名称', 'Title (English)'],
+    importStyleField: ['按字段着色', 'Colour by field'],
+    importNoStyle: ['（单一颜色）', '(one colour)'],
+    importMode: ['方式', 'How'],
+    importAppend: ['追加新要素', 'Append new features'],
+    importUpsert: ['按关键字段更新', 'Update by a key field'],
+    importKey: ['关键字段', 'Key field'],
+    importNoKey: ['（自动编号）', '(numbered automatically)'],
+    importMissingFields: ['图层没有这些字段：{fields}', 'The layer has no fields {fields}'],
+    importFieldsMatch: ['字段与图层一致', 'The fields match the layer'],
+    importCheck: ['核对（不写入）', 'Check (writes nothing)'],
+    importGo: ['导入', 'Import'],
+    importCancel: ['放弃这个文件', 'Discard this file'],
+    importPlan: ['将新增 {added}，更新 {updated}，不变 {unchanged}', 'Adds {added}, updates {updated}, leaves {unchanged} unchanged'],
+    importDone: ['已导入图层“{layer}”：新增 {added}，更新 {updated}（修订 {revision}）', 'Imported into “{layer}”: {added} added, {updated} updated (revision {revision})'],
+    importReloading: ['正在重新载入页面以显示图层“{layer}”', 'Reloading the page to show “{layer}”'],
+    importNeedLayer: ['请填写图层标识', 'Give the layer an id']
+  });
+
+  var may = function () {
+    var u = Atlas.user;
+    return !!u && (u.role === 'admin' || (u.role === 'editor' && (u.grants || []).length > 0));
+  };
+  var mayCreate = function () {
+    var u = Atlas.user;
+    return !!u && (u.role === 'admin' || (u.grants || []).indexOf('*') >= 0);
+  };
+  var remembered = function () {
+    try { return JSON.parse(window.localStorage.getItem(KEY) || 'null'); } catch (err) { return null; }
+  };
+  var remember = function (rec) {
+    try {
+      if (rec) { window.localStorage.setItem(KEY, JSON.stringify(rec)); } else { window.localStorage.removeItem(KEY); }
+    } catch (err) { /* no resume after a reload, that is all */ }
+  };
+  var fmt = function (n) { return Number(n || 0).toLocaleString(Atlas.lang === 'en' ? 'en' : 'zh-CN'); };
+
+  // -- the card --------------------------------------------------------------------------------------
+  function buildCard(map, toolButton) {
+    var box = el('div', 'atlas-card atlas-import', null, map.getContainer());
+    box.hidden = true;
+    box.setAttribute('role', 'dialog');
+    box.setAttribute('aria-label', Atlas.t('importTool'));
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.disableScrollPropagation(box);
+    var head = el('div', 'atlas-card-head', null, box);
+    el('h2', null, Atlas.t('importTool'), head);
+    Atlas.button('atlas-card-close', '×', head, Atlas.t('close')).addEventListener('click', function () { hide(); });
+    var drop = el('div', 'atlas-import-drop', null, box);
+    el('span', null, Atlas.t('importDrop') + ' ', drop);
+    var pick = el('label', 'atlas-import-pick', null, drop);
+    el('span', null, Atlas.t('importPick'), pick);
+    var input = el('input', null, null, pick);
+    input.type = 'file';
+    input.name = 'file';
+    el('div', 'atlas-muted atlas-import-formats', Atlas.t('importFormats'), drop);
+    var status = el('div', 'atlas-import-status', null, box);
+    status.setAttribute('role', 'status');
+    var bar = el('progress', 'atlas-import-progress', null, box);
+    bar.max = 100;
+    bar.hidden = true;
+    var problem = el('div', 'atlas-field-problem atlas-import-problem', null, box);
+    problem.setAttribute('role', 'alert');
+    var body = el('div', 'atlas-import-body', null, box);
+    var current = null;  // {id, url, file}
+    var polling = null;
+
+    function hide() {
+      box.hidden = true;
+      L.DomUtil.removeClass(toolButton, 'atlas-on');
+    }
+    function say(text) { status.textContent = text || ''; }
+    function fail(err) {
+      problem.textContent = Atlas.t('importFailed', {detail: err.detail || err.message}) + ' ' + Atlas.t('importNothingStored');
+    }
+    function progress(percent) {
+      bar.hidden = percent === null;
+      if (percent !== null) { bar.value = percent; }
+    }
+
+    // -- upload, with the browser's progress ---------------------------------------------------------
+    function upload(file) {
+      if (!file) { return; }
+      problem.textContent = '';
+      body.textContent = '';
+      discardPreview();
+      var form = new FormData();
+      form.append('file', file, file.name);
+      var xhr = new XMLHttpRequest();
+      xhr.open('POST', Atlas.apiUrl('imports', {wait: 0}));
+      xhr.setRequestHeader('Accept', 'application/json');
+      if (Atlas.session && Atlas.session.csrf_token) { xhr.setRequestHeader('X-CSRFToken', Atlas.session.csrf_token); }
+      xhr.upload.onprogress = function (e) {
+        var percent = e.lengthComputable ? Math.floor(100 * e.loaded / e.total) : 0;
+        say(Atlas.t('importUploading', {name: file.name, percent: percent}));
+        progress(percent);
+      };
+      xhr.onload = function () {
+        var data = null;
+        try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+        if (xhr.status >= 400 || !data) {
+          progress(null);
+          say('');
+          fail({detail: (data && data.detail) || (xhr.status + ' ' + xhr.statusText)});
+          return;
+        }
+        current = {id: data.id, url: data.url, file: data.file};
+        remember(current);
+        follow(data);
+      };
+      xhr.onerror = function () { progress(null); fail({detail: 'network error'}); };
+      say(Atlas.t('importUploading', {name: file.name, percent: 0}));
+      progress(0);
+      xhr.send(form);
+    }
+
+    // -- the upload's task, polled -------------------------------------------------------------------
+    function follow(state) {
+      clearTimeout(polling);
+      if (state.state === 'running') {
+        var p = state.progress || {};
+        say(Atlas.t('importWorking', {task: Atlas.t('importTask_' + state.task), phase: p.phase || '', percent: p.percent || 0}));
+        progress(p.percent || 0);
+        polling = setTimeout(function () {
+          Atlas.send('GET', current.url).then(follow).catch(gone);
+        }, POLL_MS);
+        return;
+      }
+      progress(null);
+      say('');
+      if (state.state === 'failed') {
+        fail(state.error || {});
+        if (!state.inspection) { remember(null); current = null; }
+        if (state.inspection) { show(state); }
+        return;
+      }
+      if (state.task === 'commit' && state.result) { committed(state.result); return; }
+      show(state);
+      if (state.task === 'plan' && state.plan) { planned(state.plan); }
+    }
+    function gone(err) {
+      progress(null);
+      say('');
+      fail(err);
+      remember(null);
+      current = null;
+    }
+    function start(path, choices) {  // a task on the current upload: inspect again, plan, commit
+      problem.textContent = '';
+      return Atlas.send('POST', current.url + '/' + path + '?wait=0', choices).then(follow).catch(fail);
+    }
+
+    // -- what was found ------------------------------------------------------------------------------
+    var ctx = {body: body, choices: {}, start: function (path, c) { return start(path, c); }};  // choices: layer, encoding, crs
+    var shown = null;  // what Atlas.importFound drew
+    function show(state) {
+      var found = state.inspection;
+      body.textContent = '';
+      discardPreview();
+      if (!found) { return; }
+      el('div', 'atlas-import-summary', Atlas.t('importSummary', {file: found.file, format: (found.source || {}).title || found.format,
+                                                                 count: fmt(found.count)}), body);
+      shown = Atlas.importFound(ctx, found);
+      targetSection(found);
+    }
+    function discardPreview() {
+      if (shown) { shown.discard(); shown = null; }
+    }
+
+    // -- where it goes, the plan, the commit -------------------------------------------------------------
+    var planBox = null;
+    function targetSection(found) {
+      var s = shown.section(Atlas.t('importInto'));
+      var editable = Atlas.config.layers.filter(function (c) { return Atlas.canEdit(c.id); });
+      var kinds = el('div', 'atlas-admin-picks', null, s);
+      var radio = function (value, text, on) {
+        var label = el('label', 'atlas-admin-pick', null, kinds);
+        var r = el('input', null, null, label);
+        r.type = 'radio';
+        r.name = 'import-target';
+        r.value = value;
+        r.checked = on;
+        el('span', null, text, label);
+        return r;
+      };
+      var asNew = radio('new', Atlas.t('importNew'), mayCreate());
+      var asOld = radio('existing', Atlas.t('importExisting'), !mayCreate());
+      asNew.disabled = !mayCreate();
+      asOld.disabled = !editable.length;
+      var newBox = el('div', 'atlas-import-new', null, s);
+      var field = function (parent, label, name, type) {
+        var b = el('label', 'atlas-field', null, parent);
+        el('span', null, label, b);
+        var node = el(type === 'select' ? 'select' : 'input', null, null, b);
+        if (type !== 'select') { node.type = 'text'; }
+        node.name = name;
+        return node;
+      };
+      var stem = String(found.file || 'layer').replace(/\.[^.]*$/, '').toLowerCase().replace(/[^a-z0-9_]+/g, '_')
+        .replace(/^_+|_+$/g, '');
+      var layerId = field(newBox, Atlas.t('importLayerId'), 'layer');
+      layerId.value = /^[a-z]/.test(stem) ? stem.slice(0, 40) : '';
+      var titleZh = field(newBox, Atlas.t('importTitleZh'), 'title_zh');
+      titleZh.value = String(found.file || '').replace(/\.[^.]*$/, '');
+      var titleEn = field(newBox, Atlas.t('importTitleEn'), 'title_en');
+      var styleField = field(newBox, Atlas.t('importStyleField'), 'style_field', 'select');
+      Atlas.option(styleField, '', Atlas.t('importNoStyle'), true);
+      (found.fields || []).filter(function (f) { return f.type === 'str'; }).forEach(function (f) {
+        Atlas.option(styleField, f.name, f.name);
+      });
+      var oldBox = el('div', 'atlas-import-existing', null, s);
+      var target = field(oldBox, Atlas.t('importExisting'), 'target', 'select');
+      editable.forEach(function (c) { Atlas.option(target, c.id, Atlas.label(c.title)); });
+      var mode = field(oldBox, Atlas.t('importMode'), 'mode', 'select');
+      Atlas.option(mode, 'append', Atlas.t('importAppend'), true);
+      Atlas.option(mode, 'upsert', Atlas.t('importUpsert'));
+      var match = el('div', 'atlas-muted atlas-import-match', null, oldBox);
+      var key = field(s, Atlas.t('importKey'), 'key', 'select');
+      Atlas.option(key, '', Atlas.t('importNoKey'), true);
+      (found.fields || []).forEach(function (f) { Atlas.option(key, f.name, f.name); });
+      var sync = function () {
+        newBox.hidden = !asNew.checked;
+        oldBox.hidden = !asOld.checked;
+        var cfg = Atlas.layerConfig(target.value);
+        if (asOld.checked && cfg) {
+          var missing = (found.fields || []).map(function (f) { return f.store; })
+            .filter(function (n) { return cfg.fields.indexOf(n) < 0; });
+          match.textContent = missing.length ? Atlas.t('importMissingFields', {fields: missing.join('、')}) : Atlas.t('importFieldsMatch');
+        }
+      };
+      [asNew, asOld, target].forEach(function (n) { n.addEventListener('change', sync); });
+      sync();
+      var row = el('div', 'atlas-history-actions', null, s);
+      var check = Atlas.button('atlas-import-check', Atlas.t('importCheck'), row);
+      var go = Atlas.button('atlas-import-go', Atlas.t('importGo'), row);
+      var cancel = Atlas.button('atlas-import-cancel', Atlas.t('importCancel'), row);
+      planBox = el('div', 'atlas-import-plan', null, s);
+      function chosen(dry) {
+        var body = L.extend({}, {encoding: ctx.choices.encoding || null, crs: ctx.choices.crs || null,
+                                 source_layer: ctx.choices.layer || null, repair: !!(shown && shown.repair() && shown.repair().checked), dry_run: dry,
+                                 key: key.value || null});
+        if (asNew.checked) {
+          body.layer = layerId.value.trim();
+          body.mode = 'new';
+          body.title_zh = titleZh.value.trim() || null;
+          body.title_en = titleEn.value.trim() || null;
+          body.style_field = styleField.value || null;
+        } else {
+          body.layer = target.value;
+          body.mode = mode.value;
+        }
+        return body;
+      }
+      function send(dry) {
+        var body = chosen(dry);
+        if (!body.layer) { problem.textContent = Atlas.t('importNeedLayer'); layerId.focus(); return; }
+        current.pending = {layer: body.layer, mode: body.mode};
+        remember(current);
+        start('commit', body);
+      }
+      check.addEventListener('click', function () { send(true); });
+      go.addEventListener('click', function () { send(false); });
+      cancel.addEventListener('click', function () {
+        var url = current && current.url;
+        reset();
+        if (url) { Atlas.send('DELETE', url).catch(function () { return null; }); }
+      });
+    }
+
+    function planned(plan) {
+      if (planBox) { planBox.textContent = Atlas.t('importPlan', {added: fmt(plan.added), updated: fmt(plan.updated), unchanged: fmt(plan.unchanged)}); }
+    }
+
+    function committed(result) {
+      remember(null);
+      body.textContent = '';
+      discardPreview();
+      say(Atlas.t('importDone', {layer: result.layer, added: fmt(result.added), updated: fmt(result.updated), revision: result.revision}));
+      current = null;
+      var layer = Atlas.layers[result.layer];
+      if (layer && layer.refresh) { layer.refresh(true); return; }
+      // a new layer: the page's layers are made by the server, so the page is loaded again with it shown
+      setTimeout(function () {
+        say(Atlas.t('importReloading', {layer: result.layer}));
+        location.href = Atlas.viewUrl({layers: Atlas.visibleLayers().concat([result.layer]).join(',')});
+      }, 600);
+    }
+
+    function reset() {
+      clearTimeout(polling);
+      remember(null);
+      current = null;
+      ctx.choices = {};
+      body.textContent = '';
+      discardPreview();
+      problem.textContent = '';
+      say('');
+      progress(null);
+    }
+
+    // -- dropping and picking ------------------------------------------------------------------------
+    input.addEventListener('change', function () { upload(input.files && input.files[0]); input.value = ''; });
+    ['dragenter', 'dragover'].forEach(function (type) {
+      box.addEventListener(type, function (e) { e.preventDefault(); L.DomUtil.addClass(drop, 'atlas-on'); });
+    });
+    box.addEventListener('dragleave', function () { L.DomUtil.removeClass(drop, 'atlas-on'); });
+    box.addEventListener('drop', function (e) {
+      e.preventDefault();
+      L.DomUtil.removeClass(drop, 'atlas-on');
+      var files = e.dataTransfer && e.dataTransfer.files;
+      if (files && files.length) { upload(files[0]); }
+    });
+
+    function resume() {
+      var rec = remembered();
+      if (!rec || !rec.url || current) { return; }
+      current = rec;
+      Atlas.send('GET', rec.url).then(function (state) {
+        open();
+        say(Atlas.t('importResumed', {name: state.file}));
+        follow(state);
+      }).catch(function () { remember(null); current = null; });
+    }
+    function open() {
+      box.hidden = false;
+      L.DomUtil.addClass(toolButton, 'atlas-on');
+    }
+    return {open: open, close: hide, isOpen: function () { return !box.hidden; }, resume: resume, upload: upload};
+  }
+
+  Atlas.tools.push({rank: 42, build: function (bar, map, button) {
+    if (!Atlas.config.session) { return null; }  // a server without accounts: nobody imports
+    var ui = null;
+    var b = button(bar, 'atlas-tool-import', Atlas.t('importTool'), function () {
+      if (ui.isOpen()) { ui.close(); } else { ui.open(); }
+    });
+    b.hidden = true;
+    ui = buildCard(map, b);
+    Atlas.importPanel = ui;
+    Atlas.on(function (what) {
+      if (what !== 'user') { return; }
+      b.hidden = !may();
+      if (!may()) { ui.close(); return; }
+      ui.resume();
+    });
+    return null;
+  }});
+}());
