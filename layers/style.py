@@ -74,3 +74,23 @@ def generic_style(geometry_type: str) -> dict:
         "overrides": {},
         "z": 5,
     }
+
+
+#: The colour of the features a style by field gives no colour of its own ("other": a value beyond
+#: the categories, or none), apart from every colour of the palette.
+OTHER_COLOR = "#BBBBBB"
+OTHER_LABEL = {"zh": "其他", "en": "other"}
+
+
+def field_style(geometry_type: str, by: str, categories: dict[str, dict]) -> dict:
+    """The style of a stored layer the catalog does not describe, coloured by its field ``by``:
+    ``categories`` {value: {"color", "label": {zh, en}}} (see layers.layermeta), in the shape of
+    ``layer_style``; features of any other value are drawn in ``color``, which the legend names
+    ``other``."""
+    return {
+        **generic_style(geometry_type),
+        "by": by,
+        "color": OTHER_COLOR,
+        "categories": {value: {"color": c["color"], "label": dict(c["label"])} for value, c in categories.items()},
+        "other": {"color": OTHER_COLOR, "label": dict(OTHER_LABEL)},
+    }

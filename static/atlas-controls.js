@@ -104,7 +104,7 @@
     });
     field('category', function (select, current) {
       Atlas.config.layers.forEach(function (cfg) {
-        var cats = Object.keys(cfg.style.categories || {});
+        var cats = cfg.style.by === 'category' ? Object.keys(cfg.style.categories || {}) : [];  // the category field's
         if (!cats.length) { return; }
         var group = el('optgroup', null, null, select);
         group.label = Atlas.label(cfg.title);

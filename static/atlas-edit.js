@@ -67,7 +67,7 @@
     var vocab = Atlas.config.vocab, out = {};
     if (name === 'category') {
       Object.keys(vocab.category).forEach(function (k) { if (vocab.category[k].layer === layerId) { out[k] = vocab.category[k]; } });
-      var cats = (Atlas.layerConfig(layerId).style || {}).categories || {};
+      var st = Atlas.layerConfig(layerId).style || {}, cats = st.by === 'category' ? st.categories || {} : {};
       Object.keys(cats).forEach(function (k) { out[k] = out[k] || cats[k].label; });
       return out;
     }

@@ -208,7 +208,7 @@
         this._features = this.drawn ? (this._features || []).concat(fc.features || []) : (fc.features || []).slice();
       }
       (fc.features || []).forEach(function (f) {
-        var cat = (f.properties || {}).category || '';
+        var cat = Atlas.categoryKey(self.cfg, f.properties) || '';  // by the style's field
         self.categories[cat] = (self.categories[cat] || 0) + 1;
       });
       this.addLayer(geo);

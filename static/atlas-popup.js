@@ -18,7 +18,7 @@
     var props = feature.properties || {};
     var box = Atlas.el('div', 'atlas-tip');
     Atlas.el('div', 'atlas-tip-name', Atlas.featureName(props), box);
-    var cat = cfg && cfg.style && cfg.style.categories ? cfg.style.categories[props.category] : null;
+    var cat = Atlas.categoryOf(cfg, props);
     var sub = cat ? Atlas.label(cat.label) : Atlas.label(cfg && cfg.title);
     if (sub) { Atlas.el('div', 'atlas-tip-sub', sub, box); }
     return box;
@@ -48,6 +48,12 @@
   };
 
   // -- popup on click -----------------------------------------------------------------------------
+  // the catalog's fields, each shown in its own place in the popup (or not at all: the key)
+  var LAID_OUT = {};
+  ['id', 'layer', 'name_zh', 'name_en', 'category', 'status', 'district', 'functional_area', 'year', 'date', 'figures',
+   'area_m2', 'area_ha', 'area_mu', 'length_km', 'description_zh', 'description_en', 'source', 'sources', 'accuracy',
+   'accuracy_note_zh', 'accuracy_note_en'].forEach(function (name) { LAID_OUT[name] = true; });
+
   function row(list, label, value) {
     if (value === null || value === undefined || value === '') { return; }
     Atlas.el('dt', null, label, list);
@@ -65,14 +71,15 @@
     if (secondary && secondary !== primary) { Atlas.el('div', 'atlas-popup-sub', secondary, box); }
 
     var tags = Atlas.el('div', 'atlas-popup-tags', null, box);
-    var cat = cfg && cfg.style && cfg.style.categories ? cfg.style.categories[props.category] : null;
+    var cat = Atlas.categoryOf(cfg, props);
+    var raw = cfg && cfg.style && cfg.style.by ? Atlas.categoryKey(cfg, props) : props.category;
     if (cat) {
       var chip = Atlas.el('span', 'atlas-chip', null, tags);
       var dot = Atlas.el('span', 'atlas-dot', null, chip);
       dot.style.backgroundColor = cat.color;
       Atlas.el('span', null, Atlas.label(cat.label), chip);
-    } else if (props.category) {
-      Atlas.el('span', 'atlas-chip', props.category, tags);
+    } else if (raw) {
+      Atlas.el('span', 'atlas-chip', raw, tags);
     }
     if (props.status) {
       var st = Atlas.el('span', 'atlas-chip atlas-status', Atlas.label(vocab.status[props.status]) || props.status, tags);
@@ -102,6 +109,13 @@
           Atlas.number(props.area_mu, 0) + ' ' + Atlas.t('mu'));
     }
     if (props.length_km) { row(list, Atlas.t('length'), Atlas.number(props.length_km, 2) + ' ' + Atlas.t('km')); }
+    // the layer's other fields (an imported layer's own), each under its title (cfg.fieldTitles)
+    var titles = (cfg && cfg.fieldTitles) || {};
+    Object.keys(titles).forEach(function (name) {
+      if (LAID_OUT[name]) { return; }
+      var value = props[name];
+      row(list, Atlas.label(titles[name]) || name, value !== null && typeof value === 'object' ? JSON.stringify(value) : value);
+    });
 
     var desc = lang === 'en' ? (props.description_en || props.description_zh) : (props.description_zh || props.description_en);
     if (desc) { Atlas.el('p', 'atlas-popup-desc', desc, box); }

@@ -28,7 +28,7 @@
         item.setAttribute('data-feature-id', String(hit.id));
         el('div', 'atlas-result-name', Atlas.featureName(props), item);
         var cfg = Atlas.layerConfig(props.layer);
-        var cat = cfg && cfg.style.categories ? cfg.style.categories[props.category] : null;
+        var cat = cfg ? Atlas.categoryOf(cfg, props) : null;
         var district = Atlas.config.vocab.districts[props.district];
         el('div', 'atlas-result-sub', [cfg ? Atlas.label(cfg.title) : props.layer, cat ? Atlas.label(cat.label) : null,
                                        district ? Atlas.label(district) : null].filter(Boolean).join(' · '), item);

@@ -19,7 +19,8 @@
   }
 
   // -- popups: the page's popup, and below it every field of the feature ---------------------------
-  Atlas.popupSections.push(function (box, feature) {
+  Atlas.popupSections.push(function (box, feature, cfg) {
+    var titles = (cfg && cfg.fieldTitles) || {};
     var props = feature.properties || {};
     var det = el('details', 'atlas-popup-fields-all', null, box);
     el('summary', null, Atlas.t('allFields'), det);
@@ -27,7 +28,7 @@
     Object.keys(props).forEach(function (key) {
       var value = props[key];
       if (value === null || value === undefined || value === '') { return; }
-      var title = config.fieldTitles[key];
+      var title = titles[key] || config.fieldTitles[key];
       el('dt', null, title ? Atlas.label(title) : key, list);
       el('dd', null, typeof value === 'object' ? JSON.stringify(value) : String(value), list);
     });
@@ -69,7 +70,7 @@
   var sections = config.layers.map(function (cfg) {
     var categories = {}, n = cfg.data.features.length;
     cfg.data.features.forEach(function (f) {
-      var cat = (f.properties || {}).category || '';
+      var cat = Atlas.categoryKey(cfg, f.properties) || '';
       categories[cat] = (categories[cat] || 0) + 1;
     });
     return Atlas.legendLayer(cfg, {categories: categories, count: n, matched: n, loaded: true});

@@ -53,13 +53,19 @@
 
   /* A layer's section: its categories drawn now (or the layer's one colour), how many features,
    * and a note when some are not shown. ``drawn``: {categories: {category: n}, count, matched,
-   * error, loaded}. */
+   * error, loaded}; a category is the value of the style's field (``style.by``). A style with an
+   * ``other`` entry (a style by a field of an imported layer) names the features of the values it
+   * gives no colour "other". */
   Atlas.legendLayer = function (cfg, drawn) {
-    var cats = cfg.style.categories || {};
-    var entries = cfg.style.by !== 'category' ? [{color: cfg.style.color || GREY, label: Atlas.label(cfg.title)}] : [];
+    var st = cfg.style, cats = st.categories || {}, has = Object.prototype.hasOwnProperty;
+    var entries = !st.by ? [{color: st.color || GREY, label: Atlas.label(cfg.title)}] : [];
     Object.keys(cats).forEach(function (k) {
       if (drawn.categories[k]) { entries.push({color: cats[k].color, label: Atlas.label(cats[k].label), category: k}); }
     });
+    var others = Object.keys(drawn.categories).filter(function (k) { return drawn.categories[k] && !has.call(cats, k); });
+    if (st.by && st.other && others.length) {
+      entries.push({color: st.other.color || GREY, label: Atlas.label(st.other.label), other: true});
+    }
     var note = null;
     if (drawn.error) {
       note = drawn.error;
@@ -104,6 +110,7 @@
   function key(parent, entry) {
     var node = el('span', 'atlas-key', null, parent);
     if (entry.category) { node.setAttribute('data-category', entry.category); }
+    if (entry.other) { node.setAttribute('data-other', ''); }
     if (entry.accuracy) { node.setAttribute('data-accuracy', entry.accuracy); }
     if (entry.hint) { node.title = entry.hint; }
     Atlas.symbol(entry.kind, node, entry.color, entry.pattern, entry.fill);

@@ -230,12 +230,25 @@
   };
 
   // -- style: colour by category, line pattern by accuracy (the palette), fill by status -----------
+  /* The category of a feature: the value of its layer's style field (``style.by``: ``category`` in
+   * the catalog's layers, a field of its own in an imported one) as text, or null (none, or a layer
+   * in one colour). */
+  Atlas.categoryKey = function (cfg, props) {
+    var by = cfg && cfg.style ? cfg.style.by : null, value = by ? (props || {})[by] : null;
+    return value === null || value === undefined || value === '' ? null : String(value);
+  };
+  // The style's entry {color, label} of that category, or null (a value it gives no colour: "other").
+  Atlas.categoryOf = function (cfg, props) {
+    var key = Atlas.categoryKey(cfg, props), cats = (cfg && cfg.style && cfg.style.categories) || {};
+    return key !== null && Object.prototype.hasOwnProperty.call(cats, key) ? cats[key] : null;
+  };
+
   var NO_ACCURACY = {dashArray: null, pointDashArray: null, fillOpacity: 0.1, opacity: 0.85};
 
   Atlas.featureStyle = function (cfg, props) {
     var st = cfg.style || {};
     var acc = (st.accuracy || {})[props.accuracy] || NO_ACCURACY;
-    var cat = st.by === 'category' && st.categories ? st.categories[props.category] : null;
+    var cat = Atlas.categoryOf(cfg, props);
     var color = cat ? cat.color : (st.color || '#555555');
     var status = Atlas.config.statusStyle[props.status] || {fill: 'solid', fillOpacityScale: 1, opacityScale: 1};
     var over = st.overrides || {};

@@ -19,7 +19,7 @@ import shapely
 from geo.errors import InvalidParameter, NotFound
 from geo.store import Query, Store
 
-from .. import catalog, style
+from .. import catalog, layermeta, style
 from . import params as params_module
 from .params import FILTERS, MAX_TEXT, filters_for_layer, parse_int, parse_query, parse_time
 
@@ -95,7 +95,11 @@ def feature_collection(frame: gpd.GeoDataFrame, *, extra: dict | None = None, de
 
 
 # -- the endpoints' cores ------------------------------------------------------------------------
-def layer_summary(store: Store, layer: str) -> dict:
+def layer_summary(store: Store, layer: str, metadata: Mapping | None = None) -> dict:
+    """A layer as ``/api/layers`` lists it. A layer the catalog does not describe takes its title,
+    its fields' titles and its style from its entry in ``layers.layermeta`` (``metadata``: every
+    entry, read once for a list; None reads the layer's); a field without a title there has the
+    catalog's title of a field of that name (the key, the measures), or its name."""
     info = store.info(layer)
     spec = catalog.get(layer)
     if spec is not None:
@@ -103,9 +107,17 @@ def layer_summary(store: Store, layer: str) -> dict:
         fields = [f.describe() for f in catalog.FIELDS]
         layer_style = style.layer_style(spec)
     else:
-        title = {"zh": layer, "en": layer}
-        fields = [{"name": f.name, "type": f.type, "title": {"zh": f.name, "en": f.name}} for f in info.fields]
-        layer_style = style.generic_style(info.geometry_type)
+        meta = (layermeta.get(store, layer) if metadata is None else metadata.get(layer)) or {}
+        title = meta.get("title") or {"zh": layer, "en": layer}
+        titles = meta.get("fields") or {}
+        fields = [{"name": f.name, "type": f.type,
+                   "title": titles.get(f.name) or _CATALOG_TITLES.get(f.name) or {"zh": f.name, "en": f.name}}
+                  for f in info.fields]
+        by = meta.get("style")
+        if by and by.get("by") in {f.name for f in info.fields}:
+            layer_style = style.field_style(info.geometry_type, by["by"], layermeta.ordered(by))
+        else:
+            layer_style = style.generic_style(info.geometry_type)
     return {
         "id": layer,
         "title": title,
@@ -117,6 +129,11 @@ def layer_summary(store: Store, layer: str) -> dict:
     }
 
 
+#: The catalog's titles of its fields, for a field of the same name in another layer (the key and
+#: the measures an import adds, a file's ``name_zh``).
+_CATALOG_TITLES = {f.name: {"zh": f.zh, "en": f.en} for f in catalog.FIELDS}
+
+
 def ordered_layers(store: Store) -> list[str]:
     """The store's layers, catalog layers first in catalog order."""
     order = {spec.id: i for i, spec in enumerate(catalog.LAYERS)}
@@ -124,7 +141,9 @@ def ordered_layers(store: Store) -> list[str]:
 
 
 def list_layers(store: Store) -> dict:
-    return {"layers": [layer_summary(store, n) for n in ordered_layers(store)]}
+    names = ordered_layers(store)
+    metadata = layermeta.entries(store) if any(catalog.get(n) is None for n in names) else {}
+    return {"layers": [layer_summary(store, n, metadata) for n in names]}
 
 
 def layer_features(store: Store, layer: str, args: Mapping, *, default_limit: int = 1000,

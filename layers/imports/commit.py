@@ -16,7 +16,7 @@ from geo.inspect import CANDIDATES, normalise_encoding
 from geo.measure import measure
 from geo.store import Field, Store, check_layer_name
 
-from .. import catalog
+from .. import catalog, layermeta
 
 MODES = ("new", "append", "upsert")
 _MULTI = {"Polygon": "MultiPolygon", "LineString": "MultiLineString", "Point": "MultiPoint"}
@@ -110,8 +110,11 @@ def _keys(frame, inspection: Inspection, layer: str, mode: str, key: str | None)
 def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new", key: str | None = None,
            encoding: str | None = None, crs: str | None = None, repair: bool = False, actor: str,
            message: str = "", title_zh: str | None = None, title_en: str | None = None,
-           geometry_type: str | None = None, dry_run: bool = False) -> Result:
-    """Read the inspected file again with the planner's choices and write it whole, or nothing."""
+           geometry_type: str | None = None, dry_run: bool = False, style_field: str | None = None) -> Result:
+    """Read the inspected file again with the planner's choices and write it whole, or nothing.
+    A new layer (not the catalog's) gets its entry in ``layers.layermeta``: ``title_zh``/``title_en``
+    (default: each other, or the layer's id), its fields titled with their names in the file, and
+    a style by ``style_field`` (a text field, named as in the file) when given."""
     if mode not in MODES:
         raise InvalidParameter(f"mode must be one of {', '.join(MODES)}, got {mode!r}", parameter="mode")
     check_layer_name(layer)
@@ -168,10 +171,13 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
         fields += [Field(m, "float") for m in MEASURES]
         attrs = attrs[[f.name for f in fields] + [attrs.geometry.name]]
         _check_shapes(attrs, kind, inspection.file)
+        meta = layermeta.for_import(layer, fields, inspection.fields, attrs, title_zh=title_zh, title_en=title_en,
+                                    style_field=style_field)
         if dry_run:
             return Result(layer, mode, (), len(attrs), 0, 0, repaired, dropped_z)
-        rev = store.create_layer(layer, kind, fields, features=attrs, actor=actor,
-                                 message=message or f"import {inspection.file}: new layer {layer}")
+        with layermeta.pending(store, layer, meta):  # removed again if the layer is not made
+            rev = store.create_layer(layer, kind, fields, features=attrs, actor=actor,
+                                     message=message or f"import {inspection.file}: new layer {layer}")
         return Result(layer, mode, (rev.id,), len(attrs), 0, 0, repaired, dropped_z)
     known = {f.name for f in store.fields(layer)}
     unknown = [c for c in attrs.columns if c != attrs.geometry.name and c not in known]

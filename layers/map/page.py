@@ -219,6 +219,8 @@ def layer_config(layer: dict, visible: bool) -> dict:
         "geometry": layer["geometry_type"],
         "count": layer["count"],
         "fields": [f["name"] for f in layer["fields"]],
+        # each field's title {zh, en}, in the layer's order: the popup lists an imported layer's own fields
+        "fieldTitles": {f["name"]: f.get("title") or {"zh": f["name"], "en": f["name"]} for f in layer["fields"]},
         # which filter values the layer can match (api.filter_rule): the page only looks this up
         "filters": filter_rule(layer["id"], [f["name"] for f in layer["fields"]]),
         "style": layer["style"],
