@@ -168,6 +168,7 @@
     crsSection(found);
     geometrySection(found);
     fieldsSection(found);
-    return {repair: function () { return repair; }, discard: discardPreview, section: section};
+    return {repair: function () { return repair; }, discard: discardPreview, section: section,
+            map: function () { return preview; }};
   };
 }());

@@ -28,6 +28,11 @@
     importTask_inspect: ['检查文件', 'inspecting the file'],
     importTask_plan: ['核对导入计划', 'checking the plan'],
     importTask_commit: ['写入图层', 'writing the layer'],
+    importPhase_queued: ['排队', 'queued'],
+    importPhase_unpack: ['解压', 'unpacking'],
+    importPhase_read: ['读取', 'reading'],
+    importPhase_check: ['检查', 'checking'],
+    importPhase_write: ['写入', 'writing'],
     importResumed: ['继续刷新前开始的导入：{name}', 'Continuing the import started before the reload: {name}'],
     importFailed: ['导入失败：{detail}', 'Import failed: {detail}'],
     importNothingStored: ['没有写入任何数据。', 'Nothing was stored.'],
@@ -175,7 +180,9 @@
       clearTimeout(polling);
       if (state.state === 'running') {
         var p = state.progress || {};
-        say(Atlas.t('importWorking', {task: Atlas.t('importTask_' + state.task), phase: p.phase || '', percent: p.percent || 0}));
+        var phase = Atlas.t('importPhase_' + p.phase);
+        say(Atlas.t('importWorking', {task: Atlas.t('importTask_' + state.task), phase: phase === 'importPhase_' + p.phase ? (p.phase || '') : phase,
+                                      percent: p.percent || 0}));
         progress(p.percent || 0);
         polling = setTimeout(function () {
           Atlas.send('GET', current.url).then(follow).catch(gone);
@@ -191,7 +198,7 @@
         return;
       }
       if (state.task === 'commit' && state.result) { committed(state.result); return; }
-      show(state);
+      show(state);  // the same inspection as shown: the planner's entries are kept
       if (state.task === 'plan' && state.plan) { planned(state.plan); }
     }
     function gone(err) {
@@ -209,11 +216,15 @@
     // -- what was found ------------------------------------------------------------------------------
     var ctx = {body: body, choices: {}, start: function (path, c) { return start(path, c); }};  // choices: layer, encoding, crs
     var shown = null;  // what Atlas.importFound drew
+    var shownText = null;  // the inspection drawn now, as JSON
     function show(state) {
       var found = state.inspection;
+      var text = JSON.stringify(found || null);
+      if (shown && text === shownText) { return; }
       body.textContent = '';
       discardPreview();
       if (!found) { return; }
+      shownText = text;
       el('div', 'atlas-import-summary', Atlas.t('importSummary', {file: found.file, format: (found.source || {}).title || found.format,
                                                                  count: fmt(found.count)}), body);
       shown = Atlas.importFound(ctx, found);
@@ -221,6 +232,7 @@
     }
     function discardPreview() {
       if (shown) { shown.discard(); shown = null; }
+      shownText = null;
     }
 
     // -- where it goes, the plan, the commit -------------------------------------------------------------
@@ -381,7 +393,8 @@
       box.hidden = false;
       L.DomUtil.addClass(toolButton, 'atlas-on');
     }
-    return {open: open, close: hide, isOpen: function () { return !box.hidden; }, resume: resume, upload: upload};
+    return {open: open, close: hide, isOpen: function () { return !box.hidden; }, resume: resume, upload: upload,
+            previewMap: function () { return shown && shown.map(); }};
   }
 
   Atlas.tools.push({rank: 42, build: function (bar, map, button) {

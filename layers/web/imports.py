@@ -294,11 +294,15 @@ def _choices() -> dict:
             raise InvalidParameter(f"{name} must be true or false, got {value!r}", parameter=name)
         out[name] = value
     out["message"] = (out["message"] or "")[:500]
+    given = [k for k in NEW_LAYER_ONLY if out[k] is not None]
+    if mode != "new" and given:
+        raise InvalidParameter(f"{given[0]} describes a new layer; {mode} keeps the layer's own titles and style: "
+                               "leave it out, or import with mode new", parameter=given[0])
     return out
 
 
-#: commit's keyword arguments the core may not have (given only when the planner gave them)
-_OPTIONAL = ("title_zh", "title_en", "style_field")
+#: what only a new layer takes (an existing layer keeps its titles and style)
+NEW_LAYER_ONLY = ("title_zh", "title_en", "style_field")
 
 
 @bp.post("/imports/<upload_id>/commit")
@@ -320,7 +324,7 @@ def commit(upload_id: str):
     uploads().path(upload_id)  # a refused file is gone: 404
     cfg, store, box, actor = current_app.config, _raw_store(), uploads(), auth.actor()
     committed = list(state.get("committed") or [])
-    extra = {k: choices[k] for k in _OPTIONAL if choices[k] is not None}
+    extra = {k: choices[k] for k in NEW_LAYER_ONLY}
 
     def work(progress):
         with core.inspect(box.path(upload_id), reference=core.reference_from_store(store),
