@@ -171,4 +171,102 @@
     return {repair: function () { return repair; }, discard: discardPreview, section: section,
             map: function () { return preview; }};
   };
+
+  /* Where the file goes (ctx.choices() read when it is sent): a new layer (id, titles zh/en, a text
+   * field to colour it by) or an existing one the planner may edit (append; upsert by a key field),
+   * the file's fields checked against that layer's; "check" (a dry run), "import", "discard". */
+  Atlas.importTarget = function (s, found, ctx) {
+    var editable = Atlas.config.layers.filter(function (c) { return Atlas.canEdit(c.id); });
+    var kinds = el('div', 'atlas-admin-picks', null, s);
+    var radio = function (value, text, on) {
+      var label = el('label', 'atlas-admin-pick', null, kinds);
+      var r = el('input', null, null, label);
+      r.type = 'radio';
+      r.name = 'import-target';
+      r.value = value;
+      r.checked = on;
+      el('span', null, text, label);
+      return r;
+    };
+    var mayCreate = ctx.mayCreate;
+    var asNew = radio('new', Atlas.t('importNew'), mayCreate());
+    var asOld = radio('existing', Atlas.t('importExisting'), !mayCreate());
+    asNew.disabled = !mayCreate();
+    asOld.disabled = !editable.length;
+    var newBox = el('div', 'atlas-import-new', null, s);
+    var field = function (parent, label, name, type) {
+      var b = el('label', 'atlas-field', null, parent);
+      el('span', null, label, b);
+      var node = el(type === 'select' ? 'select' : 'input', null, null, b);
+      if (type !== 'select') { node.type = 'text'; }
+      node.name = name;
+      return node;
+    };
+    var stem = String(found.file || 'layer').replace(/\.[^.]*$/, '').toLowerCase().replace(/[^a-z0-9_]+/g, '_')
+      .replace(/^_+|_+$/g, '');
+    var layerId = field(newBox, Atlas.t('importLayerId'), 'layer');
+    layerId.value = /^[a-z]/.test(stem) ? stem.slice(0, 40) : '';
+    var titleZh = field(newBox, Atlas.t('importTitleZh'), 'title_zh');
+    titleZh.value = String(found.file || '').replace(/\.[^.]*$/, '');
+    var titleEn = field(newBox, Atlas.t('importTitleEn'), 'title_en');
+    var styleField = field(newBox, Atlas.t('importStyleField'), 'style_field', 'select');
+    Atlas.option(styleField, '', Atlas.t('importNoStyle'), true);
+    (found.fields || []).filter(function (f) { return f.type === 'str'; }).forEach(function (f) {
+      Atlas.option(styleField, f.name, f.name);
+    });
+    var oldBox = el('div', 'atlas-import-existing', null, s);
+    var target = field(oldBox, Atlas.t('importExisting'), 'target', 'select');
+    editable.forEach(function (c) { Atlas.option(target, c.id, Atlas.label(c.title)); });
+    var mode = field(oldBox, Atlas.t('importMode'), 'mode', 'select');
+    Atlas.option(mode, 'append', Atlas.t('importAppend'), true);
+    Atlas.option(mode, 'upsert', Atlas.t('importUpsert'));
+    var match = el('div', 'atlas-muted atlas-import-match', null, oldBox);
+    var key = field(s, Atlas.t('importKey'), 'key', 'select');
+    Atlas.option(key, '', Atlas.t('importNoKey'), true);
+    (found.fields || []).forEach(function (f) { Atlas.option(key, f.name, f.name); });
+    var sync = function () {
+      newBox.hidden = !asNew.checked;
+      oldBox.hidden = !asOld.checked;
+      var cfg = Atlas.layerConfig(target.value);
+      if (asOld.checked && cfg) {
+        var missing = (found.fields || []).map(function (f) { return f.store; })
+          .filter(function (n) { return cfg.fields.indexOf(n) < 0; });
+        match.textContent = missing.length ? Atlas.t('importMissingFields', {fields: missing.join('、')}) : Atlas.t('importFieldsMatch');
+      }
+    };
+    [asNew, asOld, target].forEach(function (n) { n.addEventListener('change', sync); });
+    sync();
+    var row = el('div', 'atlas-history-actions', null, s);
+    var check = Atlas.button('atlas-import-check', Atlas.t('importCheck'), row);
+    var go = Atlas.button('atlas-import-go', Atlas.t('importGo'), row);
+    var cancel = Atlas.button('atlas-import-cancel', Atlas.t('importCancel'), row);
+    var planBox = el('div', 'atlas-import-plan', null, s);
+    function chosen(dry) {
+      var made = ctx.choices();  // what the planner chose for the inspection
+      var body = L.extend({}, {encoding: made.encoding || null, crs: made.crs || null,
+                               source_layer: made.layer || null, repair: ctx.repair(), dry_run: dry,
+                               key: key.value || null});
+      if (asNew.checked) {
+        body.layer = layerId.value.trim();
+        body.mode = 'new';
+        body.title_zh = titleZh.value.trim() || null;
+        body.title_en = titleEn.value.trim() || null;
+        body.style_field = styleField.value || null;
+      } else {
+        body.layer = target.value;
+        body.mode = mode.value;
+      }
+      return body;
+    }
+    function send(dry) {
+      var body = chosen(dry);
+      if (!body.layer) { ctx.problem(Atlas.t('importNeedLayer')); layerId.focus(); return; }
+      ctx.submit(body);
+    }
+    check.addEventListener('click', function () { send(true); });
+    go.addEventListener('click', function () { send(false); });
+    cancel.addEventListener('click', ctx.cancel);
+    return {planBox: planBox};
+  };
+
 }());

@@ -75,7 +75,11 @@
     importPlan: ['将新增 {added}，更新 {updated}，不变 {unchanged}', 'Adds {added}, updates {updated}, leaves {unchanged} unchanged'],
     importDone: ['已导入图层“{layer}”：新增 {added}，更新 {updated}（修订 {revision}）', 'Imported into “{layer}”: {added} added, {updated} updated (revision {revision})'],
     importReloading: ['正在重新载入页面以显示图层“{layer}”', 'Reloading the page to show “{layer}”'],
-    importNeedLayer: ['请填写图层标识', 'Give the layer an id']
+    importNeedLayer: ['请填写图层标识', 'Give the layer an id'],
+    importUndo: ['撤销这次导入', 'Undo this import'],
+    importFinish: ['完成', 'Done'],
+    importUndone: ['已撤销这次导入（修订 {revision}）', 'The import was undone (revision {revision})'],
+    importUndoFailed: ['无法撤销：{detail}', 'Could not undo: {detail}']
   });
 
   var may = function () {
@@ -114,6 +118,7 @@
     var input = el('input', null, null, pick);
     input.type = 'file';
     input.name = 'file';
+    input.multiple = true;  // a Shapefile's loose parts, picked together
     el('div', 'atlas-muted atlas-import-formats', Atlas.t('importFormats'), drop);
     var status = el('div', 'atlas-import-status', null, box);
     status.setAttribute('role', 'status');
@@ -140,13 +145,15 @@
     }
 
     // -- upload, with the browser's progress ---------------------------------------------------------
-    function upload(file) {
-      if (!file) { return; }
+    function upload(files) {  // one file, or the loose parts of one Shapefile
+      files = Array.prototype.slice.call(files || []);
+      if (!files.length) { return; }
+      var file = files.filter(function (f) { return /\.shp$/i.test(f.name); })[0] || files[0];
       problem.textContent = '';
       body.textContent = '';
       discardPreview();
       var form = new FormData();
-      form.append('file', file, file.name);
+      files.forEach(function (f) { form.append('file', f, f.name); });
       var xhr = new XMLHttpRequest();
       xhr.open('POST', Atlas.apiUrl('imports', {wait: 0}));
       xhr.setRequestHeader('Accept', 'application/json');
@@ -197,7 +204,7 @@
         if (state.inspection) { show(state); }
         return;
       }
-      if (state.task === 'commit' && state.result) { committed(state.result); return; }
+      if (state.task === 'commit' && state.result) { committed(state); return; }
       show(state);  // the same inspection as shown: the planner's entries are kept
       if (state.task === 'plan' && state.plan) { planned(state.plan); }
     }
@@ -238,120 +245,74 @@
     // -- where it goes, the plan, the commit -------------------------------------------------------------
     var planBox = null;
     function targetSection(found) {
-      var s = shown.section(Atlas.t('importInto'));
-      var editable = Atlas.config.layers.filter(function (c) { return Atlas.canEdit(c.id); });
-      var kinds = el('div', 'atlas-admin-picks', null, s);
-      var radio = function (value, text, on) {
-        var label = el('label', 'atlas-admin-pick', null, kinds);
-        var r = el('input', null, null, label);
-        r.type = 'radio';
-        r.name = 'import-target';
-        r.value = value;
-        r.checked = on;
-        el('span', null, text, label);
-        return r;
-      };
-      var asNew = radio('new', Atlas.t('importNew'), mayCreate());
-      var asOld = radio('existing', Atlas.t('importExisting'), !mayCreate());
-      asNew.disabled = !mayCreate();
-      asOld.disabled = !editable.length;
-      var newBox = el('div', 'atlas-import-new', null, s);
-      var field = function (parent, label, name, type) {
-        var b = el('label', 'atlas-field', null, parent);
-        el('span', null, label, b);
-        var node = el(type === 'select' ? 'select' : 'input', null, null, b);
-        if (type !== 'select') { node.type = 'text'; }
-        node.name = name;
-        return node;
-      };
-      var stem = String(found.file || 'layer').replace(/\.[^.]*$/, '').toLowerCase().replace(/[^a-z0-9_]+/g, '_')
-        .replace(/^_+|_+$/g, '');
-      var layerId = field(newBox, Atlas.t('importLayerId'), 'layer');
-      layerId.value = /^[a-z]/.test(stem) ? stem.slice(0, 40) : '';
-      var titleZh = field(newBox, Atlas.t('importTitleZh'), 'title_zh');
-      titleZh.value = String(found.file || '').replace(/\.[^.]*$/, '');
-      var titleEn = field(newBox, Atlas.t('importTitleEn'), 'title_en');
-      var styleField = field(newBox, Atlas.t('importStyleField'), 'style_field', 'select');
-      Atlas.option(styleField, '', Atlas.t('importNoStyle'), true);
-      (found.fields || []).filter(function (f) { return f.type === 'str'; }).forEach(function (f) {
-        Atlas.option(styleField, f.name, f.name);
-      });
-      var oldBox = el('div', 'atlas-import-existing', null, s);
-      var target = field(oldBox, Atlas.t('importExisting'), 'target', 'select');
-      editable.forEach(function (c) { Atlas.option(target, c.id, Atlas.label(c.title)); });
-      var mode = field(oldBox, Atlas.t('importMode'), 'mode', 'select');
-      Atlas.option(mode, 'append', Atlas.t('importAppend'), true);
-      Atlas.option(mode, 'upsert', Atlas.t('importUpsert'));
-      var match = el('div', 'atlas-muted atlas-import-match', null, oldBox);
-      var key = field(s, Atlas.t('importKey'), 'key', 'select');
-      Atlas.option(key, '', Atlas.t('importNoKey'), true);
-      (found.fields || []).forEach(function (f) { Atlas.option(key, f.name, f.name); });
-      var sync = function () {
-        newBox.hidden = !asNew.checked;
-        oldBox.hidden = !asOld.checked;
-        var cfg = Atlas.layerConfig(target.value);
-        if (asOld.checked && cfg) {
-          var missing = (found.fields || []).map(function (f) { return f.store; })
-            .filter(function (n) { return cfg.fields.indexOf(n) < 0; });
-          match.textContent = missing.length ? Atlas.t('importMissingFields', {fields: missing.join('、')}) : Atlas.t('importFieldsMatch');
+      var target = Atlas.importTarget(shown.section(Atlas.t('importInto')), found, {
+        choices: function () { return ctx.choices; },
+        mayCreate: mayCreate,
+        repair: function () { return !!(shown && shown.repair() && shown.repair().checked); },
+        problem: function (text) { problem.textContent = text; },
+        submit: function (body) {
+          current.pending = {layer: body.layer, mode: body.mode};
+          remember(current);
+          start('commit', body);
+        },
+        cancel: function () {
+          var url = current && current.url;
+          reset();
+          if (url) { Atlas.send('DELETE', url).catch(function () { return null; }); }
         }
-      };
-      [asNew, asOld, target].forEach(function (n) { n.addEventListener('change', sync); });
-      sync();
-      var row = el('div', 'atlas-history-actions', null, s);
-      var check = Atlas.button('atlas-import-check', Atlas.t('importCheck'), row);
-      var go = Atlas.button('atlas-import-go', Atlas.t('importGo'), row);
-      var cancel = Atlas.button('atlas-import-cancel', Atlas.t('importCancel'), row);
-      planBox = el('div', 'atlas-import-plan', null, s);
-      function chosen(dry) {
-        var body = L.extend({}, {encoding: ctx.choices.encoding || null, crs: ctx.choices.crs || null,
-                                 source_layer: ctx.choices.layer || null, repair: !!(shown && shown.repair() && shown.repair().checked), dry_run: dry,
-                                 key: key.value || null});
-        if (asNew.checked) {
-          body.layer = layerId.value.trim();
-          body.mode = 'new';
-          body.title_zh = titleZh.value.trim() || null;
-          body.title_en = titleEn.value.trim() || null;
-          body.style_field = styleField.value || null;
-        } else {
-          body.layer = target.value;
-          body.mode = mode.value;
-        }
-        return body;
-      }
-      function send(dry) {
-        var body = chosen(dry);
-        if (!body.layer) { problem.textContent = Atlas.t('importNeedLayer'); layerId.focus(); return; }
-        current.pending = {layer: body.layer, mode: body.mode};
-        remember(current);
-        start('commit', body);
-      }
-      check.addEventListener('click', function () { send(true); });
-      go.addEventListener('click', function () { send(false); });
-      cancel.addEventListener('click', function () {
-        var url = current && current.url;
-        reset();
-        if (url) { Atlas.send('DELETE', url).catch(function () { return null; }); }
       });
+      planBox = target.planBox;
     }
 
     function planned(plan) {
       if (planBox) { planBox.textContent = Atlas.t('importPlan', {added: fmt(plan.added), updated: fmt(plan.updated), unchanged: fmt(plan.unchanged)}); }
     }
 
-    function committed(result) {
-      remember(null);
+    /* The commit is done: the layer refreshed (an existing one) or the page loaded again with it (a
+     * new one: the server makes the page's layers); then, and after that reload, what was imported,
+     * with "undo this import" and "done". */
+    function committed(state) {
+      var result = state.result;
+      var last = (state.committed || [])[(state.committed || []).length - 1] || {};
       body.textContent = '';
       discardPreview();
       say(Atlas.t('importDone', {layer: result.layer, added: fmt(result.added), updated: fmt(result.updated), revision: result.revision}));
-      current = null;
+      if (last.undone) { say(Atlas.t('importUndone', {revision: last.undone})); remember(null); current = null; return; }
       var layer = Atlas.layers[result.layer];
-      if (layer && layer.refresh) { layer.refresh(true); return; }
-      // a new layer: the page's layers are made by the server, so the page is loaded again with it shown
-      setTimeout(function () {
-        say(Atlas.t('importReloading', {layer: result.layer}));
-        location.href = Atlas.viewUrl({layers: Atlas.visibleLayers().concat([result.layer]).join(',')});
-      }, 600);
+      if (current.seen !== result.revision) {
+        current.seen = result.revision;
+        remember(current);
+        if (!(layer && layer.refresh)) {
+          setTimeout(function () {  // a new layer: loaded with the page
+            say(Atlas.t('importReloading', {layer: result.layer}));
+            location.href = Atlas.viewUrl({layers: Atlas.visibleLayers().concat([result.layer]).join(',')});
+          }, 600);
+          return;
+        }
+        layer.refresh(true);
+      }
+      var row = el('div', 'atlas-history-actions', null, body);
+      var undo = Atlas.button('atlas-import-undo atlas-danger', Atlas.t('importUndo'), row);
+      Atlas.button('atlas-import-finish', Atlas.t('importFinish'), row).addEventListener('click', reset);
+      undo.addEventListener('click', function () {
+        undo.disabled = true;
+        problem.textContent = '';
+        Atlas.send('POST', current.url + '/undo', {}).then(function (done) {
+          say(Atlas.t('importUndone', {revision: done.revision}));
+          body.textContent = '';
+          remember(null);
+          current = null;
+          var shownLayer = Atlas.layers[done.layer];
+          if (done.mode === 'new') {  // the layer is gone: the page without it
+            location.href = Atlas.viewUrl({layers: Atlas.visibleLayers().filter(function (id) { return id !== done.layer; }).join(',')});
+          } else if (shownLayer && shownLayer.refresh) {
+            shownLayer.refresh(true);
+          }
+        }).catch(function (err) {
+          undo.disabled = false;
+          problem.textContent = Atlas.t('importUndoFailed', {detail: err.detail || err.message});
+        });
+      });
     }
 
     function reset() {
@@ -367,7 +328,7 @@
     }
 
     // -- dropping and picking ------------------------------------------------------------------------
-    input.addEventListener('change', function () { upload(input.files && input.files[0]); input.value = ''; });
+    input.addEventListener('change', function () { upload(input.files); input.value = ''; });
     ['dragenter', 'dragover'].forEach(function (type) {
       box.addEventListener(type, function (e) { e.preventDefault(); L.DomUtil.addClass(drop, 'atlas-on'); });
     });
@@ -376,7 +337,7 @@
       e.preventDefault();
       L.DomUtil.removeClass(drop, 'atlas-on');
       var files = e.dataTransfer && e.dataTransfer.files;
-      if (files && files.length) { upload(files[0]); }
+      if (files && files.length) { upload(files); }
     });
 
     function resume() {

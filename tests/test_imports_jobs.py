@@ -190,3 +190,92 @@ def test_the_kept_file_is_inspected_again_with_the_planners_choices(app, archive
     assert names["count"] == len(NAMES)
     bad = client.post(f"{body['url']}/inspect", json={"encoding": 5}, headers=headers)
     assert bad.status_code == 400 and bad.get_json()["parameter"] == "encoding"
+
+
+def _upload_parts(client, headers, parts: dict):
+    from werkzeug.datastructures import FileStorage, MultiDict
+    from werkzeug.test import encode_multipart
+    import io
+
+    fields = MultiDict([("file", FileStorage(io.BytesIO(data), name)) for name, data in parts.items()])
+    boundary, body = encode_multipart(fields)
+    return client.post("/api/imports", data=body, headers=headers,
+                       content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def test_a_shapefiles_loose_parts_are_one_upload(app, archive):
+    import io
+    import zipfile
+
+    client, headers = _client(app, "admin")
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        parts = {name: zf.read(name) for name in zf.namelist()}
+    assert sorted(parts) == ["parcels.dbf", "parcels.shp", "parcels.shx"]
+    answer = _upload_parts(client, headers, parts)
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    assert body["file"] == "parcels.shp" and sorted(body["files"]) == sorted(parts)
+    assert body["inspection"]["count"] == len(NAMES) and body["inspection"]["crs"] == "EPSG:4529"
+    done = client.post(f"{body['url']}/commit", json={"layer": "loose", "key": "code"}, headers=headers)
+    assert done.status_code == 200 and done.get_json()["added"] == len(NAMES)
+    # files that are not one Shapefile's parts: refused, nothing kept
+    mixed = _upload_parts(client, headers, {"parcels.shp": parts["parcels.shp"], "其他.dbf": parts["parcels.dbf"]})
+    assert mixed.status_code == 400 and "zip" in mixed.get_json()["detail"]
+    other = _upload_parts(client, headers, {"a.csv": b"x,y\n1,2\n", "b.csv": b"x,y\n1,2\n"})
+    assert other.status_code == 400 and other.get_json()["parameter"] == "file"
+    assert _kept(app) == [body["id"]]
+    # without its .dbf: the part that is missing is named
+    lonely = _upload_parts(client, headers, {"parcels.shp": parts["parcels.shp"], "parcels.shx": parts["parcels.shx"]})
+    assert 400 <= lonely.status_code < 500 and ".dbf" in lonely.get_json()["detail"], lonely.get_json()
+
+
+def test_an_import_is_undone_as_a_new_revision_while_it_is_the_layers_latest_change(app, archive):
+    client, headers = _client(app, "admin")
+    store = app.extensions["atlas_store"]
+    body = _upload(client, headers, archive).get_json()
+    nothing = client.post(f"{body['url']}/undo", json={}, headers=headers)
+    assert nothing.status_code == 400 and "not imported" in nothing.get_json()["detail"]
+    made = client.post(f"{body['url']}/commit", json={"layer": "parcels", "key": "code"}, headers=headers).get_json()
+    undone = client.post(f"{body['url']}/undo", json={"message": "导错了"}, headers=headers)
+    assert undone.status_code == 200, undone.get_json()
+    assert undone.get_json()["undone"] == made["revision"] and "parcels" not in store.layers()
+    assert store.history(limit=1)[0].message == "导错了"
+    again = client.post(f"{body['url']}/undo", json={}, headers=headers)
+    assert again.status_code == 409 and "undone already" in again.get_json()["detail"]
+    # an upsert undone restores the layer as it was; after a later edit it is refused
+    base = _upload(client, headers, archive).get_json()
+    client.post(f"{base['url']}/commit", json={"layer": "parcels2", "key": "code"}, headers=headers)
+    before = sorted((f["id"], f["properties"]["note"]) for f in
+                    client.get("/api/layers/parcels2").get_json()["features"])
+    import io
+    import zipfile
+    import geopandas as gpd
+    import pyogrio
+    from pathlib import Path
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        zf.extractall(folder)
+    frame = pyogrio.read_dataframe(folder / "parcels.shp", encoding="GBK")
+    frame["note"] = [f"改过的说明{i}" for i in range(len(frame))]
+    frame = gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4529")
+    pyogrio.write_dataframe(frame, folder / "changed.shp", encoding="UTF-8")
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as zf:
+        for part in folder.glob("changed.*"):
+            zf.write(part, part.name)
+    second = _upload(client, headers, zipped.getvalue(), "changed.zip").get_json()
+    upserted = client.post(f"{second['url']}/commit", json={"layer": "parcels2", "mode": "upsert", "key": "code",
+                                                            "crs": "EPSG:4529"}, headers=headers)
+    assert upserted.status_code == 200 and upserted.get_json()["updated"] == len(NAMES), upserted.get_json()
+    assert client.post(f"{second['url']}/undo", json={}, headers=headers).status_code == 200
+    after = sorted((f["id"], f["properties"]["note"]) for f in client.get("/api/layers/parcels2").get_json()["features"])
+    assert after == before
+    third = _upload(client, headers, zipped.getvalue(), "changed.zip").get_json()
+    client.post(f"{third['url']}/commit", json={"layer": "parcels2", "mode": "upsert", "key": "code",
+                                                "crs": "EPSG:4529"}, headers=headers)
+    store.update("parcels2", "P000", properties={"note": "之后的编辑"}, actor="王五", message="later")
+    late = client.post(f"{third['url']}/undo", json={}, headers=headers)
+    assert late.status_code == 409 and "changed after the import" in late.get_json()["detail"]
+    assert client.get("/api/features/P000").get_json()["properties"]["note"] == "之后的编辑"

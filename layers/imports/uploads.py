@@ -86,6 +86,30 @@ def safe_name(name: str | None) -> str:
     return base
 
 
+#: what may come beside a .shp as its loose parts
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".fix", ".shp.xml", ".xml",
+                   ".qmd")
+
+
+def shapefile_parts(names: list[str]) -> str:
+    """The .shp of several files uploaded together, which must be the parts of one Shapefile (one
+    stem, each name once); else InvalidParameter saying to zip them."""
+    def split(name):
+        lower = name.lower()
+        suffix = next((s for s in sorted(SHAPEFILE_PARTS, key=len, reverse=True) if lower.endswith(s)), None)
+        return (name[: -len(suffix)], suffix) if suffix else (name, None)
+
+    parts = [split(n) for n in names]
+    stems = {stem for stem, _ in parts}
+    shp = [n for n, (_, suffix) in zip(names, parts) if suffix == ".shp"]
+    odd = [n for n, (_, suffix) in zip(names, parts) if suffix is None]
+    if odd or len(stems) != 1 or len(shp) != 1 or len(set(n.lower() for n in names)) != len(names):
+        raise InvalidParameter(f"several files were uploaded ({', '.join(names[:6])}{'…' if len(names) > 6 else ''}): "
+                               "send several files only as the parts of one Shapefile (one name: .shp, .shx, .dbf, "
+                               ".prj, .cpg); zip anything else, or upload one file", parameter="file")
+    return shp[0]
+
+
 class Uploads:
     """Uploads under ``folder``, one folder each, kept ``ttl`` seconds after their last update."""
 
@@ -100,24 +124,36 @@ class Uploads:
 
     def save(self, stream, filename: str, *, owner: str, max_bytes: int) -> dict:
         """Copy ``stream`` into a new upload, stopping (TooLarge, nothing kept) past ``max_bytes``."""
-        name = safe_name(filename)
+        return self.save_many([(stream, filename)], owner=owner, max_bytes=max_bytes)
+
+    def save_many(self, files, *, owner: str, max_bytes: int) -> dict:
+        """A new upload of ``files`` ([(stream, filename)]): one file, or the loose parts of one
+        Shapefile (.shp with its .dbf, .shx, .prj, .cpg, ...: one stem), kept side by side. At most
+        ``max_bytes`` in all (TooLarge, nothing kept)."""
+        names = [safe_name(name) for _, name in files]
+        main = shapefile_parts(names) if len(names) > 1 else names[0]
         self.cleanup()
         self.folder.mkdir(parents=True, exist_ok=True)
         upload_id, folder = new_folder(self.folder)
         try:
-            (folder / FILE_DIR).mkdir()
+            inside = folder / FILE_DIR
+            if len(names) > 1:  # the parts in a folder named as the Shapefile, which messages name
+                inside = inside / Path(main).stem
+            inside.mkdir(parents=True)
             written = 0
-            with open(folder / FILE_DIR / name, "wb") as out:
-                while chunk := stream.read(_CHUNK):
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise TooLarge(f"{name} is larger than the {max_bytes >> 20} MB an import accepts "
-                                       "(ATLAS_IMPORT_MAX_MB); split the data or import an extract", parameter="file")
-                    out.write(chunk)
+            for (stream, _), name in zip(files, names):
+                with open(inside / name, "wb") as out:
+                    while chunk := stream.read(_CHUNK):
+                        written += len(chunk)
+                        if written > max_bytes:
+                            raise TooLarge(f"{main} is larger than the {max_bytes >> 20} MB an import accepts "
+                                           "(ATLAS_IMPORT_MAX_MB); split the data or import an extract",
+                                           parameter="file")
+                        out.write(chunk)
             now = time.time()
             # "done": received (jobfiles' states; a background inspection will add "running")
-            state = {"id": upload_id, "state": "done", "owner": owner, "file": name, "size": written,
-                     "created": iso(now), "updated": iso(now), "expires": iso(now + self.ttl),
+            state = {"id": upload_id, "state": "done", "owner": owner, "file": main, "files": names,
+                     "size": written, "created": iso(now), "updated": iso(now), "expires": iso(now + self.ttl),
                      "inspection": None, "committed": [], "task": None, "progress": None, "error": None}
             write_state(folder, state)
         except BaseException:
@@ -144,8 +180,10 @@ class Uploads:
         return state
 
     def path(self, upload_id) -> Path:
+        """The received file, or the folder holding a Shapefile's loose parts."""
         state = self.state(upload_id)
-        path = self.folder / upload_id / FILE_DIR / state["file"]
+        path = self.folder / upload_id / FILE_DIR
+        path = path / (state["file"] if len(state.get("files") or ()) <= 1 else Path(state["file"]).stem)
         if not path.exists():
             raise NotFound(f"the file of upload {upload_id} was refused and is not kept; upload it again "
                            "(corrected)", parameter="id")
@@ -370,6 +408,6 @@ class Uploads:
 
     @staticmethod
     def public(state: dict) -> dict:
-        keys = ("id", "file", "size", "created", "updated", "expires", "committed", "state", "task", "progress",
+        keys = ("id", "file", "files", "size", "created", "updated", "expires", "committed", "state", "task", "progress",
                 "error", "plan", "result")
         return {k: state.get(k) for k in keys}

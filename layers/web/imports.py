@@ -7,6 +7,7 @@ over the Flask-free ``layers.imports``.
     POST   /api/imports/<id>/commit  JSON {"layer", "mode", "key"?, "encoding"?, "crs"?, "repair"?,
                                      "message"?, "title_zh"?, "title_en"?, "style_field"?, "dry_run"?}
                                      -> {"revision", "added", "updated", "unchanged", ...}
+    POST   /api/imports/<id>/undo    the last import of the upload taken back, as a new revision
     DELETE /api/imports/<id>         the upload removed
 
 **Outside the request.** The inspection, a plan (``dry_run``) and the commit each run as a task in
@@ -43,9 +44,10 @@ from pathlib import Path
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from geo.errors import GeoError, InvalidParameter, NotFound, TooLarge
+from geo.errors import Conflict, GeoError, InvalidParameter, NotFound, TooLarge
 from layers import imports as core
 from layers.accounts import Forbidden, LoginRequired
+from layers.imports.undo import undo as undo_import
 from layers.imports.uploads import Uploads
 
 from . import auth
@@ -220,13 +222,16 @@ def _failed(state: dict, status: int):
 def start():
     found = _refused_recorded("upload", _importer)
     _refused_recorded("upload", _wait)  # a bad ?wait= refused before the body is kept
-    upload = request.files.get("file")  # a body over MAX_CONTENT_LENGTH: 413 (too_large above)
-    if upload is None:
+    sent = request.files.getlist("file")  # a body over MAX_CONTENT_LENGTH: 413 (too_large above)
+    if not sent:
         auth.record("import", "refused_400", detail="POST /api/imports without a file")
-        raise InvalidParameter("POST /api/imports takes the file as multipart/form-data in the field 'file'",
+        raise InvalidParameter("POST /api/imports takes the file as multipart/form-data in the field 'file' (or a "
+                               "Shapefile's loose parts, each in a field 'file')",
                                parameter="file", status=400 if request.files or request.form else 415)
-    state = _recorded(f"upload {upload.filename}", lambda: uploads().save(
-        upload.stream, upload.filename, owner=found.name, max_bytes=current_app.config["IMPORT_MAX_MB"] << 20))
+    names = ", ".join(str(f.filename) for f in sent)[:300]
+    state = _recorded(f"upload {names}", lambda: uploads().save_many(
+        [(f.stream, f.filename) for f in sent], owner=found.name,
+        max_bytes=current_app.config["IMPORT_MAX_MB"] << 20))
     upload_id = state["id"]
     try:
         state, status = _started("inspect", upload_id, _inspector(upload_id), what=f"inspect {state['file']}")
@@ -349,6 +354,38 @@ def commit(upload_id: str):
     if status == 202:
         return jsonify(_answer(state)), 202, {"Location": url_for("imports.upload", upload_id=upload_id)}
     return jsonify(state["plan"] if dry else state["result"])
+
+
+@bp.post("/imports/<upload_id>/undo")
+def undo(upload_id: str):
+    """The upload's last import taken back as a new revision (``layers.imports.undo``): by whoever
+    may commit it again (its owner or an admin, with the grant for the layer; a new layer's drop
+    needs what making it needed)."""
+    found = _refused_recorded(f"undo {upload_id}", _importer)
+    data = request.get_json(silent=True) if request.is_json else {}
+    message = (data.get("message") if isinstance(data, dict) and isinstance(data.get("message"), str) else "")[:500]
+
+    def allowed():
+        state = _owned(upload_id)
+        done = (state.get("committed") or [None])[-1]
+        if done is None:
+            raise InvalidParameter(f"the upload {upload_id} was not imported; nothing to undo", parameter="id")
+        if done["mode"] == "new":
+            _may_create(found)
+        else:
+            auth.require("edit", done["layer"])
+        return state, done
+
+    state, done = _refused_recorded(f"undo {upload_id}", allowed)
+    if state["state"] == "running":
+        raise Conflict(f"the upload {upload_id} is busy ({state.get('task')} running); wait for it to end",
+                       parameter="id")
+    what = f"undo {upload_id}: {done['mode']} into {done['layer']} (revision {done['revision']})"
+    revision = _recorded(what, lambda: undo_import(_raw_store(), done, actor=auth.actor(), file=state["file"],
+                                                   message=message))
+    committed = [*state["committed"][:-1], {**done, "undone": revision.id}]
+    uploads().update(upload_id, committed=committed)
+    return jsonify({"revision": revision.id, "undone": done["revision"], "layer": done["layer"], "mode": done["mode"]})
 
 
 @bp.delete("/imports/<upload_id>")

@@ -137,6 +137,11 @@ def test_a_dropped_gbk_shapefile_in_zone_41_is_previewed_imported_and_found_ever
     store = import_server.app.extensions["atlas_store"]
     assert store.info("guihua_dikuai").count == len(NAMES)
     assert store.history(limit=1)[0].actor == ADMIN
+    # the panel, reopened by the reload, says what was imported and offers to undo it
+    first = page
+    done = page.page.locator(".atlas-import .atlas-import-status")
+    assert "已导入图层“guihua_dikuai”：新增 5" in done.inner_text()
+    assert page.page.locator(".atlas-import-undo").is_visible()
     # the layer control and the map
     overlays = page.page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
     assert any("规划地块" in name for name in overlays), overlays
@@ -163,6 +168,13 @@ def test_a_dropped_gbk_shapefile_in_zone_41_is_previewed_imported_and_found_ever
     with urllib.request.urlopen(f"{import_server.url}/api/export?layers=guihua_dikuai&format=geojson") as resp:
         exported = json.loads(resp.read())
     assert sorted(f["properties"]["name_zh"] for f in exported["features"]) == sorted(NAMES)
+    # undone from the panel: one more revision, the layer gone from the store and the page
+    with first.page.expect_navigation():
+        first.page.locator(".atlas-import-undo").click()
+    first.wait_idle()
+    assert "guihua_dikuai" not in store.layers() and store.history(limit=1)[0].actor == ADMIN
+    overlays = first.page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+    assert not any("规划地块" in name for name in overlays), overlays
 
 
 # -- a server killed mid-import ---------------------------------------------------------------------------
