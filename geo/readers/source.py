@@ -29,6 +29,11 @@ DXF_OPTIONS = {"CLOSED_LINE_AS_POLYGON": "TRUE"}
 _WHAT = {"gpkg": "a GeoPackage", "geojson": "GeoJSON", "kml": "KML", "kmz": "KMZ (zipped KML)", "dxf": "a DXF drawing",
          "fgb": "FlatGeobuf", "shapefile": "a Shapefile"}
 _XML_SCAN = 1024 * 1024
+#: GDAL's LIBKML driver, which reads KML and KMZ here, "launders" the names of untyped ExtendedData
+#: (``<Data name="类别">``, as Google Earth and Chinese field apps write it) into ASCII: each Chinese
+#: character became "___", and two names of the same length one field, the first one's values lost.
+#: Process-wide, but it only concerns LIBKML, and the atlas never writes KML with GDAL.
+pyogrio.set_gdal_config_options({"LIBKML_LAUNDER_FIELD_NAMES": "NO"})
 
 
 def open_source(path, *, encoding: str | None = None) -> Source:
