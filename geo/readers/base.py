@@ -78,11 +78,13 @@ class Source:
     format: str                   # a key of FORMATS
     layers: tuple[SourceLayer, ...]
     files: tuple[Path, ...] = ()  # every file that belongs to it (a Shapefile's parts)
-    #: the text encoding the file declares (.cpg, DXF $DWGCODEPAGE as GDAL reads it); None if none
+    #: the text encoding the file declares (.cpg; a DXF's $DWGCODEPAGE, or UTF-8 for AutoCAD 2007 and
+    #: later, whose text is UTF-8 by their version); None if none
     encoding: str | None = None
     #: the GDAL layer that holds the features of a DXF (its CAD layers are ``layers``)
     gdal_layer: str | None = None
-    #: the encoding ``open_source`` was told to read text with; ``read`` uses it unless told another
+    #: the encoding ``open_source`` was told to read text with (or, for a DXF of AutoCAD 2007 and
+    #: later, UTF-8); ``read`` uses it unless told another
     text_encoding: str | None = None
 
     @property

@@ -29,6 +29,11 @@ DXF_OPTIONS = {"CLOSED_LINE_AS_POLYGON": "TRUE"}
 _WHAT = {"gpkg": "a GeoPackage", "geojson": "GeoJSON", "kml": "KML", "kmz": "KMZ (zipped KML)", "dxf": "a DXF drawing",
          "fgb": "FlatGeobuf", "shapefile": "a Shapefile"}
 _XML_SCAN = 1024 * 1024
+#: GDAL's LIBKML driver, which reads KML and KMZ here, "launders" the names of untyped ExtendedData
+#: (``<Data name="类别">``, as Google Earth and Chinese field apps write it) into ASCII: each Chinese
+#: character became "___", and two names of the same length one field, the first one's values lost.
+#: Process-wide, but it only concerns LIBKML, and the atlas never writes KML with GDAL.
+pyogrio.set_gdal_config_options({"LIBKML_LAUNDER_FIELD_NAMES": "NO"})
 
 
 def open_source(path, *, encoding: str | None = None) -> Source:
@@ -225,7 +230,9 @@ def _open_dxf(path: Path, encoding: str | None) -> Source:
     """A DXF's CAD layers (the ``Layer`` field of GDAL's one ``entities`` layer) as layers."""
     import shapely
 
-    options = dict(DXF_OPTIONS, **({"ENCODING": encoding} if encoding else {}))
+    version_says = None if encoding else dxf_version_encoding(path)
+    chosen = encoding or version_says
+    options = dict(DXF_OPTIONS, **({"ENCODING": chosen} if chosen else {}))
     info = _info(path, "dxf", None, options=options)
     with gdal_errors(path, _WHAT["dxf"]):
         frame = pyogrio.read_dataframe(path, columns=["Layer"], use_arrow=True, **options)
@@ -237,16 +244,27 @@ def _open_dxf(path: Path, encoding: str | None) -> Source:
         kind = kinds.pop() if len(kinds) == 1 else ("Unknown" if kinds else None)
         has_z = bool(shapely.has_z(geoms.array).any()) if len(geoms) else False
         layers.append(SourceLayer(str(name), len(group), kind, info.get("crs"), fields, has_z=has_z))
-    return Source(path, "dxf", tuple(layers), files=(path,), encoding=dxf_codepage(path),
-                  gdal_layer=str(info["layer_name"]))
+    return Source(path, "dxf", tuple(layers), files=(path,), encoding=version_says or dxf_codepage(path),
+                  gdal_layer=str(info["layer_name"]), text_encoding=version_says)
+
+
+def _dxf_header(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return fh.read(64 * 1024).decode("latin-1")
 
 
 def dxf_codepage(path: Path) -> str | None:
     """The ``$DWGCODEPAGE`` a DXF's header declares (``ANSI_936`` is GBK), or None."""
-    with open(path, "rb") as fh:
-        head = fh.read(64 * 1024).decode("latin-1")
-    found = re.search(r"\$DWGCODEPAGE\s*\r?\n\s*3\s*\r?\n\s*(\S+)", head)
+    found = re.search(r"\$DWGCODEPAGE\s*\r?\n\s*3\s*\r?\n\s*(\S+)", _dxf_header(path))
     return found.group(1) if found else None
+
+
+def dxf_version_encoding(path: Path) -> str | None:
+    """UTF-8 for a DXF of AutoCAD 2007 or later (``$ACADVER`` AC1021 and up): their text is UTF-8
+    whatever ``$DWGCODEPAGE`` says (Chinese AutoCAD leaves ANSI_936 there), and GDAL would decode it
+    by the code page. None for older drawings, whose text is in their code page."""
+    found = re.search(r"\$ACADVER\s*\r?\n\s*1\s*\r?\n\s*AC(\d{4})", _dxf_header(path))
+    return "UTF-8" if found and int(found.group(1)) >= 1021 else None
 
 
 # -- tables --------------------------------------------------------------------------------------
