@@ -59,7 +59,7 @@
     user_added: ['添加用户', 'user added'], grant: ['权限变更', 'permission change'],
     token_created: ['创建令牌', 'token made'], token_revoked: ['撤销令牌', 'token revoked'],
     layer_settings: ['图层设置', 'layer settings'], edit: ['编辑', 'edit'], export: ['导出', 'export'],
-    backup: ['备份', 'backup']
+    backup: ['备份', 'backup'], import: ['导入', 'import']
   };
   var LIMIT = 200;
   var actionWord = function (a) { return ACTIONS[a] ? ACTIONS[a][Atlas.lang === 'en' ? 1 : 0] : String(a || ''); };
