@@ -329,14 +329,27 @@
 
     // -- dropping and picking ------------------------------------------------------------------------
     input.addEventListener('change', function () { upload(input.files); input.value = ''; });
+    // a file dragged anywhere over the map opens the panel (for whoever may import); dropped, it is uploaded
+    var target = map.getContainer();
+    var carriesFiles = function (e) {
+      return !!(e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types || [], 'Files') >= 0);
+    };
     ['dragenter', 'dragover'].forEach(function (type) {
-      box.addEventListener(type, function (e) { e.preventDefault(); L.DomUtil.addClass(drop, 'atlas-on'); });
+      target.addEventListener(type, function (e) {
+        if (!carriesFiles(e) || toolButton.hidden) { return; }
+        e.preventDefault();
+        if (box.hidden) { open(); }
+        L.DomUtil.addClass(drop, 'atlas-on');
+      });
     });
-    box.addEventListener('dragleave', function () { L.DomUtil.removeClass(drop, 'atlas-on'); });
-    box.addEventListener('drop', function (e) {
+    target.addEventListener('dragleave', function (e) {
+      if (!e.relatedTarget || !target.contains(e.relatedTarget)) { L.DomUtil.removeClass(drop, 'atlas-on'); }
+    });
+    target.addEventListener('drop', function (e) {
+      if (!carriesFiles(e) || toolButton.hidden) { return; }
       e.preventDefault();
       L.DomUtil.removeClass(drop, 'atlas-on');
-      var files = e.dataTransfer && e.dataTransfer.files;
+      var files = e.dataTransfer.files;
       if (files && files.length) { upload(files); }
     });
 

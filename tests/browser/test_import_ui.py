@@ -67,17 +67,17 @@ def gbk_zone41_zip(folder: Path) -> Path:
     return archive
 
 
-def drop_file(page, path: Path, name: str | None = None) -> None:
-    """A file dropped on the import panel, as a planner drags it from the file manager."""
-    page.page.evaluate("""([b64, name]) => {
+def drop_file(page, path: Path, name: str | None = None, on: str = ".atlas-import-drop") -> None:
+    """A file dropped on ``on`` (the import panel; or the map), as a planner drags it from the file manager."""
+    page.page.evaluate("""([b64, name, on]) => {
         const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
         const dt = new DataTransfer();
         dt.items.add(new File([bytes], name));
-        const target = document.querySelector('.atlas-import-drop');
+        const target = document.querySelector(on);
         for (const type of ['dragenter', 'dragover', 'drop']) {
             target.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: dt}));
         }
-    }""", [base64.b64encode(path.read_bytes()).decode(), name or path.name])
+    }""", [base64.b64encode(path.read_bytes()).decode(), name or path.name, on])
 
 
 def open_import(page):
@@ -105,8 +105,10 @@ def test_a_dropped_gbk_shapefile_in_zone_41_is_previewed_imported_and_found_ever
     archive = gbk_zone41_zip(tmp_path / "src")
     page = open_map("?center=37.50,122.06&zoom=12", server=import_server)
     login(page, ADMIN)
-    panel = open_import(page)
-    drop_file(page, archive)
+    panel = page.page.locator(".atlas-import")
+    assert not panel.is_visible()
+    # dragged onto the map itself: the panel opens and takes the file
+    drop_file(page, archive, on=".leaflet-container")
     panel.locator(".atlas-import-summary").wait_for(timeout=20_000)
     assert "规划地块.zip" in panel.locator(".atlas-import-summary").inner_text()
     # the encoding: the chosen one reads the Chinese, the other is shown garbled beside it
