@@ -22,7 +22,6 @@ import orjson
 import shapely
 
 from geo import readers
-from geo.errors import GeoError
 from geo.inspect import CANDIDATES
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,9 @@ def _titles(key: str) -> tuple[str, str]:
 
 
 def _collection(geoms: np.ndarray, rows: np.ndarray) -> dict:
-    geoms = shapely.set_precision(shapely.simplify(geoms, TOLERANCE, preserve_topology=True), 1e-6)
+    geoms = geoms.copy()
+    valid = shapely.is_valid(geoms)  # an invalid shape is drawn as it is (GEOS cannot simplify it)
+    geoms[valid] = shapely.set_precision(shapely.simplify(geoms[valid], TOLERANCE, preserve_topology=True), 1e-6)
     features = []
     for row, geojson in zip(rows.tolist(), shapely.to_geojson(geoms).tolist()):
         if geojson is None:
@@ -83,7 +84,8 @@ def build(frame, guess, chosen: str | None, invalid=()) -> dict:
             if bounds is None or not np.isfinite(bounds).all():
                 continue
             on_earth = bool(-180 <= bounds[0] and bounds[2] <= 180 and -90 <= bounds[1] and bounds[3] <= 90)
-        except (GeoError, ValueError, Exception) as exc:  # a candidate that cannot transform: not drawn
+            features = _collection(wgs, rows) if on_earth else None
+        except Exception as exc:  # noqa: BLE001 - a candidate that cannot be drawn is left out, never a failure
             log.debug("preview: %s not drawn: %s", key, exc)
             continue
         zh, en = _titles(key)
@@ -91,7 +93,7 @@ def build(frame, guess, chosen: str | None, invalid=()) -> dict:
         out.append({"key": key, "zh": zh, "en": en, "chosen": key == chosen,
                     "score": None if scored is None else round(float(scored.score), 3),
                     "inside": None if scored is None else round(float(scored.inside), 3),
-                    "features": _collection(wgs, rows) if on_earth else None})
+                    "features": features})
     return {"candidates": out, "invalid": _markers(frame, chosen, invalid), "sampled": int(len(rows)),
             "count": int(count)}
 
