@@ -35,6 +35,7 @@ from layers.config import check, load_config, log_level
 from geo.errors import GeoError, InvalidParameter
 from geo.store import Store, open_store
 from layers import catalog, cli
+from layers.analysis import answer as stats_answer
 from layers.api import export as exporter
 from layers.api import features as core
 from layers.api import http
@@ -89,6 +90,16 @@ def feature(feature_id: str):
 @bp_api.get("/search")
 def search():
     return jsonify(core.search(store(), request.args))
+
+
+@bp_api.get("/stats")
+def stats():
+    """Statistics that follow the filters (查询统计): JSON, or the same table as CSV or XLSX."""
+    asked, result = stats_answer.answer(store(), request.args)
+    if asked.format == "json":
+        return jsonify(result)
+    out = stats_answer.render(result, asked.format, asked.lang)
+    return Response(out.body, content_type=out.media_type, headers={"Content-Disposition": out.content_disposition})
 
 
 def _send_export(path_or_file, media_type: str, filename: str, disposition: str, size: int) -> Response:
@@ -296,7 +307,7 @@ def handle_http_error(exc: HTTPException):
     detail = exc.description or exc.name
     if _wants_json() and exc.code == 404:
         detail = ("no such API address; the API is /api/layers, /api/layers/<id>, /api/export, /api/exports, "
-                  "/api/features/<id>, /api/search?q= and /api/imports")
+                  "/api/features/<id>, /api/search?q=, /api/stats and /api/imports")
     return _error(exc.code, exc.name.lower().replace(" ", "_"), detail)
 
 
@@ -353,6 +364,12 @@ def create_app(config: dict | None = None) -> Flask:
     def export_command(argv):
         """Export layers to a file (--help for the options)."""
         raise SystemExit(cli.export_main(["--store", app.config["STORE"], *argv]))
+
+    @app.cli.command("stats", context_settings={"ignore_unknown_options": True, "help_option_names": []})
+    @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+    def stats_command(argv):
+        """Statistics of a layer that follow the filters (--help for the options)."""
+        raise SystemExit(cli.stats_main(["--store", app.config["STORE"], *argv]))
 
     app.cli.add_command(account_commands.users)
     app.cli.add_command(account_commands.audit)

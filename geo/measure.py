@@ -9,6 +9,25 @@ from .crs import GK_CM123E, WGS84, reproject
 #: 1 亩 (mu) = 10000/15 m² ≈ 666.67 m².
 M2_PER_MU = 10000.0 / 15.0
 M2_PER_HECTARE = 10000.0
+M2_PER_KM2 = 1_000_000.0
+#: The coordinate system every area and length of the atlas is measured in.
+MEASURE_CRS = GK_CM123E
+
+
+def projected(geoms, crs: str = WGS84) -> np.ndarray:
+    """Geometries given in ``crs`` as an array in the measuring system (EPSG:4550)."""
+    return reproject(geoms, crs, MEASURE_CRS)
+
+
+def raw_measures(geoms_4550) -> tuple[np.ndarray, np.ndarray]:
+    """Unrounded (area in m², length in m) of geometries already in EPSG:4550: the area of areas
+    (0 for lines and points), the length of lines (0 for areas, whose perimeter is not a length,
+    and for points). Sums of many features are taken from these, and rounded once."""
+    geoms_4550 = np.asarray(geoms_4550, dtype=object)
+    dims = shapely.get_dimensions(geoms_4550)
+    area = np.where(dims == 2, shapely.area(geoms_4550), 0.0)
+    length = np.where(dims == 1, shapely.length(geoms_4550), 0.0)
+    return np.nan_to_num(area), np.nan_to_num(length)
 
 
 def measure(geoms, crs: str = WGS84) -> dict[str, np.ndarray]:
@@ -17,10 +36,7 @@ def measure(geoms, crs: str = WGS84) -> dict[str, np.ndarray]:
     Returns arrays ``area_m2``, ``area_ha``, ``area_mu`` (0 for points and lines) and ``length_km``
     (the perimeter is not reported as a length: 0 for polygons and points).
     """
-    projected = reproject(geoms, crs, GK_CM123E)
-    dims = shapely.get_dimensions(projected)
-    area = np.where(dims == 2, shapely.area(projected), 0.0)
-    length = np.where(dims == 1, shapely.length(projected), 0.0)
+    area, length = raw_measures(projected(geoms, crs))
     return {
         "area_m2": np.round(area, 1),
         "area_ha": np.round(area / M2_PER_HECTARE, 2),

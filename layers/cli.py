@@ -2,10 +2,12 @@
 so can ``python -m layers.cli export …``).
 
     flask --app server export --layers parks,roads --format gpkg --crs EPSG:4550 --district 371002 -o out.gpkg
+    flask --app server stats --layer projects --group district,status --by geometry --status operating
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -16,6 +18,8 @@ from geo.errors import GeoError
 from geo.store import open_store
 
 from . import catalog
+from .analysis import answer as stats_answer
+from .analysis import tables as stats_tables
 from .api.export import CHUNK_SIZE, PARAMS, export
 from .config import load_config
 
@@ -97,7 +101,64 @@ def export_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-COMMANDS = {"export": export_main}
+STATS_FORMATS = ("table", "csv", "json", "xlsx")
+
+
+def _stats_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="flask --app server stats",
+        description="Statistics of one layer (count, m², ha, mu, km², km per group), with the filters of "
+                    "/api/layers/<id>: the numbers of GET /api/stats.")
+    p.add_argument("--layer", required=True, help="a layer id, e.g. projects")
+    p.add_argument("--group", default=stats_answer.DEFAULT_GROUP,
+                   help="one or two of district, category, status, year (default district,status)")
+    p.add_argument("--by", default="field", help="field (default: the district field) or geometry (split by the "
+                                                 "district polygons; outside every district: 区外)")
+    for name, text in (("bbox", "minx,miny,maxx,maxy in WGS84 degrees"), ("district", "adcode or name, e.g. 371002"),
+                       ("category", "categories separated by commas"), ("status", "statuses separated by commas"),
+                       ("q", "part of a Chinese or English name"), ("ids", "feature ids separated by commas"),
+                       ("as-of", "the layer as it was then (ISO 8601)")):
+        p.add_argument(f"--{name}", dest=name.replace("-", "_"), help=text)
+    p.add_argument("--format", default="table", help=f"one of {', '.join(STATS_FORMATS)} (default table; xlsx needs -o)")
+    p.add_argument("--lang", default="zh", help="zh (default) or en: headers and labels")
+    p.add_argument("-o", "--output", help="write the file here (csv with a BOM, xlsx, json) instead of printing")
+    p.add_argument("--store", help="store URL or .gpkg path (default: ATLAS_STORE or var/atlas.gpkg)")
+    return p
+
+
+def stats_main(argv: list[str] | None = None) -> int:
+    opts = _stats_parser().parse_args(argv)
+    if opts.format not in STATS_FORMATS:
+        print(f"stats failed: --format must be one of {', '.join(STATS_FORMATS)}, got {opts.format!r}", file=sys.stderr)
+        return 2
+    if opts.format == "xlsx" and not opts.output:
+        print("stats failed: --format xlsx writes a file: give -o FILE.xlsx", file=sys.stderr)
+        return 2
+    store = open_store(opts.store or load_config()["STORE"], key=catalog.KEY)
+    args = {"layer": opts.layer, "group": opts.group, "by": opts.by, "lang": opts.lang}
+    args.update({k: v for k in stats_answer.FILTER_PARAMS if (v := getattr(opts, k, None)) not in (None, "")})
+    try:
+        request, result = stats_answer.answer(store, args)
+    except GeoError as exc:
+        print(f"stats failed: {exc}", file=sys.stderr)
+        return 2 if exc.status < 500 else 1
+    if opts.format in ("csv", "xlsx") and opts.output:
+        body = stats_answer.render(result, opts.format, request.lang).body
+    elif opts.format == "csv":
+        body = stats_tables.to_csv(result, request.lang, bom=False)
+    elif opts.format == "json":
+        body = (json.dumps(result, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    else:
+        body = stats_tables.to_text(result, request.lang).encode("utf-8")
+    if opts.output:
+        Path(opts.output).write_bytes(body)
+        print(f"wrote {opts.output} ({len(body):,} bytes)")
+    else:
+        sys.stdout.write(body.decode("utf-8"))
+    return 0
+
+
+COMMANDS = {"export": export_main, "stats": stats_main}
 
 
 def main(argv: list[str] | None = None) -> int:

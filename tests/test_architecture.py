@@ -112,7 +112,7 @@ def test_no_import_circle():
 @pytest.mark.parametrize("name", ["geo.export.formats", "geo.export.package", "geo.store.gpkg", "geo.inspect",
                                   "geo.inspect.crs_guess", "geo.inspect.safety", "geo.readers", "geo.readers.read",
                                   "layers.api.export",
-                                  "layers.api.jobs", "layers.map.standalone", "layers.cli", "layers.accounts",
+                                  "layers.api.jobs", "layers.analysis.answer", "layers.map.standalone", "layers.cli", "layers.accounts",
                                   "layers.web.auth", "layers.web.routes", "layers.web.commands", "server",
                                   "bench.api", "bench.page", "bench.export", "bench.load", "bench.edits", "bench.peer"])
 def test_each_module_imports_first_and_alone(name):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import replace
 
 import geopandas as gpd
 import orjson
@@ -21,7 +20,7 @@ from geo.store import Query, Store
 
 from .. import catalog, layermeta, style
 from . import params as params_module
-from .params import FILTERS, MAX_TEXT, filters_for_layer, parse_int, parse_query, parse_time
+from .params import MAX_TEXT, layer_query, parse_int, parse_time
 
 
 # -- serialisation -------------------------------------------------------------------------------
@@ -155,12 +154,8 @@ def layer_features(store: Store, layer: str, args: Mapping, *, default_limit: in
     if count_at_most is params_module.AT_MOST_DEFAULT:  # read when asked: tests lower it
         count_at_most = params_module.COUNT_AT_MOST
     fields = store.fields(layer)  # NotFound for an unknown layer, before any parameter is judged
-    params = filters_for_layer(layer, [f.name for f in fields], args)
-    unfiltered = {k: v for k, v in args.items() if k not in FILTERS}
-    query, tolerance = parse_query(unfiltered if params is None else params, layer,
+    query, tolerance = layer_query(layer, [f.name for f in fields], args,
                                    default_limit=default_limit, max_limit=max_limit)
-    if params is None:  # a filter this layer cannot match: nothing of it
-        query = replace(query, ids=())
     frame = store.query(layer, query)
     if len(frame) and (query.limit is None or len(frame) < query.limit) or not (len(frame) or query.offset):
         matched = query.offset + len(frame)  # the last page: it tells how many there are

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 from geo.errors import InvalidParameter
 from geo.store import Query
@@ -228,3 +229,18 @@ def parse_query(args: Mapping, layer: str, *, default_limit: int, max_limit: int
         as_of=parse_time(args.get("as_of")),
     )
     return query, simplify_m / M_PER_DEG
+
+
+def layer_query(layer: str, fields, args: Mapping, *, default_limit: int | None,
+                max_limit: int) -> tuple[Query, float]:
+    """The store query and tolerance of /api/layers/<layer> for a layer with these ``fields``:
+    the filters by ``filter_rule`` (one this layer cannot match leaves it empty: ``ids=()``), then
+    ``parse_query``. Everything that selects features as the API does (the API, statistics) goes
+    through here."""
+    params = filters_for_layer(layer, fields, args)
+    unfiltered = {k: v for k, v in args.items() if k not in FILTERS}
+    query, tolerance = parse_query(unfiltered if params is None else params, layer,
+                                   default_limit=default_limit, max_limit=max_limit)
+    if params is None:  # a filter this layer cannot match: nothing of it
+        query = replace(query, ids=())
+    return query, tolerance
