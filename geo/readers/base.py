@@ -84,6 +84,9 @@ class Source:
     gdal_layer: str | None = None
     #: the encoding ``open_source`` was told to read text with; ``read`` uses it unless told another
     text_encoding: str | None = None
+    #: CSV/XLSX: the tables ``open_source`` parsed to describe them, by (layer, encoding); ``read``
+    #: takes one instead of parsing the file again (once: it is not kept after)
+    tables: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     @property
     def title(self) -> str:
