@@ -86,6 +86,9 @@ class Source:
     #: the encoding ``open_source`` was told to read text with (or, for a DXF of AutoCAD 2007 and
     #: later, UTF-8); ``read`` uses it unless told another
     text_encoding: str | None = None
+    #: CSV/XLSX: the tables ``open_source`` parsed to describe them, by (layer, encoding); ``read``
+    #: takes one instead of parsing the file again (once: it is not kept after)
+    tables: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     @property
     def title(self) -> str:

@@ -134,7 +134,7 @@ def force_2d(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
     geoms = np.asarray(frame.geometry.array, dtype=object)
     present = ~shapely.is_missing(geoms)
     had = int((shapely.has_z(geoms[present]) | shapely.has_m(geoms[present])).sum())
-    out = frame.copy()
+    out = frame.copy(deep=False)  # the attributes shared (copy-on-write)
     if had:
         out[out.geometry.name] = gpd.GeoSeries(shapely.force_2d(geoms), index=frame.index, crs=frame.crs)
     return out, had

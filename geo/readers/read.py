@@ -40,6 +40,9 @@ def read(source: Source, layer: str | Sequence[str] | None = None, *, encoding: 
             raise InvalidParameter(f"{source.name} is {source.title}: choose one layer", parameter="layer")
         chosen = source.layer(layer)
         if source.format in TABULAR:
+            parsed = source.tables.pop((chosen.name, encoding), None) if columns is None else None
+            if parsed is not None:  # open_source parsed it with this encoding already
+                return parsed
             return read_table(source.path, source.format, None if source.format == "csv" else chosen.name,
                               encoding=encoding, columns=columns)
         _check_columns(source, chosen, columns)
@@ -176,6 +179,6 @@ def to_wgs84(frame: gpd.GeoDataFrame, crs=None, *, swapped: bool = False) -> gpd
         else:
             tr = crs_names.transformer(src.to_wkt(), "EPSG:4326")
             moved = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-    out = frame.copy()
+    out = frame.copy(deep=False)  # the attributes shared (copy-on-write), the geometry new
     out[out.geometry.name] = gpd.GeoSeries(moved, index=frame.index, crs="EPSG:4326")
     return out.set_crs("EPSG:4326", allow_override=True)

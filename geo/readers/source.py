@@ -86,9 +86,29 @@ def _unknown(name: str) -> str:
     return f"{name} is of a kind that cannot be imported; {_accepted()}"
 
 
+def _folder_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()
+                  and not any(part.startswith((".", "__MACOSX")) for part in p.relative_to(folder).parts))
+
+
+def table_file(path) -> Path | None:
+    """The CSV file ``open_source(path)`` would read — ``path`` itself, or the one data file of a
+    folder — or None when it would read something else (or refuse). Nothing is parsed: the caller
+    can find the text's encoding before the table is read with it."""
+    path = Path(path)
+    if path.is_file():
+        return path if path.suffix.lower() == ".csv" else None
+    if not path.is_dir():
+        return None
+    files = _folder_files(path)
+    if any(p.suffix.lower() in (".shp", ".dbf", ".shx") for p in files):
+        return None
+    data = [p for p in files if p.suffix.lower() in EXTENSIONS and not _SIDE_FILES.match(p.name)]
+    return data[0] if len(data) == 1 and data[0].suffix.lower() == ".csv" else None
+
+
 def _open_folder(folder: Path, encoding: str | None) -> Source:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()
-                   and not any(part.startswith((".", "__MACOSX")) for part in p.relative_to(folder).parts))
+    files = _folder_files(folder)
     shps = [p for p in files if p.suffix.lower() == ".shp"]
     if shps:
         return _open_shapefiles(shps, encoding)
@@ -273,14 +293,15 @@ def _open_table(path: Path, fmt: str, encoding: str | None) -> Source:
         raise InvalidParameter("Excel files hold their own encoding: an encoding can be chosen for Shapefile, DXF "
                                "and CSV files only", parameter="encoding")
     names = [path.stem] if fmt == "csv" else sheet_names(path)
-    layers = []
+    layers, tables = [], {}
     for name in names:
         frame = read_table(path, fmt, None if fmt == "csv" else name, encoding=encoding)
         if fmt == "xlsx" and frame.empty and len(names) > 1:
             continue  # an empty sheet beside others
         fields = tuple(Field(str(n), t) for n, t in frame.attrs["types"].items())
         layers.append(SourceLayer(name, len(frame), None, None, fields, suggestion=suggest_columns(frame)))
-    return _nonempty(Source(path, fmt, tuple(layers), files=(path,), encoding=encoding))
+        tables[(name, encoding)] = frame
+    return _nonempty(Source(path, fmt, tuple(layers), files=(path,), encoding=encoding, tables=tables))
 
 
 def _nonempty(source: Source) -> Source:

@@ -217,8 +217,11 @@ def formula_cells(frame: pd.DataFrame) -> list[FormulaCell]:
         if not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
             continue
         cells = column.to_numpy(dtype=object)
-        strings = np.fromiter((isinstance(v, str) for v in cells), dtype=bool, count=len(cells))
-        text = pa.array(np.where(strings, cells, None), type=pa.string())
+        if pd.api.types.infer_dtype(cells, skipna=True) in ("string", "empty"):  # text and gaps only
+            text = pa.array(cells, type=pa.string(), from_pandas=True)
+        else:
+            strings = np.fromiter((isinstance(v, str) for v in cells), dtype=bool, count=len(cells))
+            text = pa.array(np.where(strings, cells, None), type=pa.string())
         starts = pc.fill_null(pc.match_substring_regex(text, _FORMULA), False).to_numpy(zero_copy_only=False)
         if not starts.any():
             continue

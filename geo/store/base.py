@@ -177,14 +177,16 @@ class Store(ABC):
     # -- writing, each call one transaction that returns the revision it wrote -------------------
     @abstractmethod
     def create_layer(self, name: str, geometry_type: str, fields: Sequence[Field], *, actor: str,
-                     message: str, features: gpd.GeoDataFrame | None = None) -> Revision:
+                     message: str, features: gpd.GeoDataFrame | None = None, progress=None) -> Revision:
         """A new layer with the key field and ``fields``; Conflict if the name is taken. ``features``
         (as for ``add``) are written in the same transaction and revision: the layer appears with
-        them or not at all."""
+        them or not at all. ``progress``: as for ``add``."""
 
     @abstractmethod
-    def add(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str, message: str) -> Revision:
-        """New features (WGS84, with the key column); a key already present is a Conflict naming it."""
+    def add(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str, message: str, progress=None) -> Revision:
+        """New features (WGS84, with the key column); a key already present is a Conflict naming it.
+        ``progress(done, total)``, if given, is called as the features are written (before the
+        transaction commits: what it raises rolls the write back)."""
 
     def plan_upsert(self, layer: str, frame: gpd.GeoDataFrame) -> dict[str, list[str]]:
         """The keys ``upsert`` of ``frame`` would add, update and leave unchanged

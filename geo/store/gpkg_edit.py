@@ -5,38 +5,58 @@ import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import shapely
 
 from ..errors import Conflict, InvalidParameter, NotFound
 from . import gpkg_ddl as ddl
 from .base import Field, Revision, check_layer_name
-from .gpkg_geom import fit
-from .gpkg_write import _FIELD_NAME, GeoPackageWriter, _q, logical
-
+from .gpkg_bulk import db_column, triggers_aside, triggers_back
+from .gpkg_geom import blobs, fit
+from .gpkg_write import _FIELD_NAME, GeoPackageWriter, _q, db_value, logical  # noqa: F401 (_q: gpkg_log)
 
 _TYPE_NAMES = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString", 6: "MultiPolygon"}
 
 
-def _geoms_for(layer: str, layer_type: str, geoms) -> list[bytes]:
-    """Each geometry checked for the layer (vectorised where it is cheap), as WKB."""
-    arr = geoms.values if hasattr(geoms, "values") else geoms
+_SINGLE = {"MultiPoint": (0, shapely.multipoints), "MultiLineString": (1, shapely.multilinestrings),
+           "MultiPolygon": (3, shapely.multipolygons)}
+#: features inserted per chunk by ``_add_rows``
+_BULK = 10_000
+#: from this many features on, ``_add_rows`` sets the layer's insert triggers aside
+_BULK_TRIGGERS = 2_000
+
+
+def _fitted(layer: str, layer_type: str, geoms) -> tuple[np.ndarray, list[bytes]]:
+    """Each geometry checked for the layer (vectorised where it is cheap): the shapes as they go
+    into the layer (a single part promoted to the layer's multi type) and their WKB."""
+    arr = np.asarray(geoms.values if hasattr(geoms, "values") else geoms, dtype=object)
     kinds = shapely.get_type_id(arr)
+    if layer_type in _SINGLE:  # single parts promoted to the layer's multi type, all at once (as ``fit``)
+        single_id, make = _SINGLE[layer_type]
+        single = kinds == single_id
+        if single.any():
+            arr = arr.copy()
+            arr[single] = make(arr[single], indices=np.arange(int(single.sum())))
+            kinds = shapely.get_type_id(arr)
     valid = shapely.is_valid(arr)
-    out = []
     names = {_TYPE_NAMES.get(int(k)) for k in set(kinds.tolist())}
     simple = layer_type == "Geometry" or names == {layer_type}
     if simple and valid.all() and not shapely.is_empty(arr).any():
         b = shapely.bounds(arr)
         if (b[:, 0] >= -180).all() and (b[:, 2] <= 180).all() and (b[:, 1] >= -90).all() and (b[:, 3] <= 90).all():
-            return list(shapely.to_wkb(arr, byte_order=1))
-    for g in arr:
-        out.append(shapely.to_wkb(fit(g, layer, layer_type), byte_order=1))
-    return out
+            return arr, list(shapely.to_wkb(arr, byte_order=1))
+    shapes = np.array([fit(g, layer, layer_type) for g in arr] + [None], dtype=object)[:-1]
+    return shapes, [shapely.to_wkb(g, byte_order=1) for g in shapes]
+
+
+def _geoms_for(layer: str, layer_type: str, geoms) -> list[bytes]:
+    """Each geometry checked for the layer (vectorised where it is cheap), as WKB."""
+    return _fitted(layer, layer_type, geoms)[1]
 
 
 class GeoPackageEditor(GeoPackageWriter):
     def create_layer(self, name: str, geometry_type: str, fields: Sequence[Field], *, actor: str,
-                     message: str, features=None) -> Revision:
+                     message: str, features=None, progress=None) -> Revision:
         check_layer_name(name)
         if geometry_type not in ddl.GEOMETRY_TYPES.values():
             raise InvalidParameter(f"geometry type must be one of {', '.join(ddl.GEOMETRY_TYPES.values())}, "
@@ -61,7 +81,7 @@ class GeoPackageEditor(GeoPackageWriter):
             tx.layers.add(name)
             if features is not None and len(features):
                 tx.schema = ddl.read_schema(tx.con)
-                self._add_rows(tx, name, features)
+                self._add_rows(tx, name, features, progress=progress)
             tx.after.append(lambda rid: ddl.remember(tx.con, name, geometry_type, fields, self.key, rid, since=True))
 
         try:
@@ -69,12 +89,13 @@ class GeoPackageEditor(GeoPackageWriter):
         finally:
             self._drop_tmp(tmp)
 
-    def add(self, layer: str, frame, *, actor: str, message: str) -> Revision:
+    def add(self, layer: str, frame, *, actor: str, message: str, progress=None) -> Revision:
         self._check_frame(layer, frame)
-        return self._transact(actor, message, lambda tx: self._add_rows(tx, layer, frame))
+        return self._transact(actor, message, lambda tx: self._add_rows(tx, layer, frame, progress=progress))
 
-    def _add_rows(self, tx, layer: str, frame) -> None:
-        """Insert ``frame``'s features inside the transaction ``tx`` (a key already present: Conflict)."""
+    def _add_rows(self, tx, layer: str, frame, *, progress=None) -> None:
+        """Insert ``frame``'s features inside the transaction ``tx`` (a key already present:
+        Conflict); ``progress(done, total)`` after each chunk."""
         meta = self._meta(tx, layer)
         unknown = [c for c in frame.columns if c != frame.geometry.name and c not in meta["fields"]]
         if unknown:
@@ -85,10 +106,31 @@ class GeoPackageEditor(GeoPackageWriter):
             first = next(k for k in keys if k in present)
             raise Conflict(f"{self.key} {first!r} 已存在 / a feature {first!r} is already in layer {layer!r}; "
                            "pick another id or update that feature", parameter=self.key)
-        geoms = _geoms_for(layer, meta["type"], frame.geometry)
-        columns = [c for c in frame.columns if c != frame.geometry.name]
-        records = frame[columns].to_dict("records")
-        self._insert(tx, layer, meta, [(None, {**r, self.key: k}, g) for r, k, g in zip(records, keys, geoms)])
+        del present
+        if not len(frame):
+            self._insert(tx, layer, meta, [])
+            return
+        key_kind = meta["fields"][self.key]
+        # in chunks: the geometries checked and encoded, the values converted a column at a time,
+        # and the log written as it goes (``_spill``), so memory holds one chunk, not the frame twice.
+        # Many features: the insert triggers set aside and their work done a chunk at a time
+        aside = triggers_aside(tx.con, layer, meta) if len(frame) >= _BULK_TRIGGERS else None
+        for start in range(0, len(frame), _BULK):
+            chunk = frame.iloc[start:start + _BULK]
+            checked, geoms = _fitted(layer, meta["type"], chunk.geometry)
+            columns = {f: db_column(chunk[f] if f in chunk.columns and f != chunk.geometry.name else None, kind, f,
+                                    len(chunk)) for f, kind in meta["fields"].items()}
+            columns[self.key] = keys[start:start + _BULK] if key_kind == "str" else \
+                [db_value(k, key_kind, self.key) for k in keys[start:start + _BULK]]
+            bounds = shapely.bounds(checked)
+            extent = (float(np.nanmin(bounds[:, 0])), float(np.nanmin(bounds[:, 1])),
+                      float(np.nanmax(bounds[:, 2])), float(np.nanmax(bounds[:, 3]))) if len(bounds) else None
+            self._insert_columns(tx, layer, meta, columns, geoms, blobs(checked, geoms), extent,
+                                 bounds=bounds.tolist(), aside=aside)
+            if progress is not None:
+                progress(min(start + _BULK, len(frame)), len(frame))
+        if aside is not None:
+            triggers_back(tx.con, aside)
 
     def update(self, layer: str, key: str, *, properties: Mapping | None = None, geometry=None,
                expected_version: int | None = None, actor: str, message: str) -> Revision:

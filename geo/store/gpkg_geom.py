@@ -7,6 +7,7 @@ import re
 import sqlite3
 import struct
 
+import numpy as np
 import shapely
 import shapely.validation
 
@@ -42,6 +43,30 @@ def blob_from_wkb(data: bytes | None) -> bytes | None:
     return None if data is None else blob(shapely.from_wkb(data))
 
 
+_XY_HEADER = struct.Struct("<2sBBi4d")
+
+
+def blobs(geoms, wkbs=None) -> list[bytes | None]:
+    """``blob`` of each geometry of the array ``geoms`` (``wkbs``: their little-endian WKB, if
+    already made), the bounds and WKB computed for the whole array at once: the same bytes."""
+    geoms = np.asarray(geoms, dtype=object)
+    if wkbs is None:
+        wkbs = shapely.to_wkb(geoms, byte_order=1)
+    missing = shapely.is_missing(geoms)
+    empty = (shapely.is_empty(geoms) & ~missing).tolist()
+    bounds = shapely.bounds(geoms).tolist()
+    head, empty_head = _XY_HEADER.pack, _HEADER.pack(b"GP", 0, _EMPTY_FLAGS, 4326)
+    out = []
+    for body, (minx, miny, maxx, maxy), gone, hollow in zip(wkbs, bounds, missing.tolist(), empty):
+        if gone:
+            out.append(None)
+        elif hollow:
+            out.append(empty_head + body)
+        else:
+            out.append(head(b"GP", 0, _XY_FLAGS, 4326, minx, maxx, miny, maxy) + body)
+    return out
+
+
 def _envelope(gp: bytes | None) -> tuple[float, float, float, float] | None:
     """(minx, maxx, miny, maxy) of a GeoPackage blob: its envelope if it has one, else computed."""
     if gp is None or len(gp) < 8 or gp[:2] != b"GP":
@@ -59,7 +84,12 @@ def _envelope(gp: bytes | None) -> tuple[float, float, float, float] | None:
 
 
 def _part(i):
+    at = 8 + 8 * i
+    unpack = struct.Struct("<d").unpack_from
+
     def fn(gp):
+        if gp is not None and len(gp) >= 40 and gp[3] == _XY_FLAGS and gp[:2] == b"GP":  # our own blobs
+            return unpack(gp, at)[0]
         env = _envelope(gp)
         return None if env is None else env[i]
     return fn
@@ -68,6 +98,8 @@ def _part(i):
 def _is_empty(gp):
     if gp is None:
         return None
+    if len(gp) >= 40 and gp[3] == _XY_FLAGS and gp[:2] == b"GP":
+        return 0
     return 1 if _envelope(gp) is None else 0
 
 

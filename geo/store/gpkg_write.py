@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import uuid
 from pathlib import Path
@@ -28,8 +29,10 @@ from .base import Field, check_layer_name
 from .gpkg_geom import blob, blob_from_wkb, fit, register_functions
 from .gpkg_rows import to_arrow, wkb
 
-_FIELD_NAME = __import__("re").compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CHUNK = 5000
+#: a write's change rows go to the log in batches of this many (``_spill``)
+_SPILL = 20_000
 
 
 def _q(identifier: str) -> str:
@@ -73,6 +76,9 @@ class _Tx:
         self.changes: list[tuple] = []
         self.layers: set[str] = set()
         self.after: list = []  # fn(revision_id), run before the commit
+        #: change rows already written to the log for this revision (``GeoPackageWriter._spill``)
+        self.spilled = 0
+        self.rid: int | None = None
 
 
 class GeoPackageWriter:
@@ -118,8 +124,11 @@ class GeoPackageWriter:
             rev = None
             if work is not None:
                 work(tx)
+            if tx.spilled and actor is None:
+                raise RuntimeError("a write that logged changes needs an actor")
             if actor is not None:
-                rev = revisions.append(con, actor, message or "", tx.layers, tx.changes)
+                rev = revisions.append(con, actor, message or "", tx.layers, tx.changes, spilled=tx.spilled,
+                                       rid=tx.rid)
                 for fn in tx.after:
                     fn(rev.id)
             con.execute("UPDATE gpkg_atlas_writer SET flag = 0")
@@ -198,6 +207,52 @@ class GeoPackageWriter:
     def _row_values(self, meta: dict, props: dict) -> list:
         return [db_value(props.get(f), kind, f) for f, kind in meta["fields"].items()]
 
+    def _spill(self, tx: _Tx, *, at_least: int | None = None) -> None:
+        """The changes gathered so far written to the log now (in order, numbered for the coming
+        revision) once there are ``at_least`` of them: a write of many features holds a chunk of
+        its log in memory, not all of it. ``revisions.append`` hashes what was written."""
+        if len(tx.changes) < (_SPILL if at_least is None else at_least) or not tx.changes:
+            return
+        if tx.rid is None:
+            tx.rid = revisions.next_id(tx.con)
+        revisions.write_changes(tx.con, tx.rid, tx.spilled, revisions.stored(tx.changes))
+        tx.spilled += len(tx.changes)
+        tx.changes.clear()
+
+    def _insert_columns(self, tx: _Tx, layer: str, meta: dict, columns: dict[str, list], wkbs: list,
+                        blobs: list, extent: tuple | None, *, bounds=None, aside=None) -> None:
+        """Insert new features given column by column: ``columns`` the stored values of every field
+        (``db_column``), ``wkbs`` and ``blobs`` their geometries, ``extent`` their bounding box.
+        New fids, recorded as adds; the same rows and changes as ``_insert``, made without a Python
+        call per value. ``aside``: the insert triggers ``triggers_aside`` took off, whose work is
+        done here for the chunk (``bounds``: each geometry's (minx, miny, maxx, maxy))."""
+        con = tx.con
+        fields = list(meta["fields"])
+        top = con.execute(f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
+                          f"COALESCE((SELECT MAX({_q(meta['fid'])}) FROM {_q(layer)}), 0))", (layer,)).fetchone()[0]
+        fids = range(top + 1, top + 1 + len(wkbs))
+        values = [columns[f] for f in fields]
+        cols = ", ".join([_q(meta["fid"]), *map(_q, fields), _q(meta["geom"])])
+        marks = ", ".join("?" * (len(fields) + 2))
+        con.executemany(f"INSERT INTO {_q(layer)} ({cols}) VALUES ({marks})", zip(fids, *values, blobs))
+        if aside is not None:
+            names = {n for n, _ in aside}
+            if f"rtree_{layer}_{meta['geom']}_insert" in names:  # as the trigger: boxes of the non-empty shapes
+                rtree = _q(f"rtree_{layer}_{meta['geom']}")
+                con.executemany(f"INSERT OR REPLACE INTO {rtree} VALUES (?, ?, ?, ?, ?)",
+                                ((fid, b[0], b[2], b[1], b[3]) for fid, b, blob in zip(fids, bounds, blobs)
+                                 if blob is not None and b[0] == b[0]))
+            if f"trigger_insert_feature_count_{layer}" in names:
+                con.execute("UPDATE gpkg_ogr_contents SET feature_count = feature_count + ? "
+                            "WHERE lower(table_name) = lower(?)", (len(wkbs), layer))
+        logged = {f: [None if v is None else bool(v) for v in columns[f]] if meta["fields"][f] == "bool" else columns[f]
+                  for f in fields}
+        keys = columns[self.key]
+        tx.changes.extend((layer, str(k), fid, "add", None, None, after, g)
+                          for k, fid, after, g in zip(keys, fids, revisions.json_objects(logged), wkbs))
+        self._touch(tx, layer, [extent] if extent is not None else [], shrink=False)
+        self._spill(tx)
+
     def _insert(self, tx: _Tx, layer: str, meta: dict, rows: list[tuple]) -> None:
         """rows: (fid or None, props, WKB). Recorded as adds."""
         con = tx.con
@@ -224,6 +279,7 @@ class GeoPackageWriter:
         con.executemany(f"INSERT INTO {_q(layer)} ({cols}) VALUES ({marks})", values)
         bounds = [shapely.from_wkb(r[2]).bounds for r in rows if r[2] is not None]
         self._touch(tx, layer, bounds, shrink=False)
+        self._spill(tx)
 
     def _touch(self, tx: _Tx, layer: str, bounds, *, shrink: bool = False, removed=()) -> None:
         """``gpkg_contents``: the time of the change and the extent, grown by ``bounds``. Where shapes

@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 
 from .base import Change, Revision, VerifyReport
 from .gpkg_rows import wkb
+from .logged import StoredChanges
 
 GENESIS = "0" * 64
 
@@ -82,8 +83,11 @@ def parse_time(text: str) -> str:
 
 def plain(value):
     """A value of a frame or a request as plain JSON (numpy/pandas scalars, NaN/NA -> None)."""
-    if value is None:
-        return None
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:  # the common case, first
+        return value
+    if kind is float:
+        return None if math.isnan(value) else value
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     try:
@@ -102,46 +106,148 @@ def plain(value):
     return value
 
 
+#: json.dumps(..., ensure_ascii=False, sort_keys=True, separators=(",", ":")) without making an
+#: encoder for every call (the same text)
+_ENCODE_PROPS = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class Canonical(str):
+    """Attributes already written as the log's canonical JSON (``dumps`` gives them as they are)."""
+
+    __slots__ = ()
+
+
 def dumps(props: dict | None) -> str | None:
     if props is None:
         return None
-    return json.dumps({k: plain(v) for k, v in props.items()}, ensure_ascii=False, sort_keys=True,
-                      separators=(",", ":"))
+    if isinstance(props, Canonical):
+        return str.__str__(props)
+    return _ENCODE_PROPS({k: plain(v) for k, v in props.items()})
+
+
+_NULL, _TRUE, _FALSE = "null", "true", "false"
+
+
+def _json_value(value) -> str:
+    return _ENCODE(value)
+
+
+def json_objects(columns: dict[str, list]) -> list[Canonical]:
+    """``dumps`` of each row of ``columns`` ({field: its plain values: text, whole numbers,
+    numbers, booleans or None}), made a column at a time: the same text, without a dict a row."""
+    from json.encoder import encode_basestring
+
+    names = sorted(columns)
+    if not names:
+        return []
+    pieces = []
+    for name in names:
+        prefix = encode_basestring(name) + ":"
+        out = []
+        for v in columns[name]:
+            kind = type(v)
+            if v is None:
+                out.append(prefix + _NULL)
+            elif kind is str:
+                out.append(prefix + encode_basestring(v))
+            elif kind is bool:
+                out.append(prefix + (_TRUE if v else _FALSE))
+            elif kind is int:
+                out.append(prefix + int.__repr__(v))
+            elif kind is float and math.isfinite(v):
+                out.append(prefix + float.__repr__(v))
+            else:
+                out.append(prefix + _json_value(plain(v)))
+        pieces.append(out)
+    return [Canonical("{" + ",".join(row) + "}") for row in zip(*pieces)]
 
 
 def entry_hash(prev_hash: str, rid: int, time: str, actor: str, message: str, layers: str, count: int,
-               changes: list[tuple]) -> str:
-    """``changes``: (layer, key, fid, op, before, before_geom, after, after_geom) as stored."""
-    body = [rid, time, actor, message, layers, count,
-            [[c[0], c[1], c[2], c[3], c[4], None if c[5] is None else bytes(c[5]).hex(), c[6],
-              None if c[7] is None else bytes(c[7]).hex()] for c in changes]]
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
+               changes) -> str:
+    """``changes``: (layer, key, fid, op, before, before_geom, after, after_geom) as stored, any
+    iterable (a cursor: hashed as it is read, never all in memory). The sha256 of ``prev_hash`` and
+    the canonical JSON of ``[rid, time, actor, message, layers, count, [[change...], ...]]``, fed
+    to the hash piece by piece (the same text, so the same digest, as one ``json.dumps``)."""
+    digest = hashlib.sha256(prev_hash.encode("utf-8"))
+    head = _ENCODE([rid, time, actor, message, layers, count])
+    digest.update(head[:-1].encode("utf-8") + b",[")
+    pieces, first = [], True
+    for c in changes:
+        pieces.append(_ENCODE([c[0], c[1], c[2], c[3], c[4], None if c[5] is None else bytes(c[5]).hex(), c[6],
+                               None if c[7] is None else bytes(c[7]).hex()]))
+        if len(pieces) >= 1000:
+            digest.update(("" if first else ",").encode() + ",".join(pieces).encode("utf-8"))
+            pieces, first = [], False
+    if pieces:
+        digest.update(("" if first else ",").encode() + ",".join(pieces).encode("utf-8"))
+    digest.update(b"]]")
+    return digest.hexdigest()
 
 
-def append(con, actor: str, message: str, layers, changes: list[tuple]) -> Revision:
+def stored(changes) -> list[tuple]:
+    """Changes (layer, key, fid, op, before dict, before WKB, after dict, after WKB) as the log
+    stores them: the key as text, the attributes as canonical JSON."""
+    return [(c[0], str(c[1]), c[2], c[3], dumps(c[4]), c[5], dumps(c[6]), c[7]) for c in changes]
+
+
+def next_id(con) -> int:
+    """The id the next revision gets (inside the writer's transaction, which holds the lock)."""
+    last = con.execute("SELECT MAX(id) FROM gpkg_atlas_revisions").fetchone()[0]
+    return 1 if last is None else last + 1
+
+
+def write_changes(con, rid: int, start: int, rows: list[tuple]) -> None:
+    """Change rows (as ``stored`` makes them) of revision ``rid``, numbered from ``start``."""
+    con.executemany("INSERT INTO gpkg_atlas_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(rid, start + i, *c) for i, c in enumerate(rows)])
+
+
+def append(con, actor: str, message: str, layers, changes: list[tuple], *, spilled: int = 0,
+           rid: int | None = None) -> Revision:
     """Write one revision (inside the caller's transaction). ``changes``: tuples (layer, key, fid,
-    op, before dict|None, before WKB|None, after dict|None, after WKB|None)."""
+    op, before dict|None, before WKB|None, after dict|None, after WKB|None). ``spilled``: how many
+    change rows of this revision (id ``rid``, from ``next_id``) the writer has already written, in
+    order, ahead of ``changes`` (a large write keeps its memory bounded so); the hash is then read
+    from the stored rows and the revision's ``changes`` are read from the log when asked for
+    (``StoredChanges``)."""
     last = con.execute("SELECT id, time, hash FROM gpkg_atlas_revisions ORDER BY id DESC LIMIT 1").fetchone()
-    rid = 1 if last is None else last[0] + 1
+    own = 1 if last is None else last[0] + 1
+    if spilled and rid != own:
+        raise RuntimeError(f"revision {rid} was spilled but the next revision is {own}")
+    rid = own
     prev = GENESIS if last is None else last[2]
     time = now()
     if last is not None and time < last[1]:  # the clock went back: keep the log ordered in time
         time = last[1]
     layers_text = json.dumps(sorted(set(layers)))
-    stored = [(c[0], str(c[1]), c[2], c[3], dumps(c[4]), c[5], dumps(c[6]), c[7]) for c in changes]
-    digest = entry_hash(prev, rid, time, actor, message, layers_text, len(stored), stored)
+    rows = stored(changes)
+    count = spilled + len(rows)
+    if spilled:
+        write_changes(con, rid, spilled, rows)
+        del rows
+        cursor = con.execute("SELECT layer, key, fid, op, before, before_geom, after, after_geom "
+                             "FROM gpkg_atlas_changes WHERE rev = ? ORDER BY seq", (rid,))
+        digest = entry_hash(prev, rid, time, actor, message, layers_text, count, cursor)
+    else:
+        digest = entry_hash(prev, rid, time, actor, message, layers_text, count, rows)
     con.execute("INSERT INTO gpkg_atlas_revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (rid, time, actor, message, layers_text, len(stored), prev, digest))
-    con.executemany("INSERT INTO gpkg_atlas_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(rid, i, *c) for i, c in enumerate(stored)])
+                (rid, time, actor, message, layers_text, count, prev, digest))
+    if spilled:
+        held = StoredChanges(_main_file(con), rid, count)
+    else:
+        write_changes(con, rid, 0, rows)
+        held = tuple(Change(c[0], c[1], c[3], _loads(c[4]), c[5], _loads(c[6]), c[7]) for c in rows)
     con.execute("INSERT OR REPLACE INTO gpkg_atlas_head VALUES (1, ?, ?)", (rid, digest))
-    return Revision(rid, time, actor, message, prev, digest,
-                    tuple(Change(c[0], c[1], c[3], _loads(c[4]), c[5], _loads(c[6]), c[7]) for c in stored))
+    return Revision(rid, time, actor, message, prev, digest, held)
 
 
 def _loads(text):
     return None if text is None else json.loads(text)
+
+
+def _main_file(con) -> str:
+    return next(row[2] for row in con.execute("PRAGMA database_list") if row[1] == "main")
 
 
 # -- triggers recording what other programs write -----------------------------------------------

@@ -23,6 +23,11 @@ _MULTI = {"Polygon": "MultiPolygon", "LineString": "MultiLineString", "Point": "
 
 
 from .inspection import MEASURES, Inspection, _read
+from .kept import take_read
+from .progress import progress_of
+
+#: the steps of the "check" phase that ``progress`` is told of
+_CHECKS = 6
 
 
 # -- commit ------------------------------------------------------------------------------------
@@ -52,8 +57,13 @@ def _crs_of(choice: str) -> tuple[str, bool]:
     return choice, False
 
 
+_TYPE_NAMES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon",
+               "GeometryCollection")
+
+
 def _geometry_type(frame: gpd.GeoDataFrame) -> str:
-    kinds = {t for t in frame.geometry.geom_type.dropna().unique()}
+    ids = shapely.get_type_id(np.asarray(frame.geometry.array, dtype=object))
+    kinds = {_TYPE_NAMES[i] for i in np.unique(ids).tolist() if 0 <= i < len(_TYPE_NAMES)}
     bases = {k.removeprefix("Multi") for k in kinds}
     if len(bases) != 1 or "GeometryCollection" in bases:
         raise InvalidGeometry(f"the shapes are of mixed types ({', '.join(sorted(kinds))}); a layer holds one kind: "
@@ -64,17 +74,11 @@ def _geometry_type(frame: gpd.GeoDataFrame) -> str:
     return _MULTI.get(base, base) if base != "Point" else "MultiPoint"
 
 
-def _promote(frame: gpd.GeoDataFrame, kind: str) -> gpd.GeoDataFrame:
-    make = {"MultiPolygon": shapely.multipolygons, "MultiLineString": shapely.multilinestrings,
-            "MultiPoint": shapely.multipoints}.get(kind)
-    if make is None:
-        return frame
-    geoms = np.asarray(frame.geometry.array, dtype=object).copy()
-    single = shapely.get_type_id(geoms) == {"MultiPolygon": 3, "MultiLineString": 1, "MultiPoint": 0}[kind]
-    geoms[single] = [make([g]) for g in geoms[single]]
-    out = frame.copy()
-    out[out.geometry.name] = gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs)
-    return out
+def _measured(geoms: np.ndarray, chunk: int = 100_000) -> dict[str, np.ndarray]:
+    """``measure`` of the shapes a chunk at a time (the same values; the shapes projected to
+    EPSG:4550 are held for one chunk, not for all)."""
+    parts = [measure(geoms[i:i + chunk]) for i in range(0, len(geoms), chunk)] or [measure(geoms)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def _keys(frame, inspection: Inspection, layer: str, mode: str, key: str | None) -> list[str]:
@@ -97,11 +101,12 @@ def _keys(frame, inspection: Inspection, layer: str, mode: str, key: str | None)
         stem = uuid.uuid4().hex[:8]
         keys = [f"{layer}-{stem}-{i + 1}" for i in range(len(frame))]
     seen, dup = set(), None
-    for k in keys:
-        if k in seen:
-            dup = k
-            break
-        seen.add(k)
+    if len(set(keys)) != len(keys):
+        for k in keys:
+            if k in seen:
+                dup = k
+                break
+            seen.add(k)
     if dup is not None:
         raise Conflict(f"{inspection.file}: the key {dup!r} is given twice; keys must be unique", parameter="key")
     return keys
@@ -110,11 +115,16 @@ def _keys(frame, inspection: Inspection, layer: str, mode: str, key: str | None)
 def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new", key: str | None = None,
            encoding: str | None = None, crs: str | None = None, repair: bool = False, actor: str,
            message: str = "", title_zh: str | None = None, title_en: str | None = None,
-           geometry_type: str | None = None, dry_run: bool = False, style_field: str | None = None) -> Result:
-    """Read the inspected file again with the planner's choices and write it whole, or nothing.
-    A new layer (not the catalog's) gets its entry in ``layers.layermeta``: ``title_zh``/``title_en``
-    (default: each other, or the layer's id), its fields titled with their names in the file, and
-    a style by ``style_field`` (a text field, named as in the file) when given."""
+           geometry_type: str | None = None, dry_run: bool = False, style_field: str | None = None,
+           progress=None) -> Result:
+    """Write the inspected file with the planner's choices, whole, or nothing. The features are
+    those ``inspect`` read when they still match (same files, unchanged, same encoding: see
+    ``inspection.take_read``), else the file is read again. ``progress``: see the package's
+    docstring (phases "read", "check", "write"; no "write" for a dry run). A new layer (not the
+    catalog's) gets its entry in ``layers.layermeta``: ``title_zh``/``title_en`` (default: each
+    other, or the layer's id), its fields titled with their names in the file, and a style by
+    ``style_field`` (a text field, named as in the file) when given."""
+    report = progress_of(progress)
     if mode not in MODES:
         raise InvalidParameter(f"mode must be one of {', '.join(MODES)}, got {mode!r}", parameter="mode")
     check_layer_name(layer)
@@ -125,20 +135,30 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
     if mode != "new" and not exists:
         raise InvalidParameter(f"there is no layer {layer!r} to {mode} to; import with mode new to create it",
                                parameter="layer")
-    source = readers.open_source(inspection.path, encoding=encoding or inspection.encoding) \
-        if (encoding or inspection.encoding) and inspection.format in ("shapefile", "csv") \
-        else readers.open_source(inspection.path)
     label = encoding or inspection.encoding
     if encoding is not None and normalise_encoding(encoding) is None:
         raise InvalidParameter(f"unknown encoding {encoding!r}; give UTF-8, GBK or GB18030", parameter="encoding")
-    frame = _read(source, inspection.layer, label, inspection.columns)
+    report("read", 0, inspection.count)
+    held = take_read(inspection, label, keep=dry_run)
+    if held is not None:  # what inspect read, unchanged since: not read and decoded again
+        frame, rep = held
+    else:
+        source = readers.open_source(inspection.path, encoding=label) \
+            if label and inspection.format in ("shapefile", "csv") else readers.open_source(inspection.path)
+        frame, rep = _read(source, inspection.layer, label, inspection.columns), None
+        del source
+    del held
     if not len(frame):
         raise EmptyFile(f"{inspection.file} holds no features", file=inspection.file, parameter="file")
+    report("read", inspection.count, inspection.count)
     choice = crs or inspection.crs
     if choice is None:
         raise readers_crs_error(inspection)
+    report("check", 0, _CHECKS)
     frame, dropped_z = readers.force_2d(frame)
-    rep = readers.report(frame)
+    if rep is None or dropped_z:  # the inspection's report holds for the same shapes without heights
+        rep = readers.report(frame)
+    report("check", 1, _CHECKS)
     if rep.empty:
         rows = np.flatnonzero(shapely.is_missing(frame.geometry.array) | shapely.is_empty(frame.geometry.array))
         raise InvalidGeometry(f"{inspection.file}: {rep.empty} rows have no shape (the first is row {int(rows[0]) + 1}); "
@@ -151,20 +171,26 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
                                   f"{first.row + 1}: {first.reason}); accept the repair (--repair) or fix them",
                                   parameter="repair", location=first.lonlat)
         frame, repaired = readers.repair(frame)
+    report("check", 2, _CHECKS)
     crs_name, swapped = _crs_of(choice)
     frame = readers.to_wgs84(frame, crs_name, swapped=swapped)
+    report("check", 3, _CHECKS)
     keys = _keys(frame, inspection, layer, mode, key)
     geometry_columns = set((inspection.columns or {}).values()) - {None, "lonlat", "xy", "wkt"}
     rename = {f["name"]: f["store"] for f in inspection.fields
               if f["name"] in frame.columns and f["name"] not in geometry_columns}
     attrs = frame.drop(columns=[c for c in frame.columns if c != frame.geometry.name and c not in rename])
+    del frame
     attrs = attrs.rename(columns=rename)
     types = {f["store"]: f["type"] for f in inspection.fields}
     kind = geometry_type or (_geometry_type(attrs) if mode == "new" else store.info(layer).geometry_type)
-    if mode == "new":
-        attrs = _promote(attrs, kind)
-    measured = measure(np.asarray(attrs.geometry.array, dtype=object))
+    # (mode new: single parts become the layer's multi type as the store writes them, a chunk at a time)
+    report("check", 4, _CHECKS)
+    measured = _measured(np.asarray(attrs.geometry.array, dtype=object))
     attrs = attrs.assign(**{catalog.KEY: keys}, **{k: v.astype(float) for k, v in measured.items()})
+    del keys, measured
+    report("check", 5, _CHECKS)
+    count = len(attrs)
     if mode == "new":
         fields = [Field(catalog.KEY, "str")] + [Field(n, types.get(n, "str")) for n in attrs.columns
                                                  if n not in (catalog.KEY, attrs.geometry.name, *MEASURES)]
@@ -173,12 +199,16 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
         _check_shapes(attrs, kind, inspection.file)
         meta = layermeta.for_import(layer, fields, inspection.fields, attrs, title_zh=title_zh, title_en=title_en,
                                     style_field=style_field)
+        report("check", _CHECKS, _CHECKS)
         if dry_run:
-            return Result(layer, mode, (), len(attrs), 0, 0, repaired, dropped_z)
+            return Result(layer, mode, (), count, 0, 0, repaired, dropped_z)
+        report("write", 0, count)
         with layermeta.pending(store, layer, meta):  # removed again if the layer is not made
             rev = store.create_layer(layer, kind, fields, features=attrs, actor=actor,
-                                     message=message or f"import {inspection.file}: new layer {layer}")
-        return Result(layer, mode, (rev.id,), len(attrs), 0, 0, repaired, dropped_z)
+                                     message=message or f"import {inspection.file}: new layer {layer}",
+                                     progress=report.within("write", count))
+        report("write", count, count)
+        return Result(layer, mode, (rev.id,), count, 0, 0, repaired, dropped_z)
     known = {f.name for f in store.fields(layer)}
     unknown = [c for c in attrs.columns if c != attrs.geometry.name and c not in known]
     if unknown:
@@ -188,19 +218,26 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
     attrs = _cast(attrs, {f.name: f.type for f in store.fields(layer)})
     _check_catalog(layer, attrs, inspection.file, adding=mode == "append")
     if mode == "append":
-        present = store.versions(layer, keys)
+        present = store.versions(layer, list(attrs[catalog.KEY]))
         if present:
             raise Conflict(f"{inspection.file}: {len(present)} keys are already in layer {layer!r} (the first "
                            f"{min(present)!r}); import with mode upsert to update them", parameter="key")
+        report("check", _CHECKS, _CHECKS)
         if dry_run:
-            return Result(layer, mode, (), len(attrs), 0, 0, repaired, dropped_z)
-        rev = store.add(layer, attrs, actor=actor, message=message or f"import {inspection.file}")
-        return Result(layer, mode, (rev.id,), len(attrs), 0, 0, repaired, dropped_z)
+            return Result(layer, mode, (), count, 0, 0, repaired, dropped_z)
+        report("write", 0, count)
+        rev = store.add(layer, attrs, actor=actor, message=message or f"import {inspection.file}",
+                        progress=report.within("write", count))
+        report("write", count, count)
+        return Result(layer, mode, (rev.id,), count, 0, 0, repaired, dropped_z)
     plan = store.plan_upsert(layer, attrs)
+    report("check", _CHECKS, _CHECKS)
     if dry_run:
         return Result(layer, mode, (), len(plan["added"]), len(plan["updated"]), len(plan["unchanged"]),
                       repaired, dropped_z)
+    report("write", 0, count)
     rev = store.upsert(layer, attrs, actor=actor, message=message or f"import {inspection.file} (upsert by {key})")
+    report("write", count, count)
     return Result(layer, mode, (rev.id,), len(plan["added"]), len(plan["updated"]), len(plan["unchanged"]),
                   repaired, dropped_z)
 

@@ -24,11 +24,15 @@ from geo.inspect import (
 from geo.store import Query, Store
 
 from .. import catalog
+from .kept import keep_read, read_key
 from .preview import build as build_preview
+from .progress import progress_of
 
 MEASURES = ("area_m2", "area_ha", "area_mu", "length_km")
 #: bytes of a CSV read for the encoding check
 _TEXT_SAMPLE = 8 << 20
+#: shapes the CRS candidates are scored on (a random sample when there are more; all below)
+CRS_SAMPLE = 50_000
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -81,22 +85,42 @@ class Inspection:
     source: dict
     folder: Path | None = None
     reference: Reference | None = field(default=None, repr=False)
-    preview: dict | None = field(default=None, repr=False)  # what the page draws (layers.imports.preview)
+    #: what the features were read from and with (files' sizes and times, layer, encoding,
+    #: columns): ``commit`` uses the read below only while it still matches
+    read_key: dict | None = field(default=None, repr=False)
+    #: the read kept in the upload folder (``scratch``), for a ``commit`` in another process
+    read_cache: Path | None = field(default=None, repr=False)
+    #: what the page's preview draws (layers.imports.preview)
+    preview: dict | None = field(default=None, repr=False)
+
+    _PRIVATE = ("folder", "path", "reference", "read_key", "read_cache")
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k not in ("folder", "path", "reference")}
+        # asdict copies every field deeply: the reference's shapes are left out before, not after
+        out = {k: v for k, v in asdict(replace_reference(self)).items() if k not in self._PRIVATE}
         return _jsonable(out)
 
     def close(self) -> None:
+        self.__dict__.pop("_read", None)
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
+
+    def __getstate__(self):  # pickled (to another process): without the frame held in memory
+        return {k: v for k, v in self.__dict__.items() if k != "_read"}
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+def replace_reference(found: Inspection) -> Inspection:
+    """A shallow copy without the reference (for ``asdict``)."""
+    copy = object.__new__(Inspection)
+    copy.__dict__.update({k: v for k, v in found.__dict__.items() if k != "_read"}, reference=None)
+    return copy
 
 
 def _jsonable(value):
@@ -115,12 +139,28 @@ def _jsonable(value):
     return str(value)
 
 
+def _bytes_of(target: Path) -> int:
+    """The size on disk of what will be read: a folder's files, a Shapefile's parts, a file."""
+    if target.is_dir():
+        return sum(p.stat().st_size for p in target.rglob("*") if p.is_file() and not p.is_symlink())
+    if target.suffix.lower() == ".shp":
+        return sum(p.stat().st_size for p in target.parent.glob(f"{_glob_escape(target.stem)}.*") if p.is_file())
+    return target.stat().st_size
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
 # -- inspect -----------------------------------------------------------------------------------
 def inspect(path, *, reference: Reference, max_mb: int = 512, max_features: int = 1_000_000,
             layer: str | None = None, encoding: str | None = None, crs: str | None = None,
-            scratch: Path | None = None) -> Inspection:
+            scratch: Path | None = None, progress=None) -> Inspection:
     """What the file at ``path`` is (a zip is unpacked first into a folder under ``scratch``).
-    ``encoding``/``crs`` override what would be detected. Nothing is stored."""
+    ``encoding``/``crs`` override what would be detected. Nothing is stored. ``progress``: see the
+    package's docstring (phases "unpack" for a zip, "read", "check"). The features read are kept
+    for ``commit`` (in memory, and in ``scratch`` when given: see ``_keep_read``)."""
+    report = progress_of(progress)
     path = Path(path)
     if not path.exists():
         raise InvalidParameter(f"{path.name} was not found; upload it again", parameter="file")
@@ -131,15 +171,18 @@ def inspect(path, *, reference: Reference, max_mb: int = 512, max_features: int 
     folder = None
     target = path
     if path.suffix.lower() == ".zip":
+        size = path.stat().st_size
+        report("unpack", 0, size)
         folder = Path(tempfile.mkdtemp(prefix="atlas-import-", dir=scratch))
         try:
             extract_zip(path, folder, ArchiveLimits(max_total_bytes=limit), name=path.name)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        report("unpack", size, size)
         target = folder
     try:
-        return _inspect(path.name, target, reference, max_features, layer, encoding, crs, folder)
+        return _inspect(path, target, reference, max_features, layer, encoding, crs, folder, scratch, report)
     except GeoError as exc:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -160,26 +203,50 @@ def _named(exc: GeoError, scratch: str, upload: str) -> None:
         exc.file = upload
 
 
+def _override(override: str | None) -> str | None:
+    if override is None:
+        return None
+    label = normalise_encoding(override)
+    if label is None:
+        raise InvalidParameter(f"unknown encoding {override!r}; give UTF-8, GBK or GB18030", parameter="encoding")
+    return label
+
+
 def _encoding(source, chosen_layer, override: str | None):
     """(label, guess as a dict or None) for Shapefile and CSV; (None, None) for the others."""
-    if override is not None:
-        label = normalise_encoding(override)
-        if label is None:
-            raise InvalidParameter(f"unknown encoding {override!r}; give UTF-8, GBK or GB18030", parameter="encoding")
-    else:
-        label = None
+    label = _override(override)
     if source.format == "shapefile":
         shp = chosen_layer.file or source.path
         dbf = next((p for p in shp.parent.glob(f"{shp.stem}.*") if p.suffix.lower() == ".dbf"), None)
         guess = detect_dbf(dbf) if dbf is not None else None
     elif source.format == "csv":
-        with open(source.path, "rb") as fh:
-            guess = detect_text(fh.read(_TEXT_SAMPLE))
+        return _text_encoding(source.path, source.name, override)
     else:
         return None, None
     if label is None:
         label = guess.require(source.name) if guess is not None else None
     return label, guess.to_dict() if guess is not None else None
+
+
+def _text_encoding(path: Path, name: str, override: str | None):
+    """(label, guess as a dict) of a CSV file, from its first ``_TEXT_SAMPLE`` bytes."""
+    label = _override(override)
+    guess = detect_text(_text_sample(path))
+    if label is None:
+        label = guess.require(name)
+    return label, guess.to_dict()
+
+
+def _text_sample(path: Path) -> bytes:
+    """The first ``_TEXT_SAMPLE`` bytes of a text file, cut at the end of a line when the file is
+    longer: a cut inside a multi-byte character would make valid UTF-8 look invalid."""
+    with open(path, "rb") as fh:
+        data = fh.read(_TEXT_SAMPLE + 1)
+    if len(data) <= _TEXT_SAMPLE:
+        return data
+    data = data[:_TEXT_SAMPLE]
+    end = max(data.rfind(b"\n"), data.rfind(b"\r"))
+    return data[:end + 1] if end > 0 else data
 
 
 def _store_name(name: str, taken: set[str]) -> str:
@@ -217,23 +284,46 @@ def _judged(ranked, crs: str, geoms, reference: Reference) -> str:
     return check.reason_en if check is not None else "not scored"
 
 
-def _inspect(file, target, reference, max_features, layer, encoding, crs, folder) -> Inspection:
-    source = readers.open_source(target)
-    chosen = source.layer(layer)
-    label, guess = _encoding(source, chosen, encoding)
-    if label is not None and source.format in ("shapefile", "csv"):
+def _crs_sample(geoms: np.ndarray) -> np.ndarray:
+    """The shapes the CRS is scored on: all of them up to ``CRS_SAMPLE``, else that many drawn at
+    random (the same every time); the scoring samples their vertices again."""
+    if len(geoms) <= CRS_SAMPLE:
+        return geoms
+    pick = np.sort(np.random.default_rng(0).choice(len(geoms), CRS_SAMPLE, replace=False))
+    return geoms[pick]
+
+
+def _inspect(upload: Path, target, reference, max_features, layer, encoding, crs, folder, scratch,
+             report) -> Inspection:
+    file = upload.name
+    size = _bytes_of(Path(target))
+    report("read", 0, size)
+    table = readers.table_file(target)
+    if table is not None:  # a CSV: its encoding first, so that its table is parsed once, with it
+        label, guess = _text_encoding(table, table.name, encoding)
         source = readers.open_source(target, encoding=label)
         chosen = source.layer(layer)
+    else:
+        source = readers.open_source(target)
+        chosen = source.layer(layer)
+        label, guess = _encoding(source, chosen, encoding)
+        if label is not None and source.format in ("shapefile", "csv"):
+            source = readers.open_source(target, encoding=label)
+            chosen = source.layer(layer)
     if chosen.count > max_features:
         raise TooLarge(f"{file} holds {chosen.count:,} features, more than the {max_features:,} an import may bring in "
                        "(ATLAS_IMPORT_MAX_FEATURES); split it", parameter="file")
     columns = asdict(chosen.suggestion) if chosen.suggestion is not None else None
+    key = read_key(upload, folder, source, chosen.name, label, columns)
     frame = _read(source, chosen.name, label, columns)
     if not len(frame):
         raise EmptyFile(f"{file} holds no features: export the layer again with its features", file=file,
                         parameter="file")
+    report("read", size, size)
+    steps = 3 if scratch is not None else 2
+    report("check", 0, steps)
     declared = None if frame.crs is None else (f"EPSG:{frame.crs.to_epsg()}" if frame.crs.to_epsg() else frame.crs.to_wkt())
-    geoms = np.asarray(frame.geometry.array, dtype=object)
+    geoms = _crs_sample(np.asarray(frame.geometry.array, dtype=object))
     ranked = guess_crs(geoms, reference.area, reference=reference.features, declared=declared)
     if crs is not None:
         chosen_crs, why = crs, f"chosen by hand: {_judged(ranked, crs, geoms, reference)}"
@@ -245,6 +335,8 @@ def _inspect(file, target, reference, max_features, layer, encoding, crs, folder
             why = f"{ranked.declared.reason_en}; {why}"
     else:
         chosen_crs, why = None, ranked.reason_en
+    del geoms
+    report("check", 1, steps)
     rep = readers.report(frame)
     taken = {catalog.KEY, *MEASURES}
     fields = [{"name": f.name, "store": f.name if f.name in (catalog.KEY, *MEASURES) else _store_name(f.name, taken),
@@ -252,11 +344,16 @@ def _inspect(file, target, reference, max_features, layer, encoding, crs, folder
     geometry = {"count": rep.count, "invalid_count": rep.invalid_count,
                 "invalid": [asdict(p) for p in rep.invalid[:100]], "empty": rep.empty, "types": rep.types,
                 "has_z": rep.has_z, "has_m": rep.has_m, "mixed": rep.mixed}
-    return Inspection(file=file, path=Path(target), format=source.format, layer=chosen.name, count=len(frame),
-                      encoding=label, encoding_guess=guess, crs=chosen_crs, crs_reason=why,
-                      crs_guess=ranked.to_dict(), declared_crs=declared, columns=columns, geometry=geometry,
-                      notes=rep.notes(), fields=fields, source=readers.describe(source), folder=folder,
-                      reference=reference,
-                      preview=build_preview(frame, ranked, chosen_crs, geometry["invalid"]))
-
-
+    cache = None
+    if scratch is not None:
+        report("check", 2, steps)
+        cache = keep_read(frame, Path(scratch), key)
+    found = Inspection(file=file, path=Path(target), format=source.format, layer=chosen.name, count=len(frame),
+                       encoding=label, encoding_guess=guess, crs=chosen_crs, crs_reason=why,
+                       crs_guess=ranked.to_dict(), declared_crs=declared, columns=columns, geometry=geometry,
+                       notes=rep.notes(), fields=fields, source=readers.describe(source), folder=folder,
+                       reference=reference, read_key=key, read_cache=cache,
+                       preview=build_preview(frame, ranked, chosen_crs, geometry["invalid"]))
+    found.__dict__["_read"] = (frame, rep)  # for commit in this process (not a field: never copied)
+    report("check", steps, steps)
+    return found

@@ -1,7 +1,8 @@
 """``flask --app server import FILE --layer NAME``: a planner's file into the store from the command
 line. The inspection is printed first (encoding and why, the best CRS and the runner-up and why,
 counts, invalid shapes), then confirmed (unless ``--yes``), then committed whole or not at all
-(``layers.imports``). Written as ``cli:<operating-system user>``."""
+(``layers.imports``). Written as ``cli:<operating-system user>``. Each phase of the work (unpack,
+read, check, write) shows a progress bar on stderr (its label only when stderr is not a terminal)."""
 from __future__ import annotations
 
 import sys
@@ -19,6 +20,41 @@ from .commands import _who
 
 def _progress(text: str) -> None:
     click.echo(f"… {text}", err=True)
+
+
+#: what each phase's bar says, and what it counts
+_PHASES = {"unpack": ("unpacking", "bytes"), "read": ("reading", None), "check": ("checking", "steps"),
+           "write": ("writing", "features")}
+
+
+class _Bars:
+    """``progress`` for ``layers.imports``: one click progress bar a phase, on stderr."""
+
+    def __init__(self, what: str = ""):
+        self.what = what
+        self.phase = self.bar = None
+        self.done = 0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if phase != self.phase:
+            self.close()
+            label, unit = _PHASES.get(phase, (phase, None))
+            unit = unit or ("bytes" if self.what == "inspect" else "features")
+            self.phase, self.done = phase, 0
+            size = f"{total / 2**20:,.1f} MB" if unit == "bytes" else f"{total:,} {unit}"
+            self.bar = click.progressbar(length=max(total, 1), label=f"{label} ({size})",
+                                         file=sys.stderr, show_pos=unit != "bytes")
+            self.bar.__enter__()
+        if done > self.done:
+            self.bar.update(done - self.done)
+            self.done = done
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+        self.phase = self.bar = None
 
 
 def _describe(found: imports.Inspection) -> list[str]:
@@ -64,18 +100,25 @@ def import_file(file: Path, layer, mode, key, crs, encoding, repair, message, ye
     try:
         _progress(f"inspecting {file.name}")
         reference = imports.reference_from_store(store)
-        found = imports.inspect(file, reference=reference, max_mb=cfg["IMPORT_MAX_MB"],
-                                max_features=cfg["IMPORT_MAX_FEATURES"], encoding=encoding, crs=crs)
+        bars = _Bars("inspect")
+        try:
+            found = imports.inspect(file, reference=reference, max_mb=cfg["IMPORT_MAX_MB"],
+                                    max_features=cfg["IMPORT_MAX_FEATURES"], encoding=encoding, crs=crs,
+                                    progress=bars)
+        finally:
+            bars.close()
     except GeoError as exc:
         click.echo(f"error: {exc.detail}; nothing was stored", err=True)
         sys.exit(2)
     with found:
         for line in _describe(found):
             click.echo(line)
+        bars = _Bars("plan")
         try:
             planned = imports.plan(store, found, layer=layer, mode=mode, key=key, encoding=encoding, crs=crs,
-                                   repair=repair, actor="-")
+                                   repair=repair, actor="-", progress=bars)
         except GeoError as exc:
+            bars.close()
             click.echo(f"error: {exc.detail}; nothing was stored", err=True)
             sys.exit(2)
         click.echo(f"plan:     {mode} into {layer}: {planned.added} added, {planned.updated} updated, "
@@ -84,10 +127,12 @@ def import_file(file: Path, layer, mode, key, crs, encoding, repair, message, ye
             click.echo("nothing was stored", err=True)
             sys.exit(1)
         _progress(f"writing {found.count:,} features into {layer}")
+        bars = _Bars("commit")
         try:
             result = imports.commit(store, found, layer=layer, mode=mode, key=key, encoding=encoding, crs=crs,
-                                    repair=repair, actor=_who()["by"], message=message)
+                                    repair=repair, actor=_who()["by"], message=message, progress=bars)
         except GeoError as exc:
+            bars.close()
             click.echo(f"error: {exc.detail}; nothing was stored", err=True)
             sys.exit(2)
     revs = ", ".join(map(str, result.revisions))

@@ -195,15 +195,10 @@ def _inspector(upload_id: str, *, layer=None, encoding=None, crs=None):
     def work(progress):
         with core.inspect(box.path(upload_id), reference=core.reference_from_store(store), max_mb=max_mb,
                           max_features=max_features, layer=layer, encoding=encoding, crs=crs,
-                          scratch=box.scratch(upload_id), **_progress_of(core.inspect, progress)) as inspection:
+                          scratch=box.scratch(upload_id), progress=progress) as inspection:
             return {"inspection": inspection.to_dict(), "choices": {"layer": layer, "encoding": encoding, "crs": crs}}
 
     return work
-
-
-def _progress_of(fn, progress) -> dict:
-    import inspect as _signature
-    return {"progress": progress} if "progress" in _signature.signature(fn).parameters else {}
 
 
 def _answer(state: dict) -> dict:
@@ -335,11 +330,11 @@ def commit(upload_id: str):
         with core.inspect(box.path(upload_id), reference=core.reference_from_store(store),
                           max_mb=cfg["IMPORT_MAX_MB"], max_features=cfg["IMPORT_MAX_FEATURES"],
                           layer=choices["source_layer"], encoding=choices["encoding"], crs=choices["crs"],
-                          scratch=box.scratch(upload_id), **_progress_of(core.inspect, progress)) as inspection:
+                          scratch=box.scratch(upload_id), progress=progress) as inspection:
             result = core.commit(store, inspection, layer=layer, mode=mode, key=choices["key"],
                                  encoding=choices["encoding"], crs=choices["crs"], repair=choices["repair"],
                                  actor=actor, message=choices["message"], dry_run=dry, **extra,
-                                 **_progress_of(core.commit, progress))
+                                 progress=progress)
         body = {"revision": result.revision, "added": result.added, "updated": result.updated,
                 "unchanged": result.unchanged, "repaired": result.repaired, "dropped_z": result.dropped_z,
                 "layer": result.layer, "mode": result.mode, "dry_run": dry}

@@ -51,9 +51,6 @@ GCJ-02 and BD-09 shift data by 0.5-1.2 km, inside any area check: only reference
 from WGS84 (geo/inspect/crs_guess.py). The reference is the store's (``imports.reference_from_store``:
 Huancui's outline, the Torch Hi-tech Zone square) with the surveyed WGS84 shapes of the very features
 the files hold added as known features, as a planner's parcels would be checked against the cadastre.
-
-The GBK CSV cases are strict xfails: ``layers.imports.inspect`` opens a CSV as UTF-8 before it
-detects the encoding (see ``GBK_CSV``), a bug outside geo/; they turn into failures once it is fixed.
 """
 from __future__ import annotations
 
@@ -73,7 +70,6 @@ from pyproj import Transformer
 
 from geo import crs as named
 from geo import readers
-from geo.errors import InvalidParameter
 from geo.inspect import CANDIDATES
 from geo.store import Query, open_store
 from layers import imports
@@ -311,25 +307,13 @@ FORMATS = {f.id: f for f in [
 ]}
 
 
-#: a bug outside geo/ (layers/imports/inspection.py, ``_inspect``): the file is opened with
-#: ``readers.open_source(target)`` before its encoding is detected or the one given is used, and a
-#: CSV opened without an encoding must be UTF-8, so a GBK CSV is refused even with encoding="GBK"
-GBK_CSV = pytest.mark.xfail(strict=True, raises=InvalidParameter, reason=(
-    "layers.imports.inspect opens a CSV as UTF-8 before detecting its encoding: GBK CSV refused"))
-
-
-def _marks(fmt: Format, encoding: str):
-    return [GBK_CSV] if fmt.id.startswith("csv") and encoding == "gbk" else []
-
-
 def _cases():
     for fmt in FORMATS.values():
         undeclared = [(e, s) for s in SYSTEMS for e in fmt.encodings]
         if fmt.dealt:
             undeclared = [(fmt.encodings[i % len(fmt.encodings)], s) for i, s in enumerate(SYSTEMS)]
         for encoding, system in undeclared:
-            yield pytest.param(fmt.id, encoding, system.id, None, id=f"{fmt.id}-{encoding}-{system.id}-undeclared",
-                               marks=_marks(fmt, encoding))
+            yield pytest.param(fmt.id, encoding, system.id, None, id=f"{fmt.id}-{encoding}-{system.id}-undeclared")
         if not fmt.declares:
             continue
         declared = [(s, s.code) for s in SYSTEMS if not s.swapped and s.code.startswith("EPSG:")]
@@ -337,8 +321,7 @@ def _cases():
         for i, (system, code) in enumerate(declared):
             encoding = fmt.encodings[i % len(fmt.encodings)]
             label = "declared" if code == system.code and not system.swapped else f"declared_{code.replace(':', '')}"
-            yield pytest.param(fmt.id, encoding, system.id, code, id=f"{fmt.id}-{encoding}-{system.id}-{label}",
-                               marks=_marks(fmt, encoding))
+            yield pytest.param(fmt.id, encoding, system.id, code, id=f"{fmt.id}-{encoding}-{system.id}-{label}")
 
 
 CASES = list(_cases())
