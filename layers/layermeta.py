@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 
-from geo.errors import InvalidParameter, StoreError
+from geo.errors import InvalidParameter
 from geo.store import Field, Query, Store
 
 from . import catalog, style
@@ -258,6 +257,20 @@ def _write(store: Store, layer: str, value: dict | None) -> dict | None:
     return before
 
 
+def with_entry(layer: str, value: dict | None) -> dict:
+    """``Store.create_layer(documents=...)`` for ``value`` as the entry of ``layer``: written in the
+    layer's own transaction, so a layer that is not made leaves no entry ({} for no value)."""
+    if value is None:
+        return {}
+
+    def change(document):
+        document = dict(document) if isinstance(document, dict) else {}
+        document[layer] = value
+        return document
+
+    return {DOCUMENT: change}
+
+
 def put(store: Store, layer: str, *, title_zh: str | None = None, title_en: str | None = None,
         field_titles: Mapping | None = None, style_field: str | None = None, values=None,
         fields: Sequence[Field] | Mapping[str, str] | None = None) -> dict:
@@ -287,22 +300,3 @@ def rename(store: Store, old: str, new: str) -> bool:
     document[new] = document.pop(old)
     store.put_document(DOCUMENT, document)
     return True
-
-
-@contextmanager
-def pending(store: Store, layer: str, value: dict):
-    """``value`` written as the entry of ``layer`` for the block (which makes the layer), and the
-    entry before put back if the block raises: a failed import leaves no entry of its own. A value
-    of None writes nothing."""
-    if value is None:
-        yield None
-        return
-    before = _write(store, layer, value)
-    try:
-        yield value
-    except BaseException:
-        try:
-            _write(store, layer, before)
-        except StoreError:  # the store's own failure is what the caller hears of
-            pass
-        raise

@@ -35,6 +35,7 @@
     importPhase_write: ['写入', 'writing'],
     importResumed: ['继续刷新前开始的导入：{name}', 'Continuing the import started before the reload: {name}'],
     importFailed: ['导入失败：{detail}', 'Import failed: {detail}'],
+    importRetrying: ['与服务器的连接中断，正在重试…', 'The server does not answer; trying again…'],
     importNothingStored: ['没有写入任何数据。', 'Nothing was stored.'],
     importSummary: ['{file}：{format}，{count} 个要素', '{file}: {format}, {count} features'],
     importSourceLayer: ['文件中的图层', 'Layer in the file'],
@@ -191,9 +192,7 @@
         say(Atlas.t('importWorking', {task: Atlas.t('importTask_' + state.task), phase: phase === 'importPhase_' + p.phase ? (p.phase || '') : phase,
                                       percent: p.percent || 0}));
         progress(p.percent || 0);
-        polling = setTimeout(function () {
-          Atlas.send('GET', current.url).then(follow).catch(gone);
-        }, POLL_MS);
+        poll(POLL_MS);
         return;
       }
       progress(null);
@@ -207,6 +206,17 @@
       if (state.task === 'commit' && state.result) { committed(state); return; }
       show(state);  // the same inspection as shown: the planner's entries are kept
       if (state.task === 'plan' && state.plan) { planned(state.plan); }
+    }
+    var misses = 0;  // polls in a row the server did not answer
+    function poll(wait) {
+      polling = setTimeout(function () {
+        Atlas.send('GET', current.url).then(function (state) { misses = 0; follow(state); }).catch(function (err) {
+          if (err.status) { gone(err); return; }  // the server said: the upload is gone
+          misses += 1;  // unreachable (restarting?): the upload is on its disk, ask again
+          say(Atlas.t('importRetrying'));
+          poll(Math.min(10000, POLL_MS * Math.pow(2, misses)));
+        });
+      }, wait);
     }
     function gone(err) {
       progress(null);
@@ -361,7 +371,10 @@
         open();
         say(Atlas.t('importResumed', {name: state.file}));
         follow(state);
-      }).catch(function () { remember(null); current = null; });
+      }).catch(function (err) {
+        if (err.status) { remember(null); }  // gone (expired, removed); unreachable: resumed next time
+        current = null;
+      });
     }
     function open() {
       box.hidden = false;

@@ -177,10 +177,12 @@ class Store(ABC):
     # -- writing, each call one transaction that returns the revision it wrote -------------------
     @abstractmethod
     def create_layer(self, name: str, geometry_type: str, fields: Sequence[Field], *, actor: str,
-                     message: str, features: gpd.GeoDataFrame | None = None, progress=None) -> Revision:
+                     message: str, features: gpd.GeoDataFrame | None = None, progress=None,
+                     documents: Mapping | None = None) -> Revision:
         """A new layer with the key field and ``fields``; Conflict if the name is taken. ``features``
         (as for ``add``) are written in the same transaction and revision: the layer appears with
-        them or not at all. ``progress``: as for ``add``."""
+        them or not at all. ``progress``: as for ``add``. ``documents``: {name: fn(current value or
+        None) -> new value}, documents (``document``) rewritten in the same transaction too."""
 
     @abstractmethod
     def add(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str, message: str, progress=None) -> Revision:

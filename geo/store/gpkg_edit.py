@@ -12,6 +12,7 @@ from ..errors import Conflict, InvalidParameter, NotFound
 from . import gpkg_ddl as ddl
 from .base import Field, Revision, check_layer_name
 from .gpkg_bulk import db_column, triggers_aside, triggers_back
+from .gpkg_docs import update_documents
 from .gpkg_geom import blobs, fit
 from .gpkg_write import _FIELD_NAME, GeoPackageWriter, _q, db_value, logical  # noqa: F401 (_q: gpkg_log)
 
@@ -56,7 +57,7 @@ def _geoms_for(layer: str, layer_type: str, geoms) -> list[bytes]:
 
 class GeoPackageEditor(GeoPackageWriter):
     def create_layer(self, name: str, geometry_type: str, fields: Sequence[Field], *, actor: str,
-                     message: str, features=None, progress=None) -> Revision:
+                     message: str, features=None, progress=None, documents=None) -> Revision:
         check_layer_name(name)
         if geometry_type not in ddl.GEOMETRY_TYPES.values():
             raise InvalidParameter(f"geometry type must be one of {', '.join(ddl.GEOMETRY_TYPES.values())}, "
@@ -83,6 +84,7 @@ class GeoPackageEditor(GeoPackageWriter):
                 tx.schema = ddl.read_schema(tx.con)
                 self._add_rows(tx, name, features, progress=progress)
             tx.after.append(lambda rid: ddl.remember(tx.con, name, geometry_type, fields, self.key, rid, since=True))
+            update_documents(tx.con, documents)
 
         try:
             return self._transact(actor, message, work, attach=tmp)

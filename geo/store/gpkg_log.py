@@ -15,6 +15,7 @@ from ..errors import NotFound, StoreError
 from . import asof, revisions
 from .base import Query, VerifyReport
 from .gpkg_rows import rows_to_frame
+from .gpkg_docs import write_document
 from .gpkg_edit import GeoPackageEditor, _q
 
 
@@ -88,15 +89,10 @@ class GeoPackageLog(GeoPackageEditor):
         return self._run("reading a document", read)
 
     def put_document(self, name: str, value) -> None:
-        body = json.dumps(value, ensure_ascii=False, sort_keys=True)
         con = self._writer()
         try:
             with con:
-                con.execute("CREATE TABLE IF NOT EXISTS gpkg_atlas_documents (name TEXT PRIMARY KEY, body TEXT NOT NULL, "
-                            "updated TEXT NOT NULL)")
-                con.execute("INSERT INTO gpkg_atlas_documents VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) "
-                            "ON CONFLICT(name) DO UPDATE SET body = excluded.body, updated = excluded.updated",
-                            (name, body))
+                write_document(con, name, value)
         except sqlite3.Error as exc:
             raise StoreError("the store could not be written; nothing was changed, try again",
                              internal=f"writing document {name!r} in {self.path}: {exc}") from exc
@@ -244,3 +240,4 @@ def restore_backup(src, dest, *, key: str = "id") -> VerifyReport:
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(f"{staged}{suffix}").unlink(missing_ok=True)
     return GeoPackageStore(dest, key=key).verify(seal=False)
+

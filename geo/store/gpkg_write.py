@@ -25,8 +25,8 @@ import shapely
 from ..errors import Conflict, CRSError, InvalidParameter, NotFound, Stale, StoreError
 from . import gpkg_ddl as ddl
 from . import revisions
-from .base import Field, check_layer_name
-from .gpkg_geom import blob, blob_from_wkb, fit, register_functions
+from .base import Field
+from .gpkg_geom import blob_from_wkb, register_functions
 from .gpkg_rows import to_arrow, wkb
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

@@ -20,12 +20,12 @@ import shapely
 import shapely.geometry
 import shapely.validation
 
-from geo.errors import GeoError, InvalidGeometry, InvalidParameter, NotFound
+from geo.errors import GeoError, InvalidGeometry, InvalidParameter
 from geo.measure import measure
-from geo.store import Query, Store
+from geo.store import Store
 
 from .. import catalog
-from .features import json_fields, with_version
+from .features import with_version
 from .params import parse_time  # noqa: F401  (the API's one time form)
 
 #: Filled from the geometry on every write; a body may not set them.

@@ -203,10 +203,10 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
         if dry_run:
             return Result(layer, mode, (), count, 0, 0, repaired, dropped_z)
         report("write", 0, count)
-        with layermeta.pending(store, layer, meta):  # removed again if the layer is not made
-            rev = store.create_layer(layer, kind, fields, features=attrs, actor=actor,
-                                     message=message or f"import {inspection.file}: new layer {layer}",
-                                     progress=report.within("write", count))
+        rev = store.create_layer(layer, kind, fields, features=attrs, actor=actor,
+                                 message=message or f"import {inspection.file}: new layer {layer}",
+                                 progress=report.within("write", count),
+                                 documents=layermeta.with_entry(layer, meta))  # in the layer's transaction
         report("write", count, count)
         return Result(layer, mode, (rev.id,), count, 0, 0, repaired, dropped_z)
     known = {f.name for f in store.fields(layer)}

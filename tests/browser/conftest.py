@@ -87,10 +87,17 @@ class Watch:
     tiles: list[str] = field(default_factory=list)
     #: answers the test provokes on purpose: [status, API path, times seen]
     expected: list[list] = field(default_factory=list)
+    #: paths (prefixes) a test makes unreachable on purpose (it stops the server): their network errors
+    unreachable: list[str] = field(default_factory=list)
 
     def expect(self, status: int, path: str) -> None:
         """The page will get ``status`` from ``path`` (e.g. 401 from /api/session): not an error."""
         self.expected.append([status, path, 0])
+
+    def expect_unreachable(self, prefix: str) -> None:
+        """The server will be gone for a while (the test stops it): a network error (net::ERR_…)
+        loading a path under ``prefix`` is not an error of the page."""
+        self.unreachable.append(prefix)
 
     def _expected(self, msg) -> bool:
         """A 'Failed to load resource' line for an answer the test declared."""
@@ -124,6 +131,9 @@ class Watch:
         if self.tile_hosts and "Failed to load resource" in text:
             return  # the aborted tiles of the online basemap under test
         if "Failed to load resource" in text and self._expected(msg):
+            return
+        if "Failed to load resource: net::ERR_" in text and \
+                urlsplit((msg.location or {}).get("url", "")).path.startswith(tuple(self.unreachable or ["\0"])):
             return
         self.errors.append(f"console: {text}")
 

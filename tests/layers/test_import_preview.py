@@ -12,7 +12,7 @@ from pyproj import Transformer
 
 from layers import imports
 from layers.imports import preview
-from tests.layers.test_imports import CENTRES, NAMES, gbk_shapefile_zip, reference, store  # noqa: F401
+from tests.layers.test_imports import CENTRES, NAMES, gbk_shapefile_zip, reference, store  # noqa: F401,F811 (fixtures)
 
 TO_4550 = Transformer.from_crs("EPSG:4326", "EPSG:4550", always_xy=True)
 
