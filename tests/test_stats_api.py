@@ -54,9 +54,10 @@ def cli_numbers(app, store, case):
     return json.loads(done.stdout)
 
 
-#: Each surface answers a case with the answer as JSON. The page's statistics panel joins here as
-#: one more entry (a browser test that sets the case's filters on the map, opens the panel and
-#: reads its numbers into the same shape).
+#: Each surface answers a case with the answer as JSON. The page's statistics panel is the third
+#: surface: tests/browser/test_stats_panel.py walks these CASES through the panel in Chromium (the
+#: case's filters set with the page's own controls, its selection, its view) and compares the numbers
+#: the panel shows with the core and with every surface here.
 SURFACES = {"api": api_numbers, "cli": cli_numbers}
 
 CASES = [
@@ -68,6 +69,8 @@ CASES = [
     {"layer": "lines", "group": "district,status", "by": "geometry", "bbox": BBOX},
     {"layer": "spots", "group": "status", "ids": "spot-1,spot-4"},
     {"layer": "spots", "group": "district", "by": "geometry", "q": "点"},
+    {"layer": "lines", "group": "status,district", "by": "geometry", "district": "371002"},
+    {"layer": "spots", "group": "district,status", "by": "geometry", "status": "planned"},
 ]
 COMPARED = ("layer", "group", "by", "rule", "filters", "dimensions", "groups", "subtotals", "totals")
 
