@@ -227,7 +227,10 @@ def login(page, name, password=PASSWORD):
 def logout(page):
     page.page.locator(".atlas-tool-account").click()
     page.page.locator(".atlas-account-logout").click()
-    page.page.wait_for_function("() => Atlas.session && !Atlas.user && !document.querySelector('.atlas-account-logout')")
+    # logged out, the session read again and the box closed (it closes after that read: a login
+    # typed into it before would be lost when it closes)
+    page.page.wait_for_function("() => Atlas.session && !Atlas.user && !document.querySelector('.atlas-account-logout')"
+                                " && document.querySelector('.atlas-account').hidden")
 
 
 def open_popup(page, lat, lng, fid):
