@@ -238,16 +238,24 @@ def test_a_bad_title_is_refused_before_anything_is_written(store, tmp_path):
 
 
 def test_a_failed_import_leaves_no_entry(store, tmp_path, monkeypatch):
-    def broken(*args, **kwargs):
-        assert layermeta.get(store, "green") is not None  # written just before the layer is made
+    """The entry is written in the new layer's own transaction: a failure after it was written, in
+    that transaction, takes it back with the layer."""
+    from geo.store import gpkg_edit
+
+    real = gpkg_edit.update_documents
+
+    def then_fail(con, updates):
+        real(con, updates)
+        assert con.execute("SELECT body FROM gpkg_atlas_documents WHERE name = ?", (layermeta.DOCUMENT,)).fetchone()
         raise StoreError("the store could not be written; nothing was changed, try again")
 
     before = _head(store)
-    monkeypatch.setattr(store, "create_layer", broken)
+    monkeypatch.setattr(gpkg_edit, "update_documents", then_fail)
     with pytest.raises(StoreError):
         imported(store, tmp_path, title_zh="城市绿地", style_field="类型")
     assert layermeta.get(store, "green") is None and _head(store)[:2] == before[:2]
-    # the entry another layer of that name had (dropped, to be brought back) is put back as it was
+    assert "green" not in store.layers()
+    # the entry another layer of that name had (dropped, to be brought back) stays as it was
     layermeta._write(store, "green", {"title": {"zh": "旧绿地", "en": "old"}, "fields": {}, "style": None})
     with pytest.raises(StoreError):
         imported(store, tmp_path, title_zh="城市绿地", style_field="类型")
