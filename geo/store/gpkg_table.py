@@ -16,6 +16,10 @@ descending: below it, then NULL). Each run is an equality prefix and one range: 
 of the index ``(f1, key)`` for the runs that matter, so a deep page costs what the first page
 costs. They are read one after another until the page is full (usually one or two statements).
 OR-ing the runs into one WHERE instead leaves SQLite unable to start the index scan at the cursor.
+An ``offset`` (the table's jump to a place it has no cursor for) is first turned into one: the
+order's values of the row before it, read alone — from the index only, when nothing else is
+filtered — then the page by keyset; skipping whole rows with their boxes costs ten to a hundred
+times more.
 
 **Sort indexes.** A layer of at least ``SORT_INDEX_MIN_ROWS`` rows sorted by a field with no index
 that starts with ``(field, key)`` gets one, once (about 0.2 s for 100,000 rows), through a short
@@ -119,6 +123,19 @@ class GeoPackageTable:
             out.append((f"SELECT {cols} {base}{tail}", params))
         return out
 
+    def _seek(self, layer: str, meta: dict, query: Query, order) -> Query:
+        """An offset as a cursor: the order's values of the row just before it, read alone (from the
+        index when no other column is asked about), then the page by keyset. Skipping rows this way
+        costs a fraction of skipping whole rows with their box looked up (100,000 rows: ~20 ms, not
+        ~200 ms)."""
+        if query.after is not None or not query.offset:
+            return query
+        base, params = self._from(layer, meta, query)
+        cols = ", ".join(f"t.{_q(name)}" for name, _ in order)
+        sql = f"SELECT {cols} {base} {order_by(order)} LIMIT 1 OFFSET ?"
+        row = self._run(f"reading {layer}", lambda con: con.execute(sql, params + [query.offset - 1]).fetchone())
+        return replace(query, offset=0, **({"ids": ()} if row is None else {"after": tuple(row)}))
+
     def _read_runs(self, what: str, statements, limit: int | None, offset: int) -> list[tuple]:
         def read(con):
             rows: list[tuple] = []
@@ -166,6 +183,7 @@ class GeoPackageTable:
             return self._asof_rows(layer, query)
         meta = self._layer(layer)
         order = self._order_of(layer, meta, query) if sort_order(query, self.key) else ((self.key, False),)
+        query = self._seek(layer, meta, query, order)
         columns = self._columns(layer, meta, query)
         extra = [n for n, _ in order if n not in columns]
         rtree = _q(f"rtree_{layer}_{meta['geom']}")

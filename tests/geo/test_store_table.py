@@ -83,7 +83,11 @@ def test_keyset_pages_read_the_brute_force_order_exactly_once(store, order):
     assert completed[-1][0] == "id" and len(set(expected)) == N
     for limit in (1, 7, 50, N):
         assert walk(store, "pts", Query(order_by=order), limit) == expected
-    # the same order by offset, with geometry (query) and streamed
+    # the same order by offset (rows: sought as a cursor first), with geometry (query) and streamed
+    for offset in (1, 100, N - 3, N, N + 5):
+        page = store.rows("pts", Query(order_by=order, limit=30, offset=offset))
+        assert list(page.frame["id"]) == expected[offset:offset + 30]
+        assert (page.after is None) == (offset + 30 >= N)
     assert list(store.query("pts", Query(order_by=order, limit=30, offset=100))["id"]) == expected[100:130]
     assert [i for c in store.stream("pts", Query(order_by=order), chunk_size=64) for i in c["id"]] == expected
 
