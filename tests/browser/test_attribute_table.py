@@ -14,7 +14,7 @@ from geo.store import open_store
 from layers import build as builder
 from server import create_app
 from tests.browser.conftest import LiveServer
-from tests.browser.test_export_panel import click_at, download
+from tests.browser.test_export_panel import click_at
 from tests.browser.test_map import HOSTILE, HOSTILE_ZH, HUAXIA, VIEW
 from tests.conftest import write_sources
 
@@ -39,6 +39,15 @@ def table_server(tmp_path_factory):
     server = LiveServer(create_app({"STORE": str(store.path), "TESTING": True}))
     yield server
     server.stop()
+
+
+def download(page, button, tmp_path):
+    """The file a click on ``button`` saves (an export job: more time on a busy machine)."""
+    with page.page.expect_download(timeout=45_000) as info:
+        page.page.click(button)
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(str(target))
+    return target, info.value.suggested_filename
 
 
 def open_table(page, layer):
@@ -136,6 +145,7 @@ def test_a_row_click_flies_to_its_feature_and_highlights_it(open_map, table_serv
 def test_the_maps_selection_and_the_rows_stay_in_step_and_export_exactly(open_map, table_server, tmp_path):
     page = open_map(VIEW, server=table_server)
     open_table(page, "parks")
+    page.wait_idle()  # the map, smaller now, drawn again
     click_at(page, HUAXIA, shift=True)  # selected on the map: its row is selected
     page.page.wait_for_selector(".atlas-table-row.atlas-selected[data-id=parks-huaxiacheng]")
     assert page.page.locator(".atlas-table-row[data-id=parks-huaxiacheng] input").is_checked()
