@@ -39,6 +39,7 @@ from layers.analysis import answer as stats_answer
 from layers.api import export as exporter
 from layers.api import features as core
 from layers.api import http
+from layers.api import table
 from layers.map import assets, standalone
 from layers.map import page as mapview
 from layers.web import auth, headers
@@ -79,6 +80,13 @@ def layer_features(layer_id: str):
     cfg = current_app.config
     return _geojson(core.layer_features(store(), layer_id, request.args,
                                         default_limit=cfg["DEFAULT_LIMIT"], max_limit=cfg["MAX_LIMIT"]))
+
+
+@bp_api.get("/layers/<layer_id>/rows")
+def layer_rows(layer_id: str):
+    """The attribute table's page: rows without geometry, sorted and filtered, paged by keyset."""
+    body = table.layer_rows(store(), layer_id, request.args, max_limit=current_app.config["MAX_LIMIT"])
+    return Response(body, mimetype="application/json")
 
 
 @bp_api.get("/features/<feature_id>")
@@ -203,7 +211,7 @@ def vendor(package: str, filename: str):
 #: Media types worth compressing (the page's layers are fetched as GeoJSON).
 COMPRESSIBLE = ("application/json", "application/geo+json")
 #: GET answers that depend only on the URL and the store: tagged, revalidated, cached.
-CACHEABLE = ("api.layers", "api.layer_features", "api.feature", "api.search", "api.export_options")
+CACHEABLE = ("api.layers", "api.layer_features", "api.layer_rows", "api.feature", "api.search", "api.export_options")
 
 
 def compress(response: Response) -> Response:
@@ -306,8 +314,8 @@ def handle_geo_error(exc: GeoError):
 def handle_http_error(exc: HTTPException):
     detail = exc.description or exc.name
     if _wants_json() and exc.code == 404:
-        detail = ("no such API address; the API is /api/layers, /api/layers/<id>, /api/export, /api/exports, "
-                  "/api/features/<id>, /api/search?q=, /api/stats and /api/imports")
+        detail = ("no such API address; the API is /api/layers, /api/layers/<id>, /api/layers/<id>/rows, /api/export, "
+                  "/api/exports, /api/features/<id>, /api/search?q=, /api/stats and /api/imports")
     return _error(exc.code, exc.name.lower().replace(" ", "_"), detail)
 
 

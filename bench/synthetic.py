@@ -5,6 +5,7 @@ import json
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from geo.measure import measure
@@ -39,6 +40,50 @@ def road_lines(n: int = 100_000, vertices: int = 6, seed: int = 2026) -> gpd.Geo
         "figures": "[]",
         "description_zh": "基准测试用合成道路",
         "description_en": "synthetic road for benchmarks",
+        "source": json.dumps([{"file": "synthetic", "quote": "synthetic"}]),
+        "accuracy": "schematic",
+        "accuracy_note_zh": "随机生成",
+        "accuracy_note_en": "random",
+    }, geometry=geoms, crs="EPSG:4326")
+    for key, values in measure(frame.geometry.values).items():
+        frame[key] = values
+    return frame[list(FIELD_NAMES) + ["geometry"]]
+
+
+def zone_polygons(n: int = 100_000, seed: int = 2026) -> gpd.GeoDataFrame:
+    """``n`` small quadrilaterals (10 m to 600 m across) over Weihai in the zone schema, for the
+    attribute table: areas of every size with many ties (rounded), four categories and statuses, a
+    year (null in one of ten) and a date (null in three of ten), Chinese names."""
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = WEIHAI
+    cx, cy = rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
+    half = np.round(np.exp(rng.uniform(np.log(5), np.log(300), n)), 0) / 111_000  # whole metres
+    corners = np.stack([np.column_stack([cx - half, cy - half]), np.column_stack([cx + half, cy - half]),
+                        np.column_stack([cx + half, cy + half]), np.column_stack([cx - half, cy + half]),
+                        np.column_stack([cx - half, cy - half])], axis=1)
+    polygons = shapely.polygons(corners)
+    geoms = shapely.multipolygons(polygons, indices=np.arange(n))
+    idx = np.arange(n)
+    statuses = np.array(["planned", "under_construction", "completed", "operating", None], dtype=object)
+    categories = np.array(["rural_revitalization", "common_prosperity", "eco_demonstration", "town_development"])
+    year = pd.array(np.where(rng.random(n) < 0.1, -1, rng.integers(2010, 2027, n)), dtype="Int64")
+    year[year == -1] = pd.NA
+    days = rng.integers(0, 5000, n)
+    date = np.where(rng.random(n) < 0.3, None,
+                    (np.datetime64("2012-01-01") + days).astype("datetime64[D]").astype(str).astype(object))
+    frame = gpd.GeoDataFrame({
+        "id": np.char.add("zone-", idx.astype(str)),
+        "name_zh": np.char.add(np.char.add("合成片区", idx.astype(str)), "号"),
+        "name_en": np.char.add("Synthetic zone ", idx.astype(str)),
+        "category": categories[rng.integers(0, 4, n)],
+        "district": np.array(["371002", "371003", "371082", "371083"])[rng.integers(0, 4, n)],
+        "functional_area": None,
+        "status": statuses[rng.integers(0, 5, n)],
+        "year": year,
+        "date": date,
+        "figures": "[]",
+        "description_zh": "基准测试用合成片区",
+        "description_en": "synthetic zone for benchmarks",
         "source": json.dumps([{"file": "synthetic", "quote": "synthetic"}]),
         "accuracy": "schematic",
         "accuracy_note_zh": "随机生成",

@@ -12,10 +12,16 @@
 
   // -- what the panel asks for ----------------------------------------------------------------------
   /* The request of the panel's choices: {params} for /api/export(s), or {error} saying what to change.
-   * ``state``: {layers: [...], format, crs, scope: 'filtered'|'selected', viewOnly}. */
+   * ``state``: {layers: [...], format, crs, scope: 'filtered'|'selected'|'table', viewOnly}; 'table':
+   * the attribute table as it is shown (Atlas.tableExport of atlas-table.js: its layer, filters, order
+   * and columns). */
   Atlas.exportRequest = function (state, forMap) {
     var params = {};
-    if (state.scope === 'selected') {
+    var shown = state.scope === 'table' && Atlas.tableExport ? Atlas.tableExport() : null;
+    if (state.scope === 'table') {
+      if (!shown) { return {error: Atlas.t('exportNoTable')}; }
+      params = L.extend({}, shown.params);
+    } else if (state.scope === 'selected') {
       var ids = Atlas.selectedIds();
       if (!ids.length) { return {error: Atlas.t('exportNoSelection')}; }
       var layers = [];
@@ -105,6 +111,7 @@
     var selectRow = el('div', 'atlas-export-select', null, scopes);
     var selectHint = el('span', 'atlas-export-hint', Atlas.t('selectHint'), selectRow);
     var clearSel = Atlas.button('atlas-export-clear', Atlas.t('selectClear'), selectRow);
+    var tableScope = radio('table', false);  // the attribute table as shown (atlas-table.js)
 
     var actions = el('div', 'atlas-export-actions', null, data);
     var go = Atlas.button('atlas-export-go atlas-primary', Atlas.t('download'), actions);
@@ -152,19 +159,24 @@
       filtered.text.textContent = Atlas.t('scopeFiltered') + (words.length ? '：' + words.join(' · ') : '（' + Atlas.t('all') + '）');
       selected.text.textContent = Atlas.t('scopeSelected') + '（' + Atlas.t('selectedCount', {n: n}) + '）';
       clearSel.hidden = !n;
-      viewOnly.disabled = selected.input.checked;
-      L.DomUtil[selected.input.checked ? 'addClass' : 'removeClass'](panel, 'atlas-export-by-selection');
+      var shown = Atlas.tableExport ? Atlas.tableExport() : null;
+      tableScope.label.hidden = !shown;
+      tableScope.text.textContent = shown ? Atlas.t('scopeTable', {what: shown.words}) : '';
+      if (!shown && tableScope.input.checked) { filtered.input.checked = true; }
+      var byList = selected.input.checked || tableScope.input.checked;
+      viewOnly.disabled = byList;
+      L.DomUtil[byList ? 'addClass' : 'removeClass'](panel, 'atlas-export-by-selection');
     }
-    [filtered.input, selected.input].forEach(function (input) { input.addEventListener('change', update); });
+    [filtered.input, selected.input, tableScope.input].forEach(function (input) { input.addEventListener('change', update); });
     clearSel.addEventListener('click', function () { Atlas.clearSelection(); });
-    Atlas.on(function (what) { if (what === 'filters' || what === 'selection') { update(); } });
+    Atlas.on(function (what) { if (what === 'filters' || what === 'selection' || what === 'table') { update(); } });
 
     function state() {
       var chosen = {
         layers: Object.keys(boxes).filter(function (id) { return boxes[id].checked; }),
         format: format.value, crs: crs.value,
-        scope: selected.input.checked ? 'selected' : 'filtered',
-        viewOnly: viewOnly.checked && !selected.input.checked,
+        scope: selected.input.checked ? 'selected' : (tableScope.input.checked ? 'table' : 'filtered'),
+        viewOnly: viewOnly.checked && !selected.input.checked && !tableScope.input.checked,
         title: ''
       };
       Atlas.exportSections.forEach(function (section) { if (section.state) { L.extend(chosen, section.state()); } });
@@ -258,9 +270,12 @@
       }, showBytes), 'exportJobGone');
     }
 
-    function open() {
+    // ``opts.scope``: the scope to choose ('selected', 'table': the attribute table's buttons)
+    function open(opts) {
       var visible = Atlas.visibleLayers();
       Object.keys(boxes).forEach(function (id) { boxes[id].checked = visible.indexOf(id) >= 0; });
+      var scope = {filtered: filtered, selected: selected, table: tableScope}[(opts || {}).scope];
+      if (scope) { scope.input.checked = true; }
       update();
       panel.hidden = false;
       L.DomUtil.addClass(Atlas._exportButton, 'atlas-on');
@@ -289,6 +304,11 @@
   }
 
   Atlas.tools.push({rank: 20, build: function (bar, map, button) {
+    // the panel opened from elsewhere (the attribute table's export buttons), with ``opts`` of open()
+    Atlas.openExport = function (opts) {
+      if (!Atlas.exportPanel) { buildPanel(map); }
+      Atlas.exportPanel.open(opts);
+    };
     Atlas._exportButton = button(bar, 'atlas-tool-export', Atlas.t('exportOpen'), function () {
       if (!Atlas.exportPanel) { buildPanel(map); }
       if (Atlas.exportPanel.isOpen()) { Atlas.exportPanel.close(); } else { Atlas.exportPanel.open(); }

@@ -12,7 +12,8 @@ import pandas as pd
 import shapely
 
 from ..errors import InvalidParameter
-from .base import Query
+from . import order as ordering
+from .base import Query, sort_order
 from .gpkg_rows import rows_to_frame
 
 FID = "__fid"
@@ -85,6 +86,12 @@ def mask(frame: gpd.GeoDataFrame, layer: str, query: Query, fields: dict[str, st
         keep &= hit
     if query.ids is not None:
         keep &= frame[key].isin(list(query.ids)).to_numpy(dtype=bool) if key in fields else False
+    ordering.check_ranges(layer, fields, query.ranges)
+    ordering.check_contains(layer, fields, query.contains)
+    keep &= ordering.range_mask(frame, query.ranges)
+    for name, part in query.contains.items():
+        text = frame[name].astype(object).where(frame[name].notna(), None)
+        keep &= np.array([v is not None and part.translate(_UPPER) in str(v).translate(_UPPER) for v in text], dtype=bool)
     if query.bbox is not None and len(frame):
         minx, miny, maxx, maxy = query.bbox
         b = shapely.bounds(frame.geometry.values)
@@ -101,6 +108,13 @@ def select(frame: gpd.GeoDataFrame, layer: str, query: Query, fields: dict[str, 
         if unknown:
             raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter="fields")
     out = frame[mask(frame, layer, query, fields, key)]
+    order = sort_order(query, key)
+    if order is not None:
+        ordering.check_order(layer, fields, order, key)
+        ordering.check_after(order, query.after, query.offset)
+        out = ordering.ordered(out, order)
+        if query.after is not None:
+            out = out[ordering.after_mask(out, order, query.after)]
     if page:
         stop = None if query.limit is None else query.offset + query.limit
         out = out.iloc[query.offset:stop]

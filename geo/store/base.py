@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 
 from ..errors import InvalidParameter, StoreError
 
@@ -63,6 +65,44 @@ class Query:
     columns: tuple[str, ...] | None = None
     #: read the layer as it was at this time (UTC ISO 8601, ``2026-12-01T12:00:00Z``); None: now.
     as_of: str | None = None
+    #: the order, (field, descending) pairs, completed by the key field in the direction of the
+    #: last pair (a stable order, ties broken by the key); NULL is the smallest value: first when
+    #: ascending, last when descending. Empty (and no ``after``): the backend's key order.
+    order_by: tuple[tuple[str, bool], ...] = ()
+    #: a keyset cursor: the values of the completed order's fields (``sort_order``) of the last row
+    #: seen; the page starts right after it. Not with ``offset``; ``count`` ignores it.
+    after: tuple | None = None
+    #: field -> (lowest, highest), inclusive, either None (open): numbers, and ISO dates as text.
+    ranges: Mapping[str, tuple] = field(default_factory=dict)
+    #: field -> a case-insensitive (ASCII) substring of that field's value; fields ANDed.
+    contains: Mapping[str, str] = field(default_factory=dict)
+
+
+def sort_order(query: Query, key: str) -> tuple[tuple[str, bool], ...] | None:
+    """The completed order of ``query``: its ``order_by`` up to and with the key field (unique, so
+    nothing after it counts), else with the key added in the direction of the last pair; None
+    when neither an order nor a cursor is asked for (the backend's own key order)."""
+    if not query.order_by and query.after is None:
+        return None
+    order: list[tuple[str, bool]] = []
+    for name, descending in query.order_by:
+        if any(name == seen for seen, _ in order):
+            raise InvalidParameter(f"sort names field {name!r} twice; name each field once", parameter="sort")
+        order.append((name, bool(descending)))
+        if name == key:
+            return tuple(order)
+    return (*order, (key, order[-1][1] if order else False))
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A page of a layer's attributes without geometry (``Store.rows``): ``frame`` the rows in the
+    query's order, ``bounds`` each row's box (minx, miny, maxx, maxy; WGS84, NaN when it has no
+    geometry), and ``after`` the cursor of the last row when more rows follow (None at the end)."""
+
+    frame: pd.DataFrame
+    bounds: np.ndarray
+    after: tuple | None
 
 
 @dataclass(frozen=True)
@@ -153,7 +193,18 @@ class Store(ABC):
 
     @abstractmethod
     def query(self, layer: str, query: Query) -> gpd.GeoDataFrame:
-        """The page of features matching ``query``, in key order."""
+        """The page of features matching ``query``, in key order (or ``sort_order(query)``)."""
+
+    @abstractmethod
+    def rows(self, layer: str, query: Query) -> Rows:
+        """The page of ``query`` as attributes (its ``columns``, else every field) and boxes, without
+        reading or decoding geometries, in ``sort_order(query)`` (key order without one), with the
+        cursor to pass as ``after`` for the next page: the attribute table's read."""
+
+    @abstractmethod
+    def totals(self, layer: str, query: Query, fields: Sequence[str]) -> dict[str, float | int | None]:
+        """``{"count": n, field: sum, …}`` over every row matching ``query`` (its order and page
+        aside), without reading geometry; a field with no values sums to None. Numeric fields only."""
 
     @abstractmethod
     def stream(self, layer: str, query: Query, *, chunk_size: int = 5000) -> Iterator[gpd.GeoDataFrame]:

@@ -28,10 +28,11 @@ import pyogrio
 from ..errors import CRSError, InvalidParameter, NotFound, StoreError
 from ..files import pid_alive
 from . import gpkg_ddl as ddl
-from .base import Field, LayerInfo, Query, Revision, Store, check_layer_name
+from .base import Field, LayerInfo, Query, Revision, Store, check_layer_name, sort_order
 from .gpkg_ddl import read_schema
 from .gpkg_log import GeoPackageLog
-from .gpkg_rows import field_types, rows_to_frame, to_arrow
+from .gpkg_table import GeoPackageTable
+from .gpkg_rows import UNAVAILABLE as _UNAVAILABLE, field_types, rows_to_frame, to_arrow
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,6 @@ _TMP = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp\.gpkg(-journ
 _VERSION = ("SELECT (SELECT MAX(id) FROM gpkg_atlas_revisions), "
             "(SELECT seq FROM sqlite_sequence WHERE name = 'gpkg_atlas_pending'), "
             "(SELECT schema_version FROM pragma_schema_version)")
-_UNAVAILABLE = "the atlas's data store cannot be read just now; the operator has been told (see the server log)"
 
 
 def _quote(identifier: str) -> str:
@@ -53,13 +53,14 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-class GeoPackageStore(GeoPackageLog, Store):
+class GeoPackageStore(GeoPackageTable, GeoPackageLog, Store):
     def __init__(self, path: Path, *, key: str):
         self.path = Path(path)
         self.url = f"gpkg://{self.path}"
         self.key = key
         self._schema_cache: tuple[tuple, dict] | None = None
-        self._counts: OrderedDict[tuple, int] = OrderedDict()
+        self._counts: OrderedDict[tuple, int] = OrderedDict()  # counts and totals, by SQL and store version
+        self._indexed: dict[tuple, bool] = {}  # (layer, field, version) -> a sort index was seen to
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -211,9 +212,10 @@ class GeoPackageStore(GeoPackageLog, Store):
                 params += list(query.ids)
             else:
                 conds.append("0")
-        return conds, params
+        more, values = self._table_conditions(layer, meta, query)  # ranges and substrings (gpkg_table)
+        return conds + more, params + values
 
-    def _from(self, layer: str, meta: dict, query: Query) -> tuple[str, list]:
+    def _from(self, layer: str, meta: dict, query: Query, *, join: str = "", extra=((), ())) -> tuple[str, list]:
         """``FROM … WHERE …`` of the rows ``query`` selects, and its parameters. The bbox is a
         list of R-tree ids (``fid IN (…)``): SQLite walks it in id order, looking each row up by
         its primary key, so a page stops after its rows instead of sorting every match."""
@@ -222,13 +224,14 @@ class GeoPackageStore(GeoPackageLog, Store):
             ids, box = self._rtree(layer, meta, query)
             conds.insert(0, f"t.{_quote(meta['fid'])} IN ({ids})")
             params = box + params
+        conds, params = conds + list(extra[0]), params + list(extra[1])
         where = (" WHERE " + " AND ".join(conds)) if conds else ""
-        return f"FROM {_quote(layer)} AS t{where}", params
+        return f"FROM {_quote(layer)} AS t{join}{where}", params
 
     def _bbox_only(self, query: Query) -> bool:
         """A bbox and nothing else: the R-tree alone answers which rows, and how many."""
         return (query.bbox is not None and not any(query.equals.values()) and not query.text
-                and query.ids is None)
+                and query.ids is None and not query.ranges and not query.contains)
 
     def _columns(self, layer: str, meta: dict, query: Query) -> list[str]:
         if query.columns is None:
@@ -286,6 +289,8 @@ class GeoPackageStore(GeoPackageLog, Store):
     def query(self, layer: str, query: Query) -> gpd.GeoDataFrame:
         if query.as_of is not None:
             return self._asof_query(layer, query)
+        if sort_order(query, self.key) is not None:
+            return self._ordered_query(layer, query)
         sql, params, columns, meta = self._select(layer, query)
         rows = self._run(f"reading {layer}", lambda con: con.execute(sql, params).fetchall())
         return rows_to_frame(rows, columns, meta["fields"])
@@ -296,14 +301,14 @@ class GeoPackageStore(GeoPackageLog, Store):
         if query.as_of is not None:
             yield from self._asof_stream(layer, query, chunk_size)
             return
+        if sort_order(query, self.key) is not None:
+            yield from self._ordered_stream(layer, query, chunk_size)
+            return
         sql, params, columns, meta = self._select(layer, query)
         con = self._connect()
         try:
             cursor = con.execute(sql, params)
-            while True:
-                rows = cursor.fetchmany(chunk_size)
-                if not rows:
-                    return
+            while rows := cursor.fetchmany(chunk_size):
                 yield rows_to_frame(rows, columns, meta["fields"])
         except sqlite3.Error as exc:
             raise StoreError(_UNAVAILABLE, internal=f"streaming {layer} from {self.path}: {exc}") from exc

@@ -19,6 +19,7 @@ _ARROW = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": 
           "date": pa.date32(), "json": pa.json_(pa.string())}
 assert set(_ARROW) == set(FIELD_TYPES)
 WGS84 = pyproj.CRS.from_epsg(4326)
+UNAVAILABLE = "the atlas's data store cannot be read just now; the operator has been told (see the server log)"
 #: Envelope sizes of a GeoPackage geometry blob by its envelope indicator (flags bits 1-3).
 _ENVELOPE = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
@@ -36,8 +37,18 @@ def rows_to_frame(rows: list[tuple], columns: list[str], types: dict[str, str], 
     """Rows of (attributes…, geometry blob) as a GeoDataFrame with dtypes by field type (the
     geometry a GeoPackage blob, or WKB when not ``gpkg``)."""
     values = list(zip(*rows)) if rows else [()] * (len(columns) + 1)
+    data = attribute_columns(columns, values[:-1], types)
+    geometry = shapely.from_wkb(np.array([wkb(b) for b in values[-1]] if gpkg else list(values[-1]), dtype=object))
+    # the geometry as a ready GeoSeries with a CRS object made once: a third of the cost of a
+    # small page's frame otherwise goes into parsing "EPSG:4326" and wrapping the array again
+    data["geometry"] = gpd.GeoSeries(from_shapely(geometry, crs=WGS84))
+    return gpd.GeoDataFrame(data, geometry="geometry")
+
+
+def attribute_columns(columns: Sequence[str], values: Sequence[Sequence], types: dict[str, str]) -> dict:
+    """Columns of SQLite values as arrays with a dtype by field type (name -> array)."""
     data = {}
-    for name, column in zip(columns, values[:-1]):
+    for name, column in zip(columns, values):
         kind = types[name]
         if kind == "int":
             data[name] = pd.array(column, dtype="Int64")
@@ -47,11 +58,7 @@ def rows_to_frame(rows: list[tuple], columns: list[str], types: dict[str, str], 
             data[name] = pd.array([None if v is None else bool(v) for v in column], dtype="boolean")
         else:
             data[name] = pd.Series(column, dtype=object)
-    geometry = shapely.from_wkb(np.array([wkb(b) for b in values[-1]] if gpkg else list(values[-1]), dtype=object))
-    # the geometry as a ready GeoSeries with a CRS object made once: a third of the cost of a
-    # small page's frame otherwise goes into parsing "EPSG:4326" and wrapping the array again
-    data["geometry"] = gpd.GeoSeries(from_shapely(geometry, crs=WGS84))
-    return gpd.GeoDataFrame(data, geometry="geometry")
+    return data
 
 
 def to_arrow(frame: gpd.GeoDataFrame, fields: dict[str, str]) -> pa.Table:

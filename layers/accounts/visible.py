@@ -57,6 +57,12 @@ class VisibleStore:
     def query(self, layer, *args, **kwargs):
         return self._store.query(self._check(layer), *args, **kwargs)
 
+    def rows(self, layer, *args, **kwargs):
+        return self._store.rows(self._check(layer), *args, **kwargs)
+
+    def totals(self, layer, *args, **kwargs):
+        return self._store.totals(self._check(layer), *args, **kwargs)
+
     def stream(self, layer, *args, **kwargs):
         return self._store.stream(self._check(layer), *args, **kwargs)
 

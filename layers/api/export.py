@@ -34,6 +34,7 @@ from geo.store import Query, Store
 
 from .. import catalog
 from .features import ordered_layers
+from . import table
 from .params import filters_for_layer, parse_query, split_list
 
 #: Parameters of an export beyond the filters of /api/layers/<id>.
@@ -41,7 +42,7 @@ EXPORT_PARAMS = ("layers", "format", "crs")
 #: The parameters of /api/layers/<id> an export takes (not ``lang``: files carry both languages).
 #: Listed, not derived, so that a new API parameter is a decision here; a test compares the two.
 FILTER_PARAMS = ("bbox", "district", "category", "status", "q", "ids", "limit", "offset", "simplify", "fields",
-                 "as_of")
+                 "as_of", "sort")
 PARAMS = EXPORT_PARAMS + FILTER_PARAMS
 DEFAULT_FORMAT = "geojson"
 CHUNK_SIZE = 5_000
@@ -138,25 +139,44 @@ def parse_layers(store: Store, value: str | None) -> tuple[tuple[str, ...], bool
 
 
 def plan_export(store: Store, args: Mapping) -> Plan:
-    """Check every parameter; InvalidParameter (HTTP 400) naming the first bad one."""
-    unknown = sorted(set(args) - set(PARAMS))
+    """Check every parameter; InvalidParameter (HTTP 400) naming the first bad one. Beyond
+    ``PARAMS``: the attribute table's per-field filters (``layers.api.table``) of the layers asked
+    for; a layer without a field one of them names has nothing that matches."""
+    extra = sorted(set(args) - set(PARAMS))
+    known = {} if not extra else {f.name: f.type for layer in _try_layers(store, args) for f in store.fields(layer)}
+    unknown = [name for name in extra if table.filter_field(name, known) is None]
     if unknown:
-        raise InvalidParameter(f"unknown parameter {unknown[0]!r}; accepted: {', '.join(PARAMS)}",
-                               parameter=unknown[0])
+        raise InvalidParameter(f"unknown parameter {unknown[0]!r}; accepted: {', '.join(PARAMS)}, and the per-field "
+                               "filters of /api/layers/<id>/rows (<field>=a,b, <field>_min=, <field>_max=, "
+                               "<field>_contains=)", parameter=unknown[0])
     fmt = writing.get(_get(args, "format") or DEFAULT_FORMAT)
     target = fmt.target(_get(args, "crs"))
     layers, all_layers = parse_layers(store, _get(args, "layers"))
+    fielded = {k: _get(args, k) for k in extra}
+    table.field_filters("", known, fielded)  # every value checked once, whichever layers have the field
     filters = {k: v for k in FILTER_PARAMS if (v := _get(args, k)) not in (None, "")}
     queries: dict[str, Query | None] = {}
     tolerance = 0.0
     for layer in layers:
+        types = {f.name: f.type for f in store.fields(layer)}
         # each layer takes the filter values it can match (api.filter_rule); none: it matches nothing
-        layer_args = filters_for_layer(layer, [f.name for f in store.fields(layer)], filters)
-        if layer_args is None:
+        layer_args = filters_for_layer(layer, list(types), {k: v for k, v in filters.items() if k != "sort"})
+        if layer_args is None or any(table.filter_field(k, types) is None for k in fielded):
             queries[layer] = None
             continue
-        queries[layer], tolerance = parse_query(layer_args, layer, default_limit=None, max_limit=MAX_LIMIT)
+        query, tolerance = parse_query(layer_args, layer, default_limit=None, max_limit=MAX_LIMIT)
+        sort = table.parse_sort(filters.get("sort"), layer, types)
+        queries[layer] = table.narrow(query, table.field_filters(layer, types, fielded), sort)
+    filters.update({k: v for k, v in fielded.items() if v not in (None, "")})
     return Plan(fmt, target, layers, all_layers, queries, tolerance, filters)
+
+
+def _try_layers(store: Store, args: Mapping) -> tuple[str, ...]:
+    """The layers asked for, or none when they are not right (said later, in its turn)."""
+    try:
+        return parse_layers(store, _get(args, "layers"))[0]
+    except InvalidParameter:
+        return ()
 
 
 # -- reading -------------------------------------------------------------------------------------

@@ -48,8 +48,8 @@ DEFAULT_VISIBLE_MAX = 5000
 #: Our scripts, in load order (static/).
 SCRIPTS = ("atlas", "atlas-ui", "atlas-setup", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-search",
            "atlas-controls", "atlas-measure", "atlas-selection", "atlas-account", "atlas-draw", "atlas-edit",
-           "atlas-history", "atlas-admin", "atlas-admin-layers", "atlas-import", "atlas-import-found", "atlas-download", "atlas-export", "atlas-print",
-           "atlas-print-canvas", "atlas-chart", "atlas-stats-table", "atlas-stats")
+           "atlas-history", "atlas-admin", "atlas-admin-layers", "atlas-import", "atlas-import-found", "atlas-download", "atlas-export",
+           "atlas-table-cells", "atlas-table", "atlas-print", "atlas-print-canvas", "atlas-chart", "atlas-stats-table", "atlas-stats")
 #: A time the page shows the atlas as it was (``as_of``): a date, or a date and time, optionally with
 #: seconds, fractions and a zone (ISO 8601); the API judges it again.
 AS_OF = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
@@ -221,6 +221,10 @@ def layer_config(layer: dict, visible: bool) -> dict:
         "fields": [f["name"] for f in layer["fields"]],
         # each field's title {zh, en}, in the layer's order: the popup lists an imported layer's own fields
         "fieldTitles": {f["name"]: f.get("title") or {"zh": f["name"], "en": f["name"]} for f in layer["fields"]},
+        # the store type of each field of an imported layer that is not text (int, float, bool, date, json),
+        # for the attribute table's filters (it knows the catalog's own fields)
+        **({} if catalog.get(layer["id"]) else
+           {"types": {f["name"]: f["type"] for f in layer["fields"] if f.get("type", "str") != "str"}}),
         # which filter values the layer can match (api.filter_rule): the page only looks this up
         "filters": filter_rule(layer["id"], [f["name"] for f in layer["fields"]]),
         "style": layer["style"],
@@ -249,7 +253,8 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
     css = [("leaflet_css", assets.vendor_url("leaflet", "leaflet.css", vendor)),
            ("atlas_css", assets.static_url("atlas.css", static)),
            ("atlas_edit_css", assets.static_url("atlas-edit.css", static)),
-           ("atlas_stats_css", assets.static_url("atlas-stats.css", static))]
+           ("atlas_stats_css", assets.static_url("atlas-stats.css", static)),
+           ("atlas_table_css", assets.static_url("atlas-table.css", static))]
     figure = AtlasFigure(lang, f"{title} · {'Weihai Planning Atlas' if lang == 'zh' else '精致威海规划图'}")
     fmap = AtlasMap(location=list(center), zoom_start=view.zoom or 9, tiles=None, zoom_control=False,
                     min_zoom=MIN_ZOOM, max_zoom=MAX_ZOOM, js=js, css=css)
