@@ -82,6 +82,16 @@ def built_store(tmp_path_factory):
     paths = write_sources(folder / "sources")
     store = open_store(folder / "atlas.gpkg", key="id")
     builder.build(store, paths)
+    # everything into the .gpkg itself: tests copy that one file (a -wal left beside it would hold
+    # the build's last writes, the sources as applied, and a copy without it would lose them)
+    import sqlite3
+
+    con = sqlite3.connect(store.path)
+    try:
+        busy, _, _ = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0, "the built store could not be checkpointed"
+    finally:
+        con.close()
     return store
 
 
