@@ -407,7 +407,7 @@
       if ((e.ctrlKey || e.metaKey) && e.key === 'z') { e.preventDefault(); active.undo(); }
       if (e.key === 'Enter' && active.drawing) { active.finish(); }
     });
-    return Atlas.control('topleft', 'atlas-draw-box', function (box) {
+    return Atlas.control('bottomleft', 'atlas-draw-box', function (box) {
       ui = drawBox(box);
       ui.buttons.finish.addEventListener('click', function () { if (active) { active.finish(); } });
       ui.buttons.undo.addEventListener('click', function () { if (active) { active.undo(); } });

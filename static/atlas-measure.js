@@ -172,7 +172,7 @@
     });
     document.addEventListener('keydown', function (e) { if (e.key === 'Escape' && Atlas.measuring) { stop(false); } });
     // the result box is its own control, placed under the toolbar
-    return Atlas.control('topleft', 'atlas-measure-box', function (box) {
+    return Atlas.control('bottomleft', 'atlas-measure-box', function (box) {
       ui = resultBox(box);
       ui.finish.addEventListener('click', finish);
       ui.clear.addEventListener('click', function () { stop(false); });
