@@ -314,12 +314,6 @@ def test_hostile_names_are_text_in_the_table_and_the_chart(open_map, stats_serve
 def _page_case(page, case) -> dict:
     """Set ``case`` on the page (the panel's choices, the page's filter controls, its selection, its
     view) and return the parameters the panel asked with."""
-    if "q" in case:
-        pytest.skip("the page has no name filter (q): its search finds features, it does not filter layers")
-    if "," in case.get("status", ""):
-        pytest.skip("the page's status filter takes one value")
-    if "category" in case:
-        pytest.skip("the page's category filter offers the catalog's categories; this atlas's layers are not in it")
     groups = case["group"].split(",")
     open_panel(page)
     choose(page, "stats-layer", case["layer"])
@@ -357,7 +351,17 @@ def _page_case(page, case) -> dict:
     return wait_ready(page, want)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "&".join(f"{k}={v}" for k, v in c.items())[:60])
+def page_expresses(case) -> bool:
+    """Whether the page can set the case: it has no name filter (q: its search finds features, it
+    does not filter layers), its status filter takes one value, and its category filter offers the
+    catalog's categories (this atlas's layers are not in it). The API and the CLI run every case."""
+    return "q" not in case and "," not in case.get("status", "") and "category" not in case
+
+
+PAGE_CASES = [c for c in CASES if page_expresses(c)]
+
+
+@pytest.mark.parametrize("case", PAGE_CASES, ids=lambda c: "&".join(f"{k}={v}" for k, v in c.items())[:60])
 def test_page_api_cli_and_core_give_the_same_numbers(open_map, stats_server, case):
     page = open_map(VIEW, server=stats_server)
     asked = _page_case(page, case)
