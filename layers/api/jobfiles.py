@@ -10,8 +10,14 @@ import shutil
 import socket
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+
+try:  # POSIX: starts in several worker processes are serialised by a lock file
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the lock within the process only
+    fcntl = None
 
 STATE_FILE = "state.json"
 RESULT_FILE = "result"
@@ -135,3 +141,30 @@ def runner_alive(state: dict, thread, *, stale_after: float, now: float) -> bool
         return False
     updated = ts(state.get("updated"))
     return updated is not None and now - updated <= stale_after
+
+
+@contextmanager
+def exclusive(folder: Path, lock):
+    """Starts serialised: by ``lock`` (an RLock) within this process, by the lock file in ``folder``
+    across processes (export jobs, uploads' tasks)."""
+    with lock:
+        if fcntl is None:  # pragma: no cover
+            yield
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / LOCK_FILE, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def running_ids(folder: Path, live) -> list[str]:
+    """The folders under ``folder`` whose state is "running" and ``live(path, state, now)``."""
+    now, running = time.time(), []
+    for path in folder.iterdir():
+        if JOB_ID.fullmatch(path.name) and (state := read_state(path)) and state["state"] == "running" \
+                and live(path, state, now):
+            running.append(path.name)
+    return running

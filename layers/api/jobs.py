@@ -32,7 +32,6 @@ import shutil
 import threading
 import time
 from collections.abc import Mapping
-from contextlib import contextmanager
 from pathlib import Path
 
 from geo.errors import GeoError, NotFound, NotReady, StoreError, TooBusy
@@ -41,7 +40,7 @@ from geo.store import Store
 from .export import export, plan_export, size
 from .jobfiles import (
     JOB_ID,
-    LOCK_FILE,
+    exclusive,
     HOST,
     RESULT_FILE,
     TMP_PREFIX,
@@ -52,14 +51,11 @@ from .jobfiles import (
     read_state,
     remove,
     runner_alive,
+    running_ids,
     ts,
     write_state,
 )
 
-try:  # POSIX: starts in several worker processes are serialised by a lock file
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: the lock within the process only
-    fcntl = None
 
 log = logging.getLogger(__name__)
 
@@ -247,13 +243,7 @@ class Jobs:
         return job_dir, state
 
     def _running_ids(self) -> list[str]:
-        now = time.time()
-        running = []
-        for path in self.folder.iterdir():
-            if (JOB_ID.fullmatch(path.name) and (state := read_state(path)) and state["state"] == "running"
-                    and self._live(path, state, now)):
-                running.append(path.name)
-        return running
+        return running_ids(self.folder, self._live)
 
     def _live(self, job_dir: Path, state: Mapping, now: float) -> bool:
         """Whether a "running" job is really being run (a thread not started yet counts as live)."""
@@ -281,19 +271,9 @@ class Jobs:
                 pass  # the folder went away meanwhile: the state is still what we report
         return state
 
-    @contextmanager
     def _exclusive(self):
-        """Starts are serialised: by the lock within this process, by a lock file across processes."""
-        with _LOCK:
-            if fcntl is None:  # pragma: no cover
-                yield
-                return
-            with open(self.folder / LOCK_FILE, "a") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
+        """Starts are serialised: within this process and across processes (``jobfiles.exclusive``)."""
+        return exclusive(self.folder, _LOCK)
 
     # -- the job's thread --------------------------------------------------------------------------
     def _run(self, job_dir: Path, state: dict, store: Store, args: dict) -> None:

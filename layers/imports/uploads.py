@@ -36,7 +36,6 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 from geo.errors import Conflict, GeoError, InvalidParameter, NotFound, TooBusy, TooLarge
@@ -44,20 +43,17 @@ from geo.errors import Conflict, GeoError, InvalidParameter, NotFound, TooBusy, 
 from ..api.jobfiles import (
     HOST,
     JOB_ID,
-    LOCK_FILE,
+    exclusive,
     iso,
     new_folder,
     newest_mtime,
     read_state,
     runner_alive,
+    running_ids,
     ts,
     write_state,
 )
 
-try:  # POSIX: task starts in several worker processes are serialised by a lock file
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None
 
 log = logging.getLogger(__name__)
 #: the received file's folder inside an upload's folder
@@ -337,12 +333,7 @@ class Uploads:
                     del _THREADS[str(folder)]
 
     def _running_ids(self) -> list[str]:
-        now, running = time.time(), []
-        for path in self.folder.iterdir():
-            if (JOB_ID.fullmatch(path.name) and (state := read_state(path)) and state["state"] == "running"
-                    and self._live(path, state, now)):
-                running.append(path.name)
-        return running
+        return running_ids(self.folder, self._live)
 
     def _live(self, folder: Path, state: dict, now: float) -> bool:
         with _LOCK:
@@ -363,19 +354,9 @@ class Uploads:
                 pass
         return state
 
-    @contextmanager
     def _exclusive(self):
-        with _LOCK:
-            if fcntl is None:  # pragma: no cover
-                yield
-                return
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with open(self.folder / LOCK_FILE, "a") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
+        """Starts are serialised: within this process and across processes (``jobfiles.exclusive``)."""
+        return exclusive(self.folder, _LOCK)
 
     def cleanup(self, now: float | None = None) -> list[str]:
         """Remove uploads not updated for ``ttl`` seconds, and folders without a readable state
