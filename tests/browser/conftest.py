@@ -46,6 +46,33 @@ class LiveServer:
         self.server.server_close()
 
 
+#: the password of every user the browser tests make
+PASSWORD = "Weihai-Plan-2026!safe"
+
+
+def add_user(app, name: str, role: str, grants: list[str] | None = None) -> None:
+    """A user made by the command line of the contract (``users add NAME --role R``, ``users grant``)."""
+    runner = app.test_cli_runner()
+    done = runner.invoke(args=["users", "add", name, "--role", role, "--password-stdin"], input=f"{PASSWORD}\n")
+    assert done.exit_code == 0, done.output
+    if grants:
+        granted = runner.invoke(args=["users", "grant", name, ",".join(grants)])
+        assert granted.exit_code == 0, granted.output
+
+
+def atlas_server(folder: Path, users=()) -> LiveServer:
+    """The small atlas built in ``folder``, served with accounts for ``users`` ((name, role[, grants]));
+    the server's ``app`` is at hand (call ``stop()`` when done)."""
+    store = open_store(folder / "atlas.gpkg", key="id")
+    builder.build(store, write_sources(folder / "sources"))
+    app = create_app({"STORE": str(store.path), "TESTING": True})  # its key generated beside the store
+    for user in users:
+        add_user(app, *user)
+    server = LiveServer(app)
+    server.app = app
+    return server
+
+
 @pytest.fixture(scope="session")
 def live_server(app):
     server = LiveServer(app)

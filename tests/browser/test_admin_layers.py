@@ -13,25 +13,15 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from geo.store import open_store
-from layers import build as builder
-from server import create_app
-from tests.browser.conftest import LiveServer
-from tests.browser.test_edit_ui import HOSTILE, PASSWORD, VIEW, _add_user, api, login
-from tests.conftest import write_sources
+from tests.browser.conftest import PASSWORD, atlas_server
+from tests.browser.test_edit_ui import HOSTILE, VIEW, api, login
 
 ADMIN = "管理员"
 
 
 @pytest.fixture(scope="module")
 def admin_server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("atlas-admin-layers")
-    store = open_store(folder / "atlas.gpkg", key="id")
-    builder.build(store, write_sources(folder / "sources"))
-    app = create_app({"STORE": str(store.path), "TESTING": True})
-    _add_user(app, ADMIN, "admin")
-    server = LiveServer(app)
-    server.app = app
+    server = atlas_server(tmp_path_factory.mktemp("atlas-admin-layers"), [(ADMIN, "admin")])
     yield server
     server.stop()
 

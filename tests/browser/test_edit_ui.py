@@ -27,11 +27,7 @@ from datetime import datetime
 import pytest
 from pyproj import Geod
 
-from geo.store import open_store
-from layers import build as builder
-from server import create_app
-from tests.browser.conftest import LiveServer
-from tests.conftest import write_sources
+from tests.browser.conftest import PASSWORD, add_user, atlas_server
 
 VIEW = "?center=37.4675,122.1075&zoom=12"
 GEOD = Geod(ellps="GRS80")
@@ -186,30 +182,12 @@ def test_without_a_session_endpoint_the_page_is_read_only_and_error_free(open_ma
 
 
 # -- end to end (acceptance point 5) --------------------------------------------------------------
-PASSWORD = "Weihai-Plan-2026!safe"
-
-
-def _add_user(app, name: str, role: str, grants: list[str] | None = None) -> None:
-    """A user made by the command line of the contract (``users add NAME --role R``, ``users grant``)."""
-    runner = app.test_cli_runner()
-    done = runner.invoke(args=["users", "add", name, "--role", role, "--password-stdin"], input=f"{PASSWORD}\n")
-    assert done.exit_code == 0, done.output
-    if grants:
-        granted = runner.invoke(args=["users", "grant", name, ",".join(grants)])
-        assert granted.exit_code == 0, granted.output
 
 
 @pytest.fixture(scope="module")
 def edit_server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("atlas-edit")
-    store = open_store(folder / "atlas.gpkg", key="id")
-    builder.build(store, write_sources(folder / "sources"))
-    app = create_app({"STORE": str(store.path), "TESTING": True})  # its key generated beside the store
-    _add_user(app, "规划师", "editor", ["zones", "projects"])
-    _add_user(app, "viewer1", "viewer")
-    _add_user(app, "管理员", "admin")
-    server = LiveServer(app)
-    server.app = app
+    server = atlas_server(tmp_path_factory.mktemp("atlas-edit"), [("规划师", "editor", ["zones", "projects"]),
+                                                                 ("viewer1", "viewer"), ("管理员", "admin")])
     yield server
     server.stop()
 

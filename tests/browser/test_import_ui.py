@@ -32,8 +32,8 @@ from pyproj import Transformer
 from geo.store import open_store
 from layers import build as builder
 from server import create_app
-from tests.browser.conftest import LiveServer
-from tests.browser.test_edit_ui import _add_user, login
+from tests.browser.conftest import add_user, atlas_server
+from tests.browser.test_edit_ui import login
 from tests.conftest import write_sources
 
 ADMIN = "导入管理员"
@@ -89,13 +89,7 @@ def open_import(page):
 
 @pytest.fixture(scope="module")
 def import_server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("atlas-import-ui")
-    store = open_store(folder / "atlas.gpkg", key="id")
-    builder.build(store, write_sources(folder / "sources"))
-    app = create_app({"STORE": str(store.path), "TESTING": True})
-    _add_user(app, ADMIN, "admin")
-    server = LiveServer(app)
-    server.app = app
+    server = atlas_server(tmp_path_factory.mktemp("atlas-import-ui"), [(ADMIN, "admin")])
     yield server
     server.stop()
 
@@ -229,7 +223,7 @@ def test_a_server_killed_mid_import_stores_nothing_and_the_page_says_so(open_map
     folder = tmp_path / "atlas"
     store = open_store(folder / "atlas.gpkg", key="id")
     builder.build(store, write_sources(folder / "sources"))
-    _add_user(create_app({"STORE": str(store.path), "TESTING": True}), ADMIN, "admin")
+    add_user(create_app({"STORE": str(store.path), "TESTING": True}), ADMIN, "admin")
     # a file large enough that its commit takes a while: 150,000 points over Huancui, as a CSV
     big = tmp_path / "采样点.csv"
     with open(big, "w", encoding="utf-8-sig", newline="") as fh:
