@@ -27,7 +27,7 @@ from datetime import datetime
 import pytest
 from pyproj import Geod
 
-from tests.browser.conftest import PASSWORD, add_user, atlas_server
+from tests.browser.conftest import PASSWORD, atlas_server
 
 VIEW = "?center=37.4675,122.1075&zoom=12"
 GEOD = Geod(ellps="GRS80")
