@@ -7,6 +7,8 @@ so can ``python -m layers.cli export …``).
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import sys
@@ -19,6 +21,7 @@ from geo.store import open_store
 
 from . import catalog
 from .analysis import answer as stats_answer
+from .analysis import spatial_answer
 from .analysis import tables as stats_tables
 from .api.export import CHUNK_SIZE, PARAMS, export
 from .config import load_config
@@ -158,7 +161,101 @@ def stats_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-COMMANDS = {"export": export_main, "stats": stats_main}
+SPATIAL_FORMATS = ("table", "csv", "json", "geojson")
+
+
+def _aligned(body: bytes) -> str:
+    """A CSV of spatial_answer (BOM and all) as an aligned table for a terminal."""
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    widths = [max(stats_tables._width(r[c]) for r in rows if c < len(r)) for c in range(len(rows[0]))]
+    return "\n".join("  ".join(v + " " * (w - stats_tables._width(v)) for v, w in zip(r, widths)).rstrip()
+                     for r in rows) + "\n"
+
+
+def _spatial_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"flask --app server {prog}", description=description)
+    p.add_argument("--format", default="table", help=f"one of {', '.join(SPATIAL_FORMATS)} (default table)")
+    p.add_argument("--lang", default="zh", help="zh (default) or en: headers and names")
+    p.add_argument("-o", "--output", help="write the answer here instead of printing (csv with a BOM)")
+    p.add_argument("--store", help="store URL or .gpkg path (default: ATLAS_STORE or var/atlas.gpkg)")
+    return p
+
+
+def _spatial_run(name: str, opts, run) -> int:
+    if opts.format not in SPATIAL_FORMATS:
+        print(f"{name} failed: --format must be one of {', '.join(SPATIAL_FORMATS)}, got {opts.format!r}",
+              file=sys.stderr)
+        return 2
+    store = open_store(opts.store or load_config()["STORE"], key=catalog.KEY)
+    fmt = "csv" if opts.format == "table" else opts.format
+    try:
+        result, body = run(store, fmt)
+    except GeoError as exc:
+        print(f"{name} failed: {exc}", file=sys.stderr)
+        return 2 if exc.status < 500 else 1
+    if opts.format == "json":
+        body = (json.dumps(result, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    elif opts.format == "table":
+        body = body if isinstance(body, str) else _aligned(body)
+    body = body.encode("utf-8") if isinstance(body, str) else body
+    if opts.output:
+        Path(opts.output).write_bytes(body)
+        print(f"wrote {opts.output} ({len(body):,} bytes)")
+    else:
+        sys.stdout.write(body.decode("utf-8-sig"))
+    return 0
+
+
+def query_main(argv: list[str] | None = None) -> int:
+    p = _spatial_parser("query", "Every feature of the layers inside a polygon or within a distance of a feature, "
+                                 "with the part inside measured in EPSG:4550: the answer of POST /api/query.")
+    p.add_argument("--layers", required=True, help="layer ids separated by commas, e.g. projects,parks")
+    p.add_argument("--feature", help="LAYER:ID of the feature the region is drawn around, e.g. zones:zones-x")
+    p.add_argument("--polygon", help="a GeoJSON Polygon/MultiPolygon (WGS84), or @FILE holding one")
+    p.add_argument("--distance", default="0", help="metres around the feature or polygon (0-50000, default 0)")
+    p.add_argument("--predicate", default="intersects", help="intersects (default) or within (wholly inside)")
+    p.add_argument("--repair", action="store_true", help="repair an invalid polygon (make_valid) instead of refusing it")
+    for name in ("district", "category", "status", "q", "ids", "as-of"):
+        p.add_argument(f"--{name}", dest=name.replace("-", "_"), help="a filter, as for /api/layers/<id>")
+    opts = p.parse_args(argv)
+    polygon = opts.polygon
+    if polygon and polygon.startswith("@"):
+        polygon = Path(polygon[1:]).read_text(encoding="utf-8")
+    body = {"layers": spatial_answer.split_layers(opts.layers), "distance_m": opts.distance,
+            "predicate": opts.predicate, "repair": opts.repair, "feature": opts.feature, "polygon": polygon}
+    body.update({k: v for k in spatial_answer.FILTER_PARAMS if (v := getattr(opts, k, None)) not in (None, "")})
+    body = {k: v for k, v in body.items() if v not in (None, "", False)}
+
+    def run(store, fmt):
+        _, lang, result = spatial_answer.query(store, {**body, "format": fmt, "lang": opts.lang})
+        return result, (spatial_answer.query_geojson(result) if fmt == "geojson" else
+                        spatial_answer.query_csv(result, lang) if fmt == "csv" else None)
+    return _spatial_run("query", opts, run)
+
+
+def overlay_main(argv: list[str] | None = None) -> int:
+    p = _spatial_parser("overlay", "Overlay two layers in EPSG:4550: which left features lie in which right areas, "
+                                   "the area of each right feature covered, the left features outside: GET /api/overlay.")
+    p.add_argument("--left", required=True, help="the layer whose features are placed, e.g. projects")
+    p.add_argument("--right", required=True, help="the layer of areas they lie in, e.g. zones")
+    p.add_argument("--table", default=None, help="pairs, covered or outside (default: all three for table, pairs for csv)")
+    p.add_argument("--as-of", dest="as_of", help="both layers as they were then (ISO 8601)")
+    opts = p.parse_args(argv)
+    args = {k: v for k, v in {"left": opts.left, "right": opts.right, "as_of": opts.as_of,
+                              "table": opts.table, "lang": opts.lang}.items() if v}
+
+    def run(store, fmt):
+        _, lang, table, result = spatial_answer.overlay_request(store, {**args, "format": fmt})
+        if fmt == "geojson":
+            return result, spatial_answer.overlay_geojson(result)
+        if opts.format == "table" and not opts.table:
+            return result, "\n".join(_aligned(spatial_answer.overlay_csv(result, t, lang))
+                                     for t in spatial_answer.TABLES)
+        return result, spatial_answer.overlay_csv(result, table, lang) if fmt == "csv" else None
+    return _spatial_run("overlay", opts, run)
+
+
+COMMANDS = {"export": export_main, "stats": stats_main, "query": query_main, "overlay": overlay_main}
 
 
 def main(argv: list[str] | None = None) -> int:

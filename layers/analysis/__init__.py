@@ -13,4 +13,10 @@ layer, each part counted in its own district and what lies outside every distric
 ``answer.answer(store, args)`` is ``GET /api/stats`` and ``flask --app server stats`` (one parse of
 the request's parameters); ``answer.render`` and ``tables`` write the same table as CSV (UTF-8 with
 a BOM), XLSX (text stays text, never a formula) or aligned text.
+
+``spatial.region`` / ``spatial.within`` (a drawn polygon or a feature grown by a distance in
+EPSG:4550, and the features of chosen layers inside it, their parts inside measured) and
+``overlay.overlay`` (pairs, the area of each right feature covered — a union —, the left features
+outside) are ``POST /api/query``, ``GET /api/overlay`` and ``flask query``/``overlay`` through
+``spatial_answer`` (one parse of the request, GeoJSON and CSV files).
 """
