@@ -316,7 +316,7 @@ def handle_http_error(exc: HTTPException):
     detail = exc.description or exc.name
     if _wants_json() and exc.code == 404:
         detail = ("no such API address; the API is /api/layers, /api/layers/<id>, /api/layers/<id>/rows, /api/export, "
-                  "/api/exports, /api/features/<id>, /api/search?q=, /api/stats and /api/imports")
+                  "/api/exports, /api/features/<id>, /api/search?q=, /api/stats, /api/query, /api/overlay and /api/imports")
     return _error(exc.code, exc.name.lower().replace(" ", "_"), detail)
 
 
