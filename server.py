@@ -46,6 +46,7 @@ from layers.web import auth, headers
 from layers.web import edits as edit_routes
 from layers.web import import_command
 from layers.web import imports as import_routes
+from layers.web import indicators as indicator_routes
 from layers.web import store_commands
 from layers.web import commands as account_commands
 
@@ -358,6 +359,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(bp_page)
     app.register_blueprint(edit_routes.bp)
     app.register_blueprint(import_routes.bp)  # after the store: its uploads folder is beside it
+    app.register_blueprint(indicator_routes.bp)  # /api/indicators and flask indicator
     app.before_request(begin_request)
     auth.init_app(app)  # who asks, CSRF, the login limit: before the answer cache is asked
     app.before_request(serve_known)
