@@ -136,11 +136,12 @@ def _fields(store: Store, layer: str, param: str) -> list[str]:
 
 def _divisions(store: Store, as_of: str | None):
     try:
-        return divisions(store, as_of)
-    except InvalidParameter:
+        store.fields(DISTRICTS_LAYER)
+    except NotFound:
         raise InvalidParameter(f"indicators are computed per district from the polygons of layer "
                                f"{DISTRICTS_LAYER!r}, which this atlas does not have or you may not read; ask an "
                                "administrator for read access to it") from None
+    return divisions(store, as_of)
 
 
 def _read(store: Store, layer: str, param: str, categories: str, as_of: str | None, columns=()) -> pd.DataFrame:
@@ -384,7 +385,13 @@ def compute(store: Store, indicator_id: str, args: Mapping | None = None) -> dic
             _fields(store, params[p.name], p.name)
     main = _at(store, ind, params, as_of)
     if compare is not None:
-        _merge(main, _at(store, ind, params, compare))
+        try:
+            other = _at(store, ind, params, compare)
+        except InvalidParameter as exc:  # the store's word on a time before the history names as_of
+            if exc.parameter != "as_of":
+                raise
+            raise InvalidParameter(f"compare: {exc.detail}", parameter="compare") from None
+        _merge(main, other)
     return {
         "indicator": ind.describe(),
         "params": params,
