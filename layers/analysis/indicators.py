@@ -7,16 +7,12 @@ side, with the change). No Flask here.
 Kinds: ``buffer_coverage`` (park service radii by size class), ``tiered_coverage`` (5/10/15-minute
 life circles, straight line with a detour factor) and ``land_figures`` (number, area in 亩 and
 share of the district area by status, from ``stats.statistics``). ``compute(store, id, args)`` is
-``GET /api/indicators/<id>`` and ``flask --app server indicator``; ``to_csv`` and ``to_text``
-write its table.
+``GET /api/indicators/<id>`` and ``flask --app server indicator``; ``indicator_tables`` writes
+its table (CSV, text).
 """
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import math
-import unicodedata
 from collections.abc import Mapping
 
 import numpy as np
@@ -291,7 +287,7 @@ def _at(store: Store, ind: Indicator, params: dict, as_of: str | None) -> dict:
                  for t in TIERS}
         rows, city = [], None
         for d, code in enumerate([*div.codes, CITY]):
-            pick = (lambda a: float(a[d])) if code != CITY else (lambda a: float(a.sum()))
+            pick = (lambda a, d=d: float(a[d])) if code != CITY else (lambda a: float(a.sum()))
             base = pick(bases_m2)
             measures = {f"tier_{t}_pct": _pct(pick(tiers[t]), base) for t in TIERS}
             measures["base_m2"] = round(base, 2)
@@ -406,61 +402,3 @@ def compute(store: Store, indicator_id: str, args: Mapping | None = None) -> dic
         "districts": main["districts"],
         "city": main["city"],
     }
-
-
-# -- tables ----------------------------------------------------------------------------------------
-def table(result: dict, lang: str = "zh") -> tuple[list[str], list[list]]:
-    """(header, rows): district, value, level, the kind's measures, per-status columns (land
-    figures), and with a comparison the value then and the change; the city last."""
-    kind = result["indicator"]["kind"]
-    unit = result["indicator"]["unit"]
-    zh = lang == "zh"
-    header = ["行政区" if zh else "District", f"{result['indicator']['title'][lang]}({unit})",
-              "预警" if zh else "Level"]
-    header += [t[lang] for _, t, _ in MEASURES[kind]]
-    statuses: list = []
-    for r in [*result["districts"], result["city"]]:
-        for b in r.get("breakdown", ()):
-            if b["status"] not in [s for s, _ in statuses]:
-                statuses.append((b["status"], b["label"]))
-    for _, lab in statuses:
-        header += [f"{lab[lang]} " + ("数量" if zh else "count"), f"{lab[lang]} " + ("面积(亩)" if zh else "area (mu)"),
-                   f"{lab[lang]} " + ("占比(%)" if zh else "share (%)")]
-    if result["compare"]:
-        header += [("对比值 " if zh else "Value at ") + result["compare"], "变化" if zh else "Change"]
-    rows = []
-    for r in [*result["districts"], result["city"]]:
-        row = [r["label"][lang], "" if r["value"] is None else r["value"], r["level_label"][lang]]
-        row += ["" if r["measures"].get(n) is None else r["measures"][n] for n, _, _ in MEASURES[kind]]
-        parts = {b["status"]: b for b in r.get("breakdown", ())}
-        for s, _ in statuses:
-            b = parts.get(s)
-            row += [b["count"], b["area_mu"], b["share_pct"]] if b else [0, 0.0, 0.0]
-        if result["compare"]:
-            then = (r.get("compare") or {}).get("value")
-            row += ["" if then is None else then, "" if r.get("change") is None else r["change"]]
-        rows.append(row)
-    return header, rows
-
-
-def to_csv(result: dict, lang: str = "zh", *, bom: bool = True) -> bytes:
-    header, rows = table(result, lang)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([[("'" + c) if isinstance(c, str) and c[:1] in "=+-@" else c for c in row] for row in rows])
-    return (codecs.BOM_UTF8 if bom else b"") + out.getvalue().encode("utf-8")
-
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def to_text(result: dict, lang: str = "zh") -> str:
-    header, rows = table(result, lang)
-    cells = [header, *[[str(c) for c in row] for row in rows]]
-    widths = [max(_width(row[c]) for row in cells) for c in range(len(header))]
-    lines = ["  ".join(v + " " * (w - _width(v)) for v, w in zip(row, widths)).rstrip() for row in cells]
-    rule = "-" * len(lines[0])
-    return "\n".join([lines[0], rule, *lines[1:-1], rule, lines[-1], "", result["base"][lang],
-                      *[n[lang] for n in result["notes"]]]) + "\n"

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from geo.errors import GeoError, InvalidParameter
 from geo.store import open_store
 from layers import catalog
+from layers.analysis import indicator_tables as tables
 from layers.analysis import indicators as core
 
 from . import auth
@@ -44,7 +45,7 @@ def indicator(indicator_id: str):
         return jsonify(result)
     stem = indicator_id + (f"_{result['as_of'][:10]}" if result["as_of"] else "")
     name = f"威海规划图_指标_{result['indicator']['title']['zh']}_{stem}.csv"
-    return Response(core.to_csv(result, lang), content_type="text/csv; charset=utf-8",
+    return Response(tables.to_csv(result, lang), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="weihai-atlas_indicator_{stem}.csv"; '
                                                     f"filename*=UTF-8''{quote(name, safe='')}"})
 
@@ -79,6 +80,6 @@ def indicator_command(indicator_id, params, as_of, compare, fmt, lang, store_pat
     if fmt == "json":
         sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     elif fmt == "csv":
-        sys.stdout.write(core.to_csv(result, lang, bom=False).decode("utf-8"))
+        sys.stdout.write(tables.to_csv(result, lang, bom=False).decode("utf-8"))
     else:
-        sys.stdout.write(core.to_text(result, lang))
+        sys.stdout.write(tables.to_text(result, lang))

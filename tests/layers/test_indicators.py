@@ -13,7 +13,7 @@ import pytest
 from geo.errors import InvalidParameter, NotFound
 from layers.accounts.visible import VisibleStore
 from layers.analysis import indicator_registry as registry
-from layers.analysis import indicators
+from layers.analysis import indicator_tables, indicators
 
 from .indicators_atlas import make_store
 
@@ -197,7 +197,7 @@ def test_a_comparison_before_the_history_names_compare(store):
 
 
 def test_csv_has_a_bom_and_the_comparison_columns(store):
-    body = indicators.to_csv(parks(store, "half", compare=datetime.now(timezone.utc).isoformat()), "zh")
+    body = indicator_tables.to_csv(parks(store, "half", compare=datetime.now(timezone.utc).isoformat()), "zh")
     assert body.startswith(b"\xef\xbb\xbf")
     lines = body.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("行政区,公园绿地服务半径覆盖率(%),预警") and "对比值" in lines[0] and lines[0].endswith("变化")
