@@ -47,6 +47,7 @@ from layers.web import edits as edit_routes
 from layers.web import import_command
 from layers.web import imports as import_routes
 from layers.web import spatial as spatial_routes
+from layers.web import indicators as indicator_routes
 from layers.web import store_commands
 from layers.web import commands as account_commands
 
@@ -316,7 +317,8 @@ def handle_http_error(exc: HTTPException):
     detail = exc.description or exc.name
     if _wants_json() and exc.code == 404:
         detail = ("no such API address; the API is /api/layers, /api/layers/<id>, /api/layers/<id>/rows, /api/export, "
-                  "/api/exports, /api/features/<id>, /api/search?q=, /api/stats, /api/query, /api/overlay and /api/imports")
+                  "/api/exports, /api/features/<id>, /api/search?q=, /api/stats, /api/query, /api/overlay, "
+                  "/api/indicators and /api/imports")
     return _error(exc.code, exc.name.lower().replace(" ", "_"), detail)
 
 
@@ -360,6 +362,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(edit_routes.bp)
     app.register_blueprint(import_routes.bp)  # after the store: its uploads folder is beside it
     app.register_blueprint(spatial_routes.bp)  # POST /api/query, GET /api/overlay, flask query/overlay
+    app.register_blueprint(indicator_routes.bp)  # /api/indicators and flask indicator
     app.before_request(begin_request)
     auth.init_app(app)  # who asks, CSRF, the login limit: before the answer cache is asked
     app.before_request(serve_known)
