@@ -17,6 +17,7 @@
     indUnit: ['单位', 'Unit'],
     indVersion: ['版本', 'Version'],
     indStandards: ['依据的标准与条文', 'Standards and clauses'],
+    indAbout: ['计算方法、依据（{n} 项）与预警分级', 'Formula, standards ({n}) and warning bands'],
     indNoStandard: ['不依据标准条文', 'No standard'],
     indVerified: ['已核实 / verified', '已核实 / verified'],
     indNotVerified: ['未核实 / not verified', '未核实 / not verified'],
@@ -47,7 +48,9 @@
     indBadParam: ['“{param}”的值无效：{hint}', 'The value of “{param}” is not valid: {hint}'],
     indBounds: ['{min} 至 {max}', '{min} to {max}'],
     indAt: ['计算于 {time}', 'As of {time}'],
-    indNow: ['现在', 'now']
+    indNow: ['现在', 'now'],
+    indFold: ['收起面板', 'Fold the panel'],
+    indUnfold: ['展开面板', 'Unfold the panel']
   });
 
   var registry = null;  // GET /api/indicators
@@ -82,13 +85,15 @@
     var head = el('div', 'atlas-ind-what', null, box);
     el('strong', 'atlas-ind-title', Atlas.label(ind.title), head);
     el('span', 'atlas-ind-meta', Atlas.t('indUnit') + '：' + (ind.unit || '—') + ' · ' + Atlas.t('indVersion') + ' ' + ind.version, head);
-    var formula = el('p', 'atlas-ind-formula', null, box);
+    var about = el('details', 'atlas-ind-about', null, box);
+    var sum = el('summary', null, Atlas.t('indAbout', {n: ind.standards.length}), about);
+    if (ind.standards.some(function (s) { return !s.verified; })) { badge(sum, false); }
+    var formula = el('p', 'atlas-ind-formula', null, about);
     el('strong', null, Atlas.t('indFormula') + '：', formula);
     el('span', null, Atlas.label(ind.formula), formula);
-    var std = el('details', 'atlas-ind-standards', null, box);
-    var sum = el('summary', null, Atlas.t('indStandards') + '（' + ind.standards.length + '）', std);
-    if (ind.standards.some(function (s) { return !s.verified; })) { badge(sum, false); }
-    if (!ind.standards.length) { el('p', null, Atlas.t('indNoStandard'), std); }
+    var std = el('div', 'atlas-ind-standards', null, about);
+    el('strong', null, Atlas.t('indStandards') + '：', std);
+    if (!ind.standards.length) { el('span', null, Atlas.t('indNoStandard'), std); }
     ind.standards.forEach(function (s) {
       var item = el('div', 'atlas-ind-standard', null, std);
       item.setAttribute('data-code', s.code);
@@ -98,7 +103,7 @@
       el('div', 'atlas-ind-clause', Atlas.label(s.clause), item);
       el('div', 'atlas-ind-note', Atlas.label(s.note), item);
     });
-    var bands = el('div', 'atlas-ind-bands', null, box);
+    var bands = el('div', 'atlas-ind-bands', null, about);
     el('strong', null, Atlas.t('indBands') + '：', bands);
     if (!ind.thresholds) { el('span', null, Atlas.t('indNoBands'), bands); return; }
     ind.thresholds.bands.forEach(function (b) { levelBadge(bands, b.level, b.label); });
@@ -162,7 +167,8 @@
       }
       answer.measures.forEach(function (m) {
         var mv = r.measures[m.name];
-        el('td', 'atlas-ind-num', typeof mv === 'number' ? Atlas.number(mv, 2) : '—', row).setAttribute('data-measure', m.name);
+        var text = typeof mv !== 'number' ? '—' : Number.isInteger(mv) ? Atlas.number(mv) : Atlas.number(mv, 2);
+        el('td', 'atlas-ind-num', text, row).setAttribute('data-measure', m.name);
       });
     });
     return t;
@@ -177,7 +183,15 @@
     L.DomEvent.disableScrollPropagation(panel);
     var head = el('div', 'atlas-ind-head', null, panel);
     el('h2', null, Atlas.t('indOpen'), head);
+    var fold = Atlas.button('atlas-ind-fold', '−', head, Atlas.t('indFold'));
     var close = Atlas.button('atlas-ind-close', '×', head, Atlas.t('close'));
+    fold.setAttribute('aria-expanded', 'true');
+    fold.addEventListener('click', function () {  // folded: only the head, the map is free to click
+      var folded = panel.classList.toggle('atlas-ind-folded');
+      fold.textContent = folded ? '+' : '−';
+      Atlas.titled(fold, Atlas.t(folded ? 'indUnfold' : 'indFold'));
+      fold.setAttribute('aria-expanded', String(!folded));
+    });
     var pickBox = el('label', 'atlas-ind-field atlas-ind-pickbox', null, panel);
     el('span', 'atlas-ind-label', Atlas.t('indPick'), pickBox);
     var pick = el('select', null, null, pickBox);
