@@ -18,7 +18,8 @@ import shapely
 
 from geo.store import open_store
 from server import create_app
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, add_user
+from tests.browser.test_edit_ui import login
 from tests.layers.spatial_atlas import ROWS, frame
 from tests.layers.stats_atlas import X0, Y0, box, to_wgs
 
@@ -35,6 +36,7 @@ def analysis_server(tmp_path_factory):
     store = open_store(folder / "atlas.gpkg", key="id")
     store.replace({**{name: frame(rows) for name, rows in ROWS.items()}, "works": frame(WORKS)})
     app = create_app({"STORE": str(store.path), "TESTING": True})
+    add_user(app, "viewer1", "viewer")
     server = LiveServer(app)
     server.app = app
     yield server
@@ -208,6 +210,29 @@ def test_a_feature_and_a_distance_draw_the_region_and_find_the_known_features(op
     body = run_query(page)
     assert set(listed(page)["works"]["rows"]) == {"W5", "W7"} and listed(page)["zoning"]["rows"] == {}
     same_as_api(listed(page), api_query(analysis_server, body))
+
+
+def test_signed_in_the_query_carries_the_csrf_token(open_map, analysis_server):
+    """With the session cookie a POST needs X-CSRFToken: the panel's query and its export send it."""
+    page = open_map(VIEW, server=analysis_server)
+    login(page, "viewer1")
+    fit(page, -400, -400, 1400, 800)
+    open_panel(page)
+    page.page.check("input[name=analysis-region][value=feature]")
+    page.page.click(".atlas-analysis-pick")
+    click_at(page, 300, 300)  # P1, a point in Z1 (over W1 and W2: the point is drawn on top)
+    picked = page.page.get_attribute(".atlas-analysis-picked", "data-feature")
+    assert picked == "spots:P1"
+    page.page.fill("input[name=analysis-distance]", "100")
+    with page.page.expect_request(lambda r: r.url.endswith("/api/query") and r.method == "POST") as sent:
+        body = run_query(page)
+    token = page.js("() => Atlas.session.csrf_token")
+    assert token and sent.value.headers.get("x-csrftoken") == token
+    shown = listed(page)
+    same_as_api(shown, api_query(analysis_server, body))
+    assert set(shown["works"]["rows"]) == {"W1", "W2"} and set(shown["zoning"]["rows"]) == {"Z1"}
+    name, data = download(page, ".atlas-analysis-csv")
+    assert data.startswith(codecs.BOM_UTF8)
 
 
 # -- the overlay ---------------------------------------------------------------------------------------------
