@@ -29,6 +29,7 @@
     ovArea: ['面积（亩）', 'Area (mu)'],
     ovCoveredMu: ['被覆盖（亩）', 'Covered (mu)'],
     ovCount: ['要素数', 'Features'],
+    ovCoveredShare: ['覆盖比例', 'Covered'],
     ovLength: ['长度（千米）', 'Length (km)'],
     ovTotals: ['{pairs} 对交集 · 区内 {inside} 个要素 {mu} 亩 · 区外 {out} 个', '{pairs} intersections · {inside} features inside, {mu} mu · {out} outside'],
     ovEmpty: ['无', 'none'],
@@ -93,11 +94,11 @@
       if (!rights.length) { say(Atlas.t('ovNoArea'), true); }
     }
 
-    function section3(title, cls, heads, rows) {
+    function section3(title, cls, heads, texts, rows) {
       var box = el('section', 'atlas-overlay-table ' + cls, null, results);
       el('h3', null, title + '（' + Atlas.number(rows.length) + '）', box);
       if (!rows.length) { el('div', 'atlas-analysis-note', Atlas.t('ovEmpty'), box); return; }
-      var body = an.table(box, heads);
+      var body = an.table(box, heads, texts);
       rows.forEach(function (row) { body.appendChild(row); });
     }
     function row(texts, cells, attrs, onClick) {  // ``texts``: how many cells are words (the rest numbers)
@@ -121,13 +122,13 @@
         return function () { if (shapes[key]) { an.fly(L.extend({}, shapes[key], {id: id}), layer); } };
       };
       section3(Atlas.t('ovPairs'), 'atlas-overlay-pairs', [Atlas.t('ovLeftName'), Atlas.t('ovRightName'), Atlas.t('ovMu'),
-        Atlas.t('ovKm'), Atlas.t('ovShare')], answer.pairs.map(function (p) {
+        Atlas.t('ovKm'), Atlas.t('ovShare')], 2, answer.pairs.map(function (p) {
         return row(2, [an.name(p.left), an.name(p.right), Atlas.number(p.area_mu, 2), Atlas.number(p.length_km, 3), an.pct(p.share)],
                    {left: p.left.id, right: p.right.id, 'area-mu': p.area_mu, 'length-km': p.length_km, share: p.share},
                    fly('pair\u0000' + p.left.id + '\u0000' + p.right.id, p.left.id, L0));
       }));
       section3(Atlas.t('ovCovered'), 'atlas-overlay-covered', [Atlas.t('ovRightName'), Atlas.t('ovArea'), Atlas.t('ovCoveredMu'),
-        Atlas.t('ovShare'), Atlas.t('ovCount')], answer.covered.map(function (c) {
+        Atlas.t('ovCoveredShare'), Atlas.t('ovCount')], 1, answer.covered.map(function (c) {
         return row(1, [an.name(c.right), Atlas.number(c.area.area_mu, 2), Atlas.number(c.covered.area_mu, 2), an.pct(c.share),
                     Atlas.number(c.count)],
                    {right: c.right.id, 'area-mu': c.area.area_mu, 'covered-mu': c.covered.area_mu, share: c.share, count: c.count},
@@ -136,7 +137,7 @@
                        .then(function (f) { an.fly(f, R0); }).catch(function (err) { say(err.message, true); });
                    });
       }));
-      section3(Atlas.t('ovOutside'), 'atlas-overlay-outside', [Atlas.t('ovLeftName'), Atlas.t('ovArea'), Atlas.t('ovLength')],
+      section3(Atlas.t('ovOutside'), 'atlas-overlay-outside', [Atlas.t('ovLeftName'), Atlas.t('ovArea'), Atlas.t('ovLength')], 1,
                answer.outside.map(function (o) {
                  return row(1, [an.name(o), Atlas.number(o.area_mu, 2), Atlas.number(o.length_km, 3)],
                             {id: o.id, 'area-mu': o.area_mu, 'length-km': o.length_km}, fly('out\u0000' + o.id, o.id, L0));
@@ -148,7 +149,7 @@
         style: function (f) { return f.properties.kind === 'pair' ? PAIR_STYLE : OUTSIDE_STYLE; },
         pointToLayer: function (f, ll) {
           return L.circleMarker(ll, L.extend({radius: 8}, f.properties.kind === 'pair' ? PAIR_STYLE : OUTSIDE_STYLE));
-        }}));
+        }}), true);
     }
 
     run.addEventListener('click', function () {

@@ -71,16 +71,18 @@
   };
   an.pct = function (share) { return Atlas.number(share * 100, 1) + '%'; };
   an.cell = function (tr, text, num) { return el('td', num ? 'atlas-analysis-num' : null, text, tr); };
-  an.table = function (parent, heads) {
+  an.table = function (parent, heads, texts) {  // ``texts``: how many columns are words (1 by default), the rest numbers
     var table = el('table', 'atlas-analysis-table', null, parent), tr = el('tr', null, null, el('thead', null, null, table));
-    heads.forEach(function (h, i) { el('th', i ? 'atlas-analysis-num' : null, h, tr); });
+    heads.forEach(function (h, i) { el('th', i >= (texts || 1) ? 'atlas-analysis-num' : null, h, tr); });
     return el('tbody', null, null, table);
   };
   /* A layer of ours on the map (``key``: its name in an.layers), replacing the one before. */
-  an.show = function (key, layer) {
+  an.show = function (key, layer, fit) {  // ``fit``: brought into view when it is not
     if (an.layers[key]) { Atlas.map.removeLayer(an.layers[key]); }
     an.layers[key] = layer;
     if (layer) { layer.addTo(Atlas.map); }
+    var b = fit && layer && layer.getBounds();
+    if (b && b.isValid() && !Atlas.map.getBounds().contains(b)) { Atlas.map.fitBounds(b, {padding: [40, 40], maxZoom: 16}); }
   };
   an.geo = function (data, style) {
     return L.geoJSON(data, {pane: 'atlas-highlight', interactive: false, renderer: Atlas.highlightRenderer, style: style,
@@ -206,7 +208,7 @@
       state.polygon = null;
       an.show('preview', null);
       var finished = false;
-      Atlas.draw.start({kind: 'polygon', type: 'Polygon', title: Atlas.t('anDrawTitle'), onChange: function (ed) {
+      state.editor = Atlas.draw.start({kind: 'polygon', type: 'Polygon', title: Atlas.t('anDrawTitle'), onChange: function (ed) {
         drawnArea(ed.measures().area_m2 / MU);
         if (finished || !ed.complete() || !ed.valid()) { return; }
         finished = true;
@@ -269,7 +271,9 @@
         ['count', 'area_mu', 'area_ha', 'length_km'].forEach(function (k) { stats.setAttribute('data-' + k.replace('_', '-'), String(s[k])); });
         if (found.numberListed < found.numberMatched) { el('div', 'atlas-analysis-note', Atlas.t('anListed', {n: Atlas.number(found.numberListed)}), box); }
         if (!found.features.length) { return; }
-        var body = an.table(box, [Atlas.t('anName'), Atlas.t('anInMu'), Atlas.t('anInKm'), Atlas.t('anShare')]);
+        var kind = cfg ? Atlas.kind(cfg.geometry) : 'polygon';  // the measure of the layer's kind: 亩, km, or none
+        var heads = [Atlas.t('anName')].concat(kind === 'polygon' ? [Atlas.t('anInMu')] : kind === 'line' ? [Atlas.t('anInKm')] : []);
+        var body = an.table(box, heads.concat([Atlas.t('anShare')]));
         found.features.forEach(function (r) {
           var tr = el('tr', 'atlas-analysis-row', null, body);
           tr.setAttribute('data-id', String(r.id));
@@ -277,8 +281,8 @@
           tr.setAttribute('data-length-km', String(r.inside.length_km));
           tr.setAttribute('data-share', String(r.share));
           an.cell(tr, an.name(r));
-          an.cell(tr, Atlas.number(r.inside.area_mu, 2), true);
-          an.cell(tr, Atlas.number(r.inside.length_km, 3), true);
+          if (kind === 'polygon') { an.cell(tr, Atlas.number(r.inside.area_mu, 2), true); }
+          if (kind === 'line') { an.cell(tr, Atlas.number(r.inside.length_km, 3), true); }
           an.cell(tr, an.pct(r.share), true);
           tr.addEventListener('click', function () {
             var part = parts[id + '\u0000' + r.id];
@@ -304,7 +308,7 @@
           state.body = req.body;
           state.answer = answer;
           an.show('preview', null);
-          an.show('region', an.geo(answer.region, REGION_STYLE));
+          an.show('region', an.geo(answer.region, REGION_STYLE), true);
           var inside = fc.features.filter(function (f) { return f.properties.kind === 'inside'; });
           inside.forEach(function (f) { parts[f.properties.layer + '\u0000' + f.id] = f; });
           an.show('found', an.geo({type: 'FeatureCollection', features: inside}, FOUND_STYLE));
@@ -333,7 +337,8 @@
     (an.onClear = an.onClear || []).push(function () {
       state.polygon = state.feature = state.body = state.answer = null;
       picking = null;
-      if (Atlas.draw && Atlas.draw.editor()) { Atlas.draw.stop(); }
+      if (state.editor && Atlas.draw.editor() === state.editor) { Atlas.draw.stop(); }  // ours only, not an edit's
+      L.DomUtil.removeClass(pickButton, 'atlas-on');
       results.textContent = '';
       areaText.textContent = Atlas.t('anNoPolygon');
       picked.textContent = Atlas.t('anNoFeature');

@@ -122,7 +122,7 @@ def drawn(page, key: str) -> int:
 
 
 # -- the query ---------------------------------------------------------------------------------------------
-def test_a_polygon_drawn_by_clicks_finds_what_the_api_finds(open_map, analysis_server):
+def test_a_polygon_drawn_by_clicks_finds_what_the_api_finds(open_map, analysis_server, artifacts):
     page = open_map(VIEW, server=analysis_server)
     fit(page, -400, -400, 1400, 800)
     open_panel(page)
@@ -155,6 +155,7 @@ def test_a_polygon_drawn_by_clicks_finds_what_the_api_finds(open_map, analysis_s
     assert tuple(shown["works"]["rows"]["W1"][1:]) == (pytest.approx(750, rel=1e-6), 1.0)
     assert shown["works"]["rows"]["W1"][0] == "南半"
     assert answer["region"]["properties"]["area_mu"] == pytest.approx(1400 * 800 / MU, rel=0.02)
+    page.page.screenshot(path=str(artifacts / "analysis-query.png"))
     # the region drawn dashed, the parts found highlighted
     assert drawn(page, "region") == 1 and drawn(page, "found") == 7
     assert page.js("() => Atlas.analysis.layers.region.getLayers()[0].options.dashArray")
@@ -240,7 +241,7 @@ PAIRS = {("W1", "Z1"): 750, ("W2", "Z1"): 750, ("W3", "Z2"): 750, ("W4", "Z1"): 
          ("W7", "Z3"): 15, ("W8", "Z4"): 15, ("W9", "Z2"): 15}
 
 
-def test_the_overlay_shows_the_known_pairs_covered_and_outside_and_exports(open_map, analysis_server):
+def test_the_overlay_shows_the_known_pairs_covered_and_outside_and_exports(open_map, analysis_server, artifacts):
     page = open_map(VIEW, server=analysis_server)
     open_panel(page)
     page.page.click(".atlas-analysis-tab[data-tab=overlay]")
@@ -263,6 +264,7 @@ def test_the_overlay_shows_the_known_pairs_covered_and_outside_and_exports(open_
     hostile = [r for r in rows["pairs"] if r["left"] == "W9"][0]
     assert hostile["text"][0] == HOSTILE and hostile["text"][1] == "二号区"
     assert page.js("() => document.querySelectorAll('.atlas-analysis img').length") == 0
+    page.page.screenshot(path=str(artifacts / "analysis-overlay.png"))
     # the intersections and the features outside on the map
     assert drawn(page, "overlay") == len(PAIRS) + 2
     # exports: the API's files
