@@ -2,8 +2,8 @@
  * of two tabs. 空间查询: the region is a polygon drawn on the map (Atlas.draw, the editing module's
  * drawing: clicks, double-click or 完成; its area in 亩 shown while drawing) or a feature (picked by a
  * click on the map, or the one of the open popup) grown by a distance in metres; the predicate; the
- * layers to search (the visible ones by default). 查询 sends POST /api/query (Atlas.sendRaw: the CSRF
- * token with the session cookie) twice — JSON for the lists and statistics, GeoJSON for the region and
+ * layers to search (the visible ones by default). 查询 sends POST /api/query (an.post: the CSRF token
+ * as Atlas.send adds it, the answer left raw for files) twice — JSON for the lists and statistics, GeoJSON for the region and
  * the parts inside, drawn on the map — and lists per layer each feature found (name, 亩/km inside,
  * share; a click flies to it) with the layer's statistics. The region and results export as the
  * API's GeoJSON and CSV. 叠加分析 is atlas-analysis-overlay.js. 清除 removes every layer drawn. Text only. */
