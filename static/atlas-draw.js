@@ -143,7 +143,7 @@
       this.parts = last.parts;
       this.drawing = last.drawing;
       this.selected = null;
-      this.hover = null;
+      this.hover = this.added = null;
       this.redraw();
     },
     add: function (latlng) {
@@ -156,6 +156,7 @@
       if (!part) { part = {pts: [], poly: 0, hole: false}; this.parts.push(part); }
       part.pts.push(latlng);
       this.hover = null;  // until the pointer moves again: the numbers are those of the clicks
+      this.added = Date.now();  // a click on this vertex within 500 ms is a double-click's second: done
       if (this.kind === 'point') { this.drawing = false; }
       this.redraw();
     },
@@ -261,7 +262,8 @@
       });
       m.on('dragend', function () { self.parts[pi].pts[i] = m.getLatLng(); self.redraw(); });
       m.on('click', function () {
-        if (first && self.parts[pi].pts.length >= 3) { self.finish(); return; }
+        var n = self.parts[pi].pts.length, second = self.drawing && i === n - 1 && Date.now() - self.added < 500;
+        if ((first && n >= 3) || (second && n >= MIN[self.kind])) { self.finish(); return; }
         self.selected = {part: pi, index: i};
         self.drawHandles();
       });

@@ -50,7 +50,7 @@ SCRIPTS = ("atlas", "atlas-ui", "atlas-setup", "atlas-layers", "atlas-popup", "a
            "atlas-controls", "atlas-measure", "atlas-selection", "atlas-account", "atlas-draw", "atlas-edit",
            "atlas-history", "atlas-admin", "atlas-admin-layers", "atlas-import", "atlas-import-found", "atlas-download", "atlas-export",
            "atlas-table-cells", "atlas-table", "atlas-print", "atlas-print-canvas", "atlas-chart", "atlas-stats-table", "atlas-stats",
-           "atlas-indicators-map", "atlas-indicators")
+           "atlas-indicators-map", "atlas-indicators", "atlas-analysis", "atlas-analysis-overlay")
 #: A time the page shows the atlas as it was (``as_of``): a date, or a date and time, optionally with
 #: seconds, fractions and a zone (ISO 8601); the API judges it again.
 AS_OF = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
@@ -256,7 +256,8 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
            ("atlas_edit_css", assets.static_url("atlas-edit.css", static)),
            ("atlas_stats_css", assets.static_url("atlas-stats.css", static)),
            ("atlas_indicators_css", assets.static_url("atlas-indicators.css", static)),
-           ("atlas_table_css", assets.static_url("atlas-table.css", static))]
+           ("atlas_table_css", assets.static_url("atlas-table.css", static)),
+           ("atlas_analysis_css", assets.static_url("atlas-analysis.css", static))]
     figure = AtlasFigure(lang, f"{title} · {'Weihai Planning Atlas' if lang == 'zh' else '精致威海规划图'}")
     fmap = AtlasMap(location=list(center), zoom_start=view.zoom or 9, tiles=None, zoom_control=False,
                     min_zoom=MIN_ZOOM, max_zoom=MAX_ZOOM, js=js, css=css)
