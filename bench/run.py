@@ -11,7 +11,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-SUITES = ["bench.api", "bench.page", "bench.export", "bench.load", "bench.edits", "bench.peer"]
+SUITES = ["bench.api", "bench.page", "bench.export", "bench.load", "bench.edits", "bench.peer", "bench.stats"]
 
 
 def main() -> int:

@@ -211,20 +211,31 @@ def _values(column: pd.Series) -> np.ndarray:
     return values
 
 
-def _aggregate(keys: list[np.ndarray], fid: np.ndarray, area: np.ndarray, length: np.ndarray) -> list:
-    """[(key tuple, count of distinct features, area m², length m)] per combination of ``keys``."""
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, list]:
+    """Codes of ``values`` and their distinct keys (None for missing, ints as int), once a dimension."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return codes, [None if pd.isna(v) else (int(v) if isinstance(v, (int, np.integer)) else v) for v in uniques]
+
+
+def _aggregate(keys: list[tuple[np.ndarray, list]], fid: np.ndarray, area: np.ndarray, length: np.ndarray,
+               repeated: np.ndarray | None = None) -> list:
+    """[(key tuple, count of distinct features, area m², length m)] per combination of ``keys`` (the
+    codes and keys of ``_factorize`` a part). ``repeated``: the parts whose feature has more than one
+    part, the only ones that can count twice in a group (all, when not given)."""
     if not len(fid):
         return []
-    codes, uniques = [], []
-    for values in keys:
-        c, u = pd.factorize(values, use_na_sentinel=False)
-        codes.append(c)
-        uniques.append([None if pd.isna(v) else (int(v) if isinstance(v, (int, np.integer)) else v) for v in u])
+    codes = [c for c, _ in keys]
+    uniques = [u for _, u in keys]
     shape = tuple(len(u) for u in uniques)
     group = np.ravel_multi_index(codes, shape)
     size = int(np.prod(shape))
-    distinct = np.unique(group.astype(np.int64) * (int(fid.max()) + 1) + fid)
-    counts = np.bincount(distinct // (int(fid.max()) + 1), minlength=size)
+    if repeated is None:
+        repeated = np.ones(len(fid), dtype=bool)
+    counts = np.bincount(group[~repeated], minlength=size)  # a feature of one part counts once
+    if repeated.any():
+        span = int(fid.max()) + 1
+        distinct = np.unique(group[repeated].astype(np.int64) * span + fid[repeated])
+        counts += np.bincount(distinct // span, minlength=size)
     areas = np.bincount(group, weights=area, minlength=size)
     lengths = np.bincount(group, weights=length, minlength=size)
     out = []
@@ -343,12 +354,20 @@ def statistics(store: Store, layer: str, args: Mapping | None = None, *, group: 
         fid, where, part_area, part_length = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object),
                                               np.zeros(0), np.zeros(0))
     per_feature = {g: np.concatenate(v) if v else np.zeros(0, dtype=object) for g, v in feature_keys.items()}
-    keys = {g: (where if (split and g == "district") else per_feature[g][fid]) for g in group}
+    keys = {}  # each dimension factorized once, over the features (or the parts, for split districts)
+    for g in group:
+        if split and g == "district":
+            keys[g] = _factorize(where)
+        else:
+            codes, uniques = _factorize(per_feature[g])
+            keys[g] = (codes[fid], uniques)
+    # a feature has several parts only when split by district: only those can count twice in a group
+    repeated = np.bincount(fid, minlength=done)[fid] > 1 if div is not None else np.zeros(len(fid), dtype=bool)
     spec = catalog.get(layer)
     categories = spec.categories if spec is not None else {}
 
     def entries(dims: tuple[str, ...]) -> list[dict]:
-        found = _aggregate([keys[g] for g in dims], fid, part_area, part_length)
+        found = _aggregate([keys[g] for g in dims], fid, part_area, part_length, repeated)
         found.sort(key=lambda e: tuple(_sort_key(g, k, categories) for g, k in zip(dims, e[0])))
         return [{"key": dict(zip(dims, key)), "label": {g: label(g, k, categories) for g, k in zip(dims, key)},
                  "values": values(count, a, l)} for key, count, a, l in found]
