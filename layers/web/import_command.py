@@ -91,12 +91,21 @@ def _describe(found: imports.Inspection) -> list[str]:
 @click.option("--encoding", help="the text encoding, e.g. GBK (default: detected)")
 @click.option("--repair", is_flag=True, help="repair invalid shapes with make_valid")
 @click.option("--message", default="", help="the reason, for the revision log")
+@click.option("--title-zh", help="a new layer's Chinese title (default: its id)")
+@click.option("--title-en", help="a new layer's English title")
+@click.option("--style-field", help="a new layer's text field to colour it by (named as in the file)")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @with_appcontext
-def import_file(file: Path, layer, mode, key, crs, encoding, repair, message, yes):
+def import_file(file: Path, layer, mode, key, crs, encoding, repair, message, title_zh, title_en, style_field, yes):
     """Import FILE (a zip, Shapefile, GeoPackage, GeoJSON, KML, CSV, XLSX, DXF, ...) as one change."""
     store = current_app.extensions["atlas_store"]
     cfg = current_app.config
+    described = {"title_zh": title_zh, "title_en": title_en, "style_field": style_field}
+    if mode != "new" and any(described.values()):
+        given = next(k for k, v in described.items() if v)
+        click.echo(f"error: --{given.replace('_', '-')} describes a new layer; {mode} keeps the layer's own titles "
+                   "and style: leave it out, or import with --mode new; nothing was stored", err=True)
+        sys.exit(2)
     try:
         _progress(f"inspecting {file.name}")
         reference = imports.reference_from_store(store)
@@ -116,7 +125,7 @@ def import_file(file: Path, layer, mode, key, crs, encoding, repair, message, ye
         bars = _Bars("plan")
         try:
             planned = imports.plan(store, found, layer=layer, mode=mode, key=key, encoding=encoding, crs=crs,
-                                   repair=repair, actor="-", progress=bars)
+                                   repair=repair, actor="-", progress=bars, **described)
         except GeoError as exc:
             bars.close()
             click.echo(f"error: {exc.detail}; nothing was stored", err=True)
@@ -130,7 +139,8 @@ def import_file(file: Path, layer, mode, key, crs, encoding, repair, message, ye
         bars = _Bars("commit")
         try:
             result = imports.commit(store, found, layer=layer, mode=mode, key=key, encoding=encoding, crs=crs,
-                                    repair=repair, actor=_who()["by"], message=message, progress=bars)
+                                    repair=repair, actor=_who()["by"], message=message, progress=bars,
+                                    **described)
         except GeoError as exc:
             bars.close()
             click.echo(f"error: {exc.detail}; nothing was stored", err=True)

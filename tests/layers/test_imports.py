@@ -220,6 +220,24 @@ def test_cli_import_prints_the_inspection_and_the_revision(store, tmp_path):
     assert sorted(store.query("parcels", Query())["name_zh"]) == sorted(NAMES)
 
 
+def test_cli_import_titles_and_colours_a_new_layer_and_refuses_that_for_an_existing_one(store, tmp_path):
+    from layers import layermeta
+
+    archive = gbk_shapefile_zip(tmp_path / "src")
+    runner = create_app({"STORE": str(store.path), "TESTING": True}).test_cli_runner()
+    made = runner.invoke(args=["import", str(archive), "--layer", "dikuai", "--title-zh", "规划地块",
+                               "--title-en", "Planned parcels", "--style-field", "name_zh", "--yes"])
+    assert made.exit_code == 0, made.output
+    entry = layermeta.get(store, "dikuai")
+    assert entry["title"] == {"zh": "规划地块", "en": "Planned parcels"} and entry["style"]["by"] == "name_zh"
+    assert sorted(entry["style"]["categories"]) == sorted(NAMES)
+    head = _head(store)
+    refused = runner.invoke(args=["import", str(archive), "--layer", "dikuai", "--mode", "upsert", "--key", "code",
+                                  "--title-zh", "别的名字", "--yes"])
+    assert refused.exit_code == 2 and "--title-zh describes a new layer" in refused.output
+    assert _head(store) == head and layermeta.get(store, "dikuai")["title"]["zh"] == "规划地块"
+
+
 def test_invalid_shapes_are_refused_unless_the_repair_is_accepted(store, reference, tmp_path):
     x, y = TO_4529.transform(*CENTRES[0])
     bowtie = shapely.Polygon([(x, y), (x + 200, y + 200), (x + 200, y), (x, y + 200), (x, y)])
