@@ -79,6 +79,7 @@ class _Tx:
         #: change rows already written to the log for this revision (``GeoPackageWriter._spill``)
         self.spilled = 0
         self.rid: int | None = None
+        self.spool: revisions.Spool | None = None  # the spilled rows' text for the hash
 
 
 class GeoPackageWriter:
@@ -92,6 +93,9 @@ class GeoPackageWriter:
                              "first", internal=f"no file at {path}")
         con = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
         con.execute("PRAGMA busy_timeout = 10000")
+        # a page cache of up to 64 MB for the one write (2 MB by default): the indexes of a large
+        # write (the key, the R-tree, the log's) are updated in memory, ~20% less CPU for 1M features
+        con.execute("PRAGMA cache_size = -65536")
         register_functions(con)
         return con
 
@@ -100,6 +104,7 @@ class GeoPackageWriter:
         """``work(tx)`` and its revision in one transaction (``attach``: a scratch GeoPackage to
         copy layers from, attached as ``src`` for the duration)."""
         con = self._writer(path)
+        tx = None
         try:
             if attach is not None:
                 con.execute("ATTACH DATABASE ? AS src", (str(attach),))
@@ -128,7 +133,7 @@ class GeoPackageWriter:
                 raise RuntimeError("a write that logged changes needs an actor")
             if actor is not None:
                 rev = revisions.append(con, actor, message or "", tx.layers, tx.changes, spilled=tx.spilled,
-                                       rid=tx.rid)
+                                       rid=tx.rid, spool=tx.spool)
                 for fn in tx.after:
                     fn(rev.id)
             con.execute("UPDATE gpkg_atlas_writer SET flag = 0")
@@ -144,6 +149,8 @@ class GeoPackageWriter:
                 con.execute("ROLLBACK")
             raise
         finally:
+            if tx is not None and tx.spool is not None:
+                tx.spool.close()
             con.close()
 
     def _seal(self) -> None:
@@ -215,7 +222,10 @@ class GeoPackageWriter:
             return
         if tx.rid is None:
             tx.rid = revisions.next_id(tx.con)
-        revisions.write_changes(tx.con, tx.rid, tx.spilled, revisions.stored(tx.changes))
+            tx.spool = revisions.Spool(Path(self.path).parent)
+        rows = revisions.stored(tx.changes)
+        revisions.write_changes(tx.con, tx.rid, tx.spilled, rows)
+        tx.spool.add(rows)
         tx.spilled += len(tx.changes)
         tx.changes.clear()
 
