@@ -93,9 +93,6 @@ class GeoPackageWriter:
                              "first", internal=f"no file at {path}")
         con = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
         con.execute("PRAGMA busy_timeout = 10000")
-        # a page cache of up to 64 MB for the one write (2 MB by default): the indexes of a large
-        # write (the key, the R-tree, the log's) are updated in memory, ~20% less CPU for 1M features
-        con.execute("PRAGMA cache_size = -65536")
         register_functions(con)
         return con
 

@@ -118,7 +118,7 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
            geometry_type: str | None = None, dry_run: bool = False, progress=None) -> Result:
     """Write the inspected file with the planner's choices, whole, or nothing. The features are
     those ``inspect`` read when they still match (same files, unchanged, same encoding: see
-    ``inspection.take_read``), else the file is read again. ``progress``: see the package's
+    ``kept.take_read``), else the file is read again. ``progress``: see the package's
     docstring (phases "read", "check", "write"; no "write" for a dry run)."""
     report = progress_of(progress)
     if mode not in MODES:

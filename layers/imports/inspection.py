@@ -94,7 +94,7 @@ class Inspection:
 
     def to_dict(self) -> dict:
         # asdict copies every field deeply: the reference's shapes are left out before, not after
-        out = {k: v for k, v in asdict(replace_reference(self)).items() if k not in self._PRIVATE}
+        out = {k: v for k, v in asdict(_without_reference(self)).items() if k not in self._PRIVATE}
         return _jsonable(out)
 
     def close(self) -> None:
@@ -113,7 +113,7 @@ class Inspection:
         self.close()
 
 
-def replace_reference(found: Inspection) -> Inspection:
+def _without_reference(found: Inspection) -> Inspection:
     """A shallow copy without the reference (for ``asdict``)."""
     copy = object.__new__(Inspection)
     copy.__dict__.update({k: v for k, v in found.__dict__.items() if k != "_read"}, reference=None)
@@ -156,7 +156,7 @@ def inspect(path, *, reference: Reference, max_mb: int = 512, max_features: int 
     """What the file at ``path`` is (a zip is unpacked first into a folder under ``scratch``).
     ``encoding``/``crs`` override what would be detected. Nothing is stored. ``progress``: see the
     package's docstring (phases "unpack" for a zip, "read", "check"). The features read are kept
-    for ``commit`` (in memory, and in ``scratch`` when given: see ``_keep_read``)."""
+    for ``commit`` (in memory, and in ``scratch`` when given: see ``kept.keep_read``)."""
     report = progress_of(progress)
     path = Path(path)
     if not path.exists():
