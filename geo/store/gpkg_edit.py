@@ -13,7 +13,7 @@ from . import gpkg_ddl as ddl
 from .base import Field, Revision, check_layer_name
 from .gpkg_bulk import db_column, triggers_aside, triggers_back
 from .gpkg_geom import blobs, fit
-from .gpkg_write import _FIELD_NAME, GeoPackageWriter, _q, db_value, logical  # noqa: F401 (_q: gpkg_log)
+from .gpkg_write import _FIELD_NAME, GeoPackageWriter, _q, db_value, logical
 
 _TYPE_NAMES = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString", 6: "MultiPolygon"}
 
@@ -101,7 +101,8 @@ class GeoPackageEditor(GeoPackageWriter):
         if unknown:
             raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter=unknown[0])
         keys = [str(k) for k in frame[self.key]]
-        present = self._current(tx.con, layer, meta, keys)
+        empty = tx.con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {_q(layer)})").fetchone()[0]
+        present = {} if empty else self._current(tx.con, layer, meta, keys)  # a new layer has no keys yet
         if present:
             first = next(k for k in keys if k in present)
             raise Conflict(f"{self.key} {first!r} 已存在 / a feature {first!r} is already in layer {layer!r}; "

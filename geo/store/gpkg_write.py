@@ -32,7 +32,7 @@ from .gpkg_rows import to_arrow, wkb
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CHUNK = 5000
 #: a write's change rows go to the log in batches of this many (``_spill``)
-_SPILL = 20_000
+_SPILL = 10_000
 
 
 def _q(identifier: str) -> str:
@@ -174,7 +174,8 @@ class GeoPackageWriter:
         fields = list(meta["fields"])
         cols = ", ".join([_q(meta["fid"]), *map(_q, fields), _q(meta["geom"])])
         out = {}
-        batches = [None] if keys is None else [list(keys)[i:i + _CHUNK] for i in range(0, len(keys), _CHUNK)]
+        keys = None if keys is None else list(keys)  # once: not a copy of all the keys for every batch
+        batches = [None] if keys is None else [keys[i:i + _CHUNK] for i in range(0, len(keys), _CHUNK)]
         ki = fields.index(self.key) + 1 if self.key in fields else None
         for batch in batches:
             sql = f"SELECT {cols} FROM {_q(layer)}"
@@ -192,8 +193,9 @@ class GeoPackageWriter:
         base = con.execute("SELECT base_rev FROM gpkg_atlas_layers WHERE name = ?", (layer,)).fetchone()
         floor = base[0] if base else 0
         out = {str(k): floor for k in keys}
-        for i in range(0, len(out), _CHUNK):
-            batch = list(out)[i:i + _CHUNK]
+        listed = list(out)
+        for i in range(0, len(listed), _CHUNK):
+            batch = listed[i:i + _CHUNK]
             for k, rev in con.execute(f"SELECT key, MAX(rev) FROM gpkg_atlas_changes WHERE layer = ? AND key IN "
                                       f"({', '.join('?' * len(batch))}) GROUP BY key", [layer, *batch]):
                 out[k] = max(floor, rev)
