@@ -24,7 +24,7 @@ from geo.inspect import (
 from geo.store import Query, Store
 
 from .. import catalog
-from .kept import keep_read, read_key
+from .kept import keep_read, kept_file, load_read, read_key
 from .progress import progress_of
 
 MEASURES = ("area_m2", "area_ha", "area_mu", "length_km")
@@ -312,7 +312,12 @@ def _inspect(upload: Path, target, reference, max_features, layer, encoding, crs
                        "(ATLAS_IMPORT_MAX_FEATURES); split it", parameter="file")
     columns = asdict(chosen.suggestion) if chosen.suggestion is not None else None
     key = read_key(upload, folder, source, chosen.name, label, columns)
-    frame = _read(source, chosen.name, label, columns)
+    # inspected before (the commit of an upload inspects it again): the read kept then, if it is this one
+    kept = kept_file(scratch, key) if scratch is not None else None
+    frame = load_read(kept, key) if kept is not None and kept.is_file() else None
+    reused = frame is not None
+    if frame is None:
+        frame = _read(source, chosen.name, label, columns)
     if not len(frame):
         raise EmptyFile(f"{file} holds no features: export the layer again with its features", file=file,
                         parameter="file")
@@ -344,7 +349,7 @@ def _inspect(upload: Path, target, reference, max_features, layer, encoding, crs
     cache = None
     if scratch is not None:
         report("check", 2, steps)
-        cache = keep_read(frame, Path(scratch), key)
+        cache = kept if reused else keep_read(frame, Path(scratch), key)
     found = Inspection(file=file, path=Path(target), format=source.format, layer=chosen.name, count=len(frame),
                        encoding=label, encoding_guess=guess, crs=chosen_crs, crs_reason=why,
                        crs_guess=ranked.to_dict(), declared_crs=declared, columns=columns, geometry=geometry,
