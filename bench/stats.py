@@ -35,7 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import geopandas as gpd  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
@@ -176,7 +175,6 @@ def _run(tmp: Path) -> str:
     geo_q = f"layer={LAYER}&group=district,status&by=geometry"
     field_q = f"layer={LAYER}&group=district,status&by=field"
 
-    rows = []  # (label, ms, note)
     cold_app = create_app({"STORE": str(store.path), "CACHE_MB": 0})
     served = cold_app.extensions["atlas_store"]
 

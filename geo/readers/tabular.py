@@ -188,19 +188,39 @@ def infer(values: pd.Series) -> tuple[str, pd.Series]:
         return "int", values.astype("Int64")
     if kinds in ("floating", "mixed-integer-float"):
         return "float", values.astype("float64")
-    text = pc.utf8_trim_whitespace(pa.array(present.astype(str).to_numpy(dtype=object), type=pa.string()))
-    numbers = not _matches(text, r"[+-]?0\d.*").any()  # codes such as 0012 keep their zeros: text
-    if numbers and _matches(text, _INT).all():
+    cells = present.to_numpy(dtype=object) if kinds == "string" else present.astype(str).to_numpy(dtype=object)
+    text = pc.utf8_trim_whitespace(pa.array(cells, type=pa.string()))
+    numbers = not _any(text, r"[+-]?0\d.*")  # codes such as 0012 keep their zeros: text
+    if numbers and _all(text, _INT):
         return "int", pd.to_numeric(values, errors="raise").astype("Int64")
-    if numbers and _matches(text, _FLOAT).all():
+    if numbers and _all(text, _FLOAT):
         return "float", pd.to_numeric(values, errors="raise").astype("float64")
-    if pc.all(pc.is_in(pc.utf8_lower(text), pa.array(["true", "false"]))).as_py():
+    if _all_true_false(text):
         return "bool", values.map(lambda v: None if v is None else str(v).strip().lower() == "true", na_action="ignore")
-    if _matches(text, _DATE).all() and pd.to_datetime(text.to_pandas(), format="%Y-%m-%d", errors="coerce").notna().all():
+    if _all(text, _DATE) and pd.to_datetime(text.to_pandas(), format="%Y-%m-%d", errors="coerce").notna().all():
         return "date", values.astype(object)
     if kinds == "string":
         return "str", values.astype(object)
     return "str", values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore").astype(object)
+
+
+#: values looked at first: a column of text fails a number's pattern there, without a pass over all
+_HEAD = 1000
+
+
+def _all(text: pa.Array, pattern: str) -> bool:
+    """Whether every text matches ``pattern`` (the first ``_HEAD`` looked at first)."""
+    return bool(_matches(text.slice(0, _HEAD), pattern).all()) and (len(text) <= _HEAD or bool(_matches(text, pattern).all()))
+
+
+def _any(text: pa.Array, pattern: str) -> bool:
+    return bool(_matches(text.slice(0, _HEAD), pattern).any()) or (len(text) > _HEAD and bool(_matches(text, pattern).any()))
+
+
+def _all_true_false(text: pa.Array) -> bool:
+    words = pa.array(["true", "false"])
+    return all(bool(pc.all(pc.is_in(pc.utf8_lower(part), words)).as_py())
+               for part in (text.slice(0, _HEAD), text))
 
 
 def _matches(text: pa.Array, pattern: str) -> np.ndarray:

@@ -32,7 +32,7 @@ from .gpkg_rows import to_arrow, wkb
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CHUNK = 5000
 #: a write's change rows go to the log in batches of this many (``_spill``)
-_SPILL = 20_000
+_SPILL = 10_000
 
 
 def _q(identifier: str) -> str:
@@ -79,6 +79,7 @@ class _Tx:
         #: change rows already written to the log for this revision (``GeoPackageWriter._spill``)
         self.spilled = 0
         self.rid: int | None = None
+        self.spool: revisions.Spool | None = None  # the spilled rows' text for the hash
 
 
 class GeoPackageWriter:
@@ -100,6 +101,7 @@ class GeoPackageWriter:
         """``work(tx)`` and its revision in one transaction (``attach``: a scratch GeoPackage to
         copy layers from, attached as ``src`` for the duration)."""
         con = self._writer(path)
+        tx = None
         try:
             if attach is not None:
                 con.execute("ATTACH DATABASE ? AS src", (str(attach),))
@@ -128,7 +130,7 @@ class GeoPackageWriter:
                 raise RuntimeError("a write that logged changes needs an actor")
             if actor is not None:
                 rev = revisions.append(con, actor, message or "", tx.layers, tx.changes, spilled=tx.spilled,
-                                       rid=tx.rid)
+                                       rid=tx.rid, spool=tx.spool)
                 for fn in tx.after:
                     fn(rev.id)
             con.execute("UPDATE gpkg_atlas_writer SET flag = 0")
@@ -144,6 +146,8 @@ class GeoPackageWriter:
                 con.execute("ROLLBACK")
             raise
         finally:
+            if tx is not None and tx.spool is not None:
+                tx.spool.close()
             con.close()
 
     def _seal(self) -> None:
@@ -170,7 +174,8 @@ class GeoPackageWriter:
         fields = list(meta["fields"])
         cols = ", ".join([_q(meta["fid"]), *map(_q, fields), _q(meta["geom"])])
         out = {}
-        batches = [None] if keys is None else [list(keys)[i:i + _CHUNK] for i in range(0, len(keys), _CHUNK)]
+        keys = None if keys is None else list(keys)  # once: not a copy of all the keys for every batch
+        batches = [None] if keys is None else [keys[i:i + _CHUNK] for i in range(0, len(keys), _CHUNK)]
         ki = fields.index(self.key) + 1 if self.key in fields else None
         for batch in batches:
             sql = f"SELECT {cols} FROM {_q(layer)}"
@@ -188,8 +193,9 @@ class GeoPackageWriter:
         base = con.execute("SELECT base_rev FROM gpkg_atlas_layers WHERE name = ?", (layer,)).fetchone()
         floor = base[0] if base else 0
         out = {str(k): floor for k in keys}
-        for i in range(0, len(out), _CHUNK):
-            batch = list(out)[i:i + _CHUNK]
+        listed = list(out)
+        for i in range(0, len(listed), _CHUNK):
+            batch = listed[i:i + _CHUNK]
             for k, rev in con.execute(f"SELECT key, MAX(rev) FROM gpkg_atlas_changes WHERE layer = ? AND key IN "
                                       f"({', '.join('?' * len(batch))}) GROUP BY key", [layer, *batch]):
                 out[k] = max(floor, rev)
@@ -215,7 +221,10 @@ class GeoPackageWriter:
             return
         if tx.rid is None:
             tx.rid = revisions.next_id(tx.con)
-        revisions.write_changes(tx.con, tx.rid, tx.spilled, revisions.stored(tx.changes))
+            tx.spool = revisions.Spool(Path(self.path).parent)
+        rows = revisions.stored(tx.changes)
+        revisions.write_changes(tx.con, tx.rid, tx.spilled, rows)
+        tx.spool.add(rows)
         tx.spilled += len(tx.changes)
         tx.changes.clear()
 

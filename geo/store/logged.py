@@ -1,13 +1,125 @@
-"""The changes of a large revision as a sequence read from the log when asked for: a revision that
-wrote a million features does not hold a million ``Change`` objects (``revisions.append``)."""
+"""The log's rows as text and back, for large writes (``revisions`` uses them): values as plain
+JSON (``plain``), attributes written as canonical JSON a column at a time (``json_objects``), one
+change as the hash's text (``item_text``) spooled to a temporary file as the rows are written
+(``Spool``), and the changes of a large revision read from the log only when asked for
+(``StoredChanges``): a revision that wrote a million features holds none of them in memory."""
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
+import tempfile
 from collections.abc import Sequence
 from contextlib import closing
+from json.encoder import encode_basestring as _text
 
 from .base import Change
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def plain(value):
+    """A value of a frame or a request as plain JSON (numpy/pandas scalars, NaN/NA -> None)."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:  # the common case, first
+        return value
+    if kind is float:
+        return None if math.isnan(value) else value
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    try:
+        import pandas as pd
+
+        if value is pd.NA or value is pd.NaT:
+            return None
+        if isinstance(value, pd.Timestamp):
+            return value.date().isoformat()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+class Canonical(str):
+    """Attributes already written as the log's canonical JSON (``dumps`` gives them as they are)."""
+
+    __slots__ = ()
+
+
+_NULL, _TRUE, _FALSE = "null", "true", "false"
+
+
+def json_objects(columns: dict[str, list]) -> list[Canonical]:
+    """``dumps`` of each row of ``columns`` ({field: its plain values: text, whole numbers,
+    numbers, booleans or None}), made a column at a time: the same text, without a dict a row."""
+    names = sorted(columns)
+    if not names:
+        return []
+    pieces = []
+    for name in names:
+        prefix = _text(name) + ":"
+        out = []
+        for v in columns[name]:
+            kind = type(v)
+            if v is None:
+                out.append(prefix + _NULL)
+            elif kind is str:
+                out.append(prefix + _text(v))
+            elif kind is bool:
+                out.append(prefix + (_TRUE if v else _FALSE))
+            elif kind is int:
+                out.append(prefix + int.__repr__(v))
+            elif kind is float and math.isfinite(v):
+                out.append(prefix + float.__repr__(v))
+            else:
+                out.append(prefix + _ENCODE(plain(v)))
+        pieces.append(out)
+    return [Canonical("{" + ",".join(row) + "}") for row in zip(*pieces)]
+
+
+def item_text(c) -> str:
+    """One stored change as the hash's canonical JSON: ``[layer, key, fid, op, before, before_geom
+    as hex, after, after_geom as hex]`` (what ``_ENCODE`` of that list gives, made faster for the
+    types the log holds; any other value goes through the encoder)."""
+    layer, key, fid, op, before, bgeom, after, ageom = c
+    if (type(layer) is str and type(key) is str and (fid is None or type(fid) is int) and type(op) is str
+            and (before is None or type(before) is str) and (after is None or type(after) is str)
+            and (bgeom is None or type(bgeom) is bytes) and (ageom is None or type(ageom) is bytes)):
+        return ("[" + _text(layer) + "," + _text(key) + "," + (_NULL if fid is None else int.__repr__(fid)) + ","
+                + _text(op) + "," + (_NULL if before is None else _text(before)) + ","
+                + (_NULL if bgeom is None else '"' + bgeom.hex() + '"') + ","
+                + (_NULL if after is None else _text(after)) + ","
+                + (_NULL if ageom is None else '"' + ageom.hex() + '"') + "]")
+    return _ENCODE([layer, key, fid, op, before, None if bgeom is None else bytes(bgeom).hex(), after,
+                    None if ageom is None else bytes(ageom).hex()])
+
+
+class Spool:
+    """The hash's text of change rows written ahead of their revision (``GeoPackageWriter._spill``),
+    kept in an unnamed temporary file beside the store (gone when closed, or if the process dies),
+    so that the revision is hashed without holding them or reading them back from the log."""
+
+    def __init__(self, folder):
+        self.file = tempfile.TemporaryFile(dir=folder, prefix=".atlas-log-")  # noqa: SIM115 (closed by close)
+        self.empty = True
+
+    def add(self, rows) -> None:
+        if rows:
+            self.file.write(("" if self.empty else ",").encode() + ",".join(map(item_text, rows)).encode("utf-8"))
+            self.empty = False
+
+    def feed(self, digest) -> bool:
+        """The text so far into ``digest``; whether there was any."""
+        self.file.seek(0)
+        while block := self.file.read(1 << 20):
+            digest.update(block)
+        return not self.empty
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _loads(text):

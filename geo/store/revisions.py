@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from datetime import datetime, timezone
 
 from .base import Change, Revision, VerifyReport
 from .gpkg_rows import wkb
-from .logged import StoredChanges
+from .logged import Canonical, Spool, StoredChanges, item_text, json_objects, plain  # noqa: F401
 
 GENESIS = "0" * 64
 
@@ -81,41 +80,10 @@ def parse_time(text: str) -> str:
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def plain(value):
-    """A value of a frame or a request as plain JSON (numpy/pandas scalars, NaN/NA -> None)."""
-    kind = type(value)
-    if value is None or kind is str or kind is int or kind is bool:  # the common case, first
-        return value
-    if kind is float:
-        return None if math.isnan(value) else value
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    try:
-        import pandas as pd
-
-        if value is pd.NA or value is pd.NaT:
-            return None
-        if isinstance(value, pd.Timestamp):
-            return value.date().isoformat()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
 #: json.dumps(..., ensure_ascii=False, sort_keys=True, separators=(",", ":")) without making an
 #: encoder for every call (the same text)
 _ENCODE_PROPS = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-class Canonical(str):
-    """Attributes already written as the log's canonical JSON (``dumps`` gives them as they are)."""
-
-    __slots__ = ()
 
 
 def dumps(props: dict | None) -> str | None:
@@ -126,56 +94,20 @@ def dumps(props: dict | None) -> str | None:
     return _ENCODE_PROPS({k: plain(v) for k, v in props.items()})
 
 
-_NULL, _TRUE, _FALSE = "null", "true", "false"
-
-
-def _json_value(value) -> str:
-    return _ENCODE(value)
-
-
-def json_objects(columns: dict[str, list]) -> list[Canonical]:
-    """``dumps`` of each row of ``columns`` ({field: its plain values: text, whole numbers,
-    numbers, booleans or None}), made a column at a time: the same text, without a dict a row."""
-    from json.encoder import encode_basestring
-
-    names = sorted(columns)
-    if not names:
-        return []
-    pieces = []
-    for name in names:
-        prefix = encode_basestring(name) + ":"
-        out = []
-        for v in columns[name]:
-            kind = type(v)
-            if v is None:
-                out.append(prefix + _NULL)
-            elif kind is str:
-                out.append(prefix + encode_basestring(v))
-            elif kind is bool:
-                out.append(prefix + (_TRUE if v else _FALSE))
-            elif kind is int:
-                out.append(prefix + int.__repr__(v))
-            elif kind is float and math.isfinite(v):
-                out.append(prefix + float.__repr__(v))
-            else:
-                out.append(prefix + _json_value(plain(v)))
-        pieces.append(out)
-    return [Canonical("{" + ",".join(row) + "}") for row in zip(*pieces)]
-
-
 def entry_hash(prev_hash: str, rid: int, time: str, actor: str, message: str, layers: str, count: int,
-               changes) -> str:
+               changes, *, ahead: Spool | None = None) -> str:
     """``changes``: (layer, key, fid, op, before, before_geom, after, after_geom) as stored, any
-    iterable (a cursor: hashed as it is read, never all in memory). The sha256 of ``prev_hash`` and
-    the canonical JSON of ``[rid, time, actor, message, layers, count, [[change...], ...]]``, fed
-    to the hash piece by piece (the same text, so the same digest, as one ``json.dumps``)."""
+    iterable (a cursor: hashed as it is read, never all in memory); ``ahead``: the text of the
+    changes before them, spooled. The sha256 of ``prev_hash`` and the canonical JSON of ``[rid,
+    time, actor, message, layers, count, [[change...], ...]]``, fed to the hash piece by piece (the
+    same text, so the same digest, as one ``json.dumps``)."""
     digest = hashlib.sha256(prev_hash.encode("utf-8"))
     head = _ENCODE([rid, time, actor, message, layers, count])
     digest.update(head[:-1].encode("utf-8") + b",[")
-    pieces, first = [], True
+    first = not (ahead is not None and ahead.feed(digest))
+    pieces = []
     for c in changes:
-        pieces.append(_ENCODE([c[0], c[1], c[2], c[3], c[4], None if c[5] is None else bytes(c[5]).hex(), c[6],
-                               None if c[7] is None else bytes(c[7]).hex()]))
+        pieces.append(item_text(c))
         if len(pieces) >= 1000:
             digest.update(("" if first else ",").encode() + ",".join(pieces).encode("utf-8"))
             pieces, first = [], False
@@ -204,12 +136,12 @@ def write_changes(con, rid: int, start: int, rows: list[tuple]) -> None:
 
 
 def append(con, actor: str, message: str, layers, changes: list[tuple], *, spilled: int = 0,
-           rid: int | None = None) -> Revision:
+           rid: int | None = None, spool: Spool | None = None) -> Revision:
     """Write one revision (inside the caller's transaction). ``changes``: tuples (layer, key, fid,
     op, before dict|None, before WKB|None, after dict|None, after WKB|None). ``spilled``: how many
     change rows of this revision (id ``rid``, from ``next_id``) the writer has already written, in
-    order, ahead of ``changes`` (a large write keeps its memory bounded so); the hash is then read
-    from the stored rows and the revision's ``changes`` are read from the log when asked for
+    order, ahead of ``changes`` (a large write keeps its memory bounded so), their hash's text in
+    ``spool`` (without it, read back from the log); the revision's ``changes`` are read from the log when asked for
     (``StoredChanges``)."""
     last = con.execute("SELECT id, time, hash FROM gpkg_atlas_revisions ORDER BY id DESC LIMIT 1").fetchone()
     own = 1 if last is None else last[0] + 1
@@ -225,10 +157,13 @@ def append(con, actor: str, message: str, layers, changes: list[tuple], *, spill
     count = spilled + len(rows)
     if spilled:
         write_changes(con, rid, spilled, rows)
+        if spool is not None:
+            digest = entry_hash(prev, rid, time, actor, message, layers_text, count, rows, ahead=spool)
+        else:
+            cursor = con.execute("SELECT layer, key, fid, op, before, before_geom, after, after_geom "
+                                 "FROM gpkg_atlas_changes WHERE rev = ? ORDER BY seq", (rid,))
+            digest = entry_hash(prev, rid, time, actor, message, layers_text, count, cursor)
         del rows
-        cursor = con.execute("SELECT layer, key, fid, op, before, before_geom, after, after_geom "
-                             "FROM gpkg_atlas_changes WHERE rev = ? ORDER BY seq", (rid,))
-        digest = entry_hash(prev, rid, time, actor, message, layers_text, count, cursor)
     else:
         digest = entry_hash(prev, rid, time, actor, message, layers_text, count, rows)
     con.execute("INSERT INTO gpkg_atlas_revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

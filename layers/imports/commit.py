@@ -119,7 +119,7 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
            progress=None) -> Result:
     """Write the inspected file with the planner's choices, whole, or nothing. The features are
     those ``inspect`` read when they still match (same files, unchanged, same encoding: see
-    ``inspection.take_read``), else the file is read again. ``progress``: see the package's
+    ``kept.take_read``), else the file is read again. ``progress``: see the package's
     docstring (phases "read", "check", "write"; no "write" for a dry run). A new layer (not the
     catalog's) gets its entry in ``layers.layermeta``: ``title_zh``/``title_en`` (default: each
     other, or the layer's id), its fields titled with their names in the file, and a style by

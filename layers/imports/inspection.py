@@ -24,7 +24,7 @@ from geo.inspect import (
 from geo.store import Query, Store
 
 from .. import catalog
-from .kept import keep_read, read_key
+from .kept import keep_read, kept_file, load_read, read_key
 from .preview import build as build_preview
 from .progress import progress_of
 
@@ -97,7 +97,7 @@ class Inspection:
 
     def to_dict(self) -> dict:
         # asdict copies every field deeply: the reference's shapes are left out before, not after
-        out = {k: v for k, v in asdict(replace_reference(self)).items() if k not in self._PRIVATE}
+        out = {k: v for k, v in asdict(_without_reference(self)).items() if k not in self._PRIVATE}
         return _jsonable(out)
 
     def close(self) -> None:
@@ -116,7 +116,7 @@ class Inspection:
         self.close()
 
 
-def replace_reference(found: Inspection) -> Inspection:
+def _without_reference(found: Inspection) -> Inspection:
     """A shallow copy without the reference (for ``asdict``)."""
     copy = object.__new__(Inspection)
     copy.__dict__.update({k: v for k, v in found.__dict__.items() if k != "_read"}, reference=None)
@@ -159,7 +159,7 @@ def inspect(path, *, reference: Reference, max_mb: int = 512, max_features: int 
     """What the file at ``path`` is (a zip is unpacked first into a folder under ``scratch``).
     ``encoding``/``crs`` override what would be detected. Nothing is stored. ``progress``: see the
     package's docstring (phases "unpack" for a zip, "read", "check"). The features read are kept
-    for ``commit`` (in memory, and in ``scratch`` when given: see ``_keep_read``)."""
+    for ``commit`` (in memory, and in ``scratch`` when given: see ``kept.keep_read``)."""
     report = progress_of(progress)
     path = Path(path)
     if not path.exists():
@@ -315,7 +315,12 @@ def _inspect(upload: Path, target, reference, max_features, layer, encoding, crs
                        "(ATLAS_IMPORT_MAX_FEATURES); split it", parameter="file")
     columns = asdict(chosen.suggestion) if chosen.suggestion is not None else None
     key = read_key(upload, folder, source, chosen.name, label, columns)
-    frame = _read(source, chosen.name, label, columns)
+    # inspected before (the commit of an upload inspects it again): the read kept then, if it is this one
+    kept = kept_file(scratch, key) if scratch is not None else None
+    frame = load_read(kept, key) if kept is not None and kept.is_file() else None
+    reused = frame is not None
+    if frame is None:
+        frame = _read(source, chosen.name, label, columns)
     if not len(frame):
         raise EmptyFile(f"{file} holds no features: export the layer again with its features", file=file,
                         parameter="file")
@@ -347,7 +352,7 @@ def _inspect(upload: Path, target, reference, max_features, layer, encoding, crs
     cache = None
     if scratch is not None:
         report("check", 2, steps)
-        cache = keep_read(frame, Path(scratch), key)
+        cache = kept if reused else keep_read(frame, Path(scratch), key)
     found = Inspection(file=file, path=Path(target), format=source.format, layer=chosen.name, count=len(frame),
                        encoding=label, encoding_guess=guess, crs=chosen_crs, crs_reason=why,
                        crs_guess=ranked.to_dict(), declared_crs=declared, columns=columns, geometry=geometry,

@@ -74,6 +74,11 @@ def _keepable(frame: gpd.GeoDataFrame) -> bool:
     return not shapely.has_m(geoms[~shapely.is_missing(geoms)]).any()
 
 
+def kept_file(scratch: Path, key: dict) -> Path:
+    """Where ``keep_read`` keeps the read of ``key`` in the upload folder ``scratch``."""
+    return Path(scratch) / _cache_name(key)
+
+
 def keep_read(frame: gpd.GeoDataFrame, scratch: Path, key: dict) -> Path | None:
     """The features as read, kept in the upload folder (an Arrow file: attributes, WKB, the CRS,
     the key and each column's dtype), so that a ``commit`` in another process does not read and

@@ -134,6 +134,7 @@ def test_the_streamed_hash_is_the_one_shot_hash():
 
     changes = [("层", f"k{i}", i, "add", None, None, '{"a":"名"}', bytes([i % 256]) * 9) for i in range(2_345)]
     changes.append(("l", "x", None, "delete", '{"b":1}', b"\x00", None, None))
+    changes.append(("l", 5, 1.5, "update", None, memoryview(b"\x01\x02"), "{}", bytearray(b"\x03")))  # odd types
     for rows in (changes, changes[:1], []):
         args = ("ab" * 32, 7, "2026-12-01T00:00:00.000000Z", "规划员", "msg \"q\"", '["l"]', len(rows))
         assert revisions.entry_hash(*args, iter(rows)) == one_shot(*args, rows)

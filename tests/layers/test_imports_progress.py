@@ -207,3 +207,25 @@ def test_cli_import_shows_a_bar_for_each_phase(store, tmp_path):
         assert label in err, err
     assert err.index("unpacking") < err.index("reading") < err.index("checking") < err.index("writing")
     assert "revision" in result.stdout and "writing (" not in result.stdout
+
+
+def test_an_upload_inspected_again_is_not_read_again(store, reference, tmp_path, monkeypatch):
+    """The commit of an upload inspects it again (layers/web/imports.py): the read kept in its folder."""
+    inspection = importlib.import_module("layers.imports.inspection")
+    archive = gbk_shapefile_zip(tmp_path / "src")
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    first = imports.inspect(archive, reference=reference, scratch=upload)
+    first.close()
+    reads = []
+    real = inspection._read
+    monkeypatch.setattr(inspection, "_read", lambda *a, **k: reads.append(a) or real(*a, **k))
+    with imports.inspect(archive, reference=reference, scratch=upload) as again:
+        assert reads == [] and again.read_cache == first.read_cache
+        assert again.to_dict() == first.to_dict()  # the same inspection
+        imports.commit(store, again, layer="parcels", actor="test")
+    override = "GBK" if first.encoding == "GB18030" else "GB18030"
+    with imports.inspect(archive, reference=reference, scratch=upload, encoding=override) as other:
+        assert len(reads) == 1 and other.read_cache != first.read_cache  # another encoding: read, kept anew
+    assert [p.name for p in upload.glob(".atlas-read-*")] == [other.read_cache.name]  # one kept read an upload
+    assert sorted(store.query("parcels", Query())["name_zh"]) == sorted(NAMES)
