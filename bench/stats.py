@@ -22,11 +22,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import statistics as stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -36,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import geopandas as gpd  # noqa: E402
 import pandas as pd  # noqa: E402
-from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
+from bench.serving import median, serve  # noqa: E402
 
 from bench.synthetic import zone_polygons  # noqa: E402
 from geo.measure import M2_PER_MU, MEASURE_CRS  # noqa: E402
@@ -57,21 +55,7 @@ DIVISIONS = [("districts-weihai", "威海市", "Weihai City", "city", "371000"),
              ("districts-rushan", "乳山市", "Rushan City", "county_city", "371083")]
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
 
-
-def _median(fn, repeat=REPEAT, before=None):
-    fn()  # one warm-up
-    times, out = [], None
-    for _ in range(repeat):
-        if before:
-            before()
-        t0 = time.perf_counter()
-        out = fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return stat.median(times), out
 
 
 def districts_frame(tmp: Path) -> gpd.GeoDataFrame:
@@ -132,11 +116,6 @@ def _get(base, query):
     return fetch
 
 
-def _serve(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}"
-
 
 def run() -> str:
     tmp = Path(tempfile.mkdtemp(prefix="atlas-stats-bench-"))
@@ -182,37 +161,37 @@ def _run(tmp: Path) -> str:
         served._counts.clear()
         served._schema_cache = None
 
-    server, base = _serve(cold_app)
+    server, base = serve(cold_app)
     try:
-        geo_cold, (geo_bytes, geo_answer) = _median(_get(base, geo_q), before=cold)
-        field_cold, (field_bytes, field_answer) = _median(_get(base, field_q), before=cold)
+        geo_cold, (geo_bytes, geo_answer) = median(_get(base, geo_q), REPEAT, before=cold)
+        field_cold, (field_bytes, field_answer) = median(_get(base, field_q), REPEAT, before=cold)
     finally:
         server.shutdown()
         server.server_close()
     warm_app = create_app({"STORE": str(store.path)})
-    server, base = _serve(warm_app)
+    server, base = serve(warm_app)
     try:
-        geo_warm, _ = _median(_get(base, geo_q))
-        field_warm, _ = _median(_get(base, field_q))
+        geo_warm, _ = median(_get(base, geo_q), REPEAT)
+        field_warm, _ = median(_get(base, field_q), REPEAT)
     finally:
         server.shutdown()
         server.server_close()
 
-    core_geo, core_answer = _median(lambda: core.statistics(store, LAYER, {}, group="district,status", by="geometry"))
-    core_field, _ = _median(lambda: core.statistics(store, LAYER, {}, group="district,status", by="field"))
-    div_ms, div = _median(lambda: core.divisions(store))
+    core_geo, core_answer = median(lambda: core.statistics(store, LAYER, {}, group="district,status", by="geometry"), REPEAT)
+    core_field, _ = median(lambda: core.statistics(store, LAYER, {}, group="district,status", by="field"), REPEAT)
+    div_ms, div = median(lambda: core.divisions(store), REPEAT)
 
     # geopandas: the whole answer from the file, and the in-memory overlay + groupby
     path = store.path
-    read_ms, floor = _median(lambda: floor_read(path), repeat=5)
+    read_ms, floor = median(lambda: floor_read(path), repeat=5)
     mem_zones = gpd.read_file(path, layer=LAYER, engine="pyogrio", columns=["id", "status"]).to_crs(MEASURE_CRS)
     mem_d = gpd.read_file(path, layer="districts", engine="pyogrio", columns=["category", "district"])
     mem_d = mem_d[mem_d.category.isin(core.DIVISION_CATEGORIES)][["district", "geometry"]].to_crs(MEASURE_CRS)
-    mem_ms, mem_floor = _median(lambda: floor_overlay(mem_zones, mem_d), repeat=5)
-    field_floor_ms, _ = _median(lambda: _by_field(gpd.read_file(path, layer=LAYER, engine="pyogrio",
+    mem_ms, mem_floor = median(lambda: floor_overlay(mem_zones, mem_d), repeat=5)
+    field_floor_ms, _ = median(lambda: _by_field(gpd.read_file(path, layer=LAYER, engine="pyogrio",
                                                                 columns=["district", "status"]).to_crs(MEASURE_CRS)), repeat=5)
     mem_field = gpd.read_file(path, layer=LAYER, engine="pyogrio", columns=["district", "status"]).to_crs(MEASURE_CRS)
-    field_mem_ms, _ = _median(lambda: _by_field(mem_field), repeat=5)
+    field_mem_ms, _ = median(lambda: _by_field(mem_field), repeat=5)
 
     groups, worst, count_diff = _agree(geo_answer, floor)
     _agree(core_answer, mem_floor)

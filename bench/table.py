@@ -18,10 +18,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -30,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import geopandas as gpd  # noqa: E402
-from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
+from bench.serving import median, serve  # noqa: E402
 
 from bench.synthetic import zone_polygons  # noqa: E402
 from geo.store import Query, open_store  # noqa: E402
@@ -44,21 +42,7 @@ FILTER = "district=371002&category_contains=prosperity&area_mu_min=10&area_mu_ma
 CHROMIUM = "/usr/bin/chromium"
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
 
-
-def _median(fn, repeat=REPEAT, before=None):
-    fn()
-    times, out = [], None
-    for _ in range(repeat):
-        if before:
-            before()
-        t0 = time.perf_counter()
-        out = fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times), out
 
 
 def _get(base, query):
@@ -129,9 +113,7 @@ def _run(tmp: Path) -> str:
 
     app = create_app({"STORE": str(store.path), "CACHE_MB": 0})
     served = app.extensions["atlas_store"]
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
+    server, base = serve(app)
     cold = served._counts.clear
     try:
         deep = store.rows(LAYER, Query(order_by=(("area_mu", True),), limit=10, offset=N - 20))
@@ -146,8 +128,8 @@ def _run(tmp: Path) -> str:
         ]
         rows = []
         for label, query in cases:
-            cold_ms, (size, body) = _median(_get(base, query), before=cold)
-            warm_ms, _ = _median(_get(base, query))
+            cold_ms, (size, body) = median(_get(base, query), REPEAT, before=cold)
+            warm_ms, _ = median(_get(base, query), REPEAT)
             rows.append((label, cold_ms, warm_ms, size, body["numberReturned"], body["numberMatched"]))
         same = [[r["id"] for r in _get(base, q)()[1]["rows"]] for q in (cases[2][1], cases[3][1])]
         assert same[0] == same[1] and len(same[0]) == 10, "keyset and offset disagree on the deep page"
@@ -157,11 +139,11 @@ def _run(tmp: Path) -> str:
         cols = "t.id, rb.minx, rb.miny, rb.maxx, rb.maxy"
         join = f' LEFT JOIN "rtree_{LAYER}_geom" AS rb ON rb.id = t.fid'
         plain = served._statements(LAYER, meta, Query(order_by=order[:1], offset=N - 10), order, cols, join)
-        plain_ms, got = _median(lambda: served._read_runs("bench", plain, 10, N - 10))
+        plain_ms, got = median(lambda: served._read_runs("bench", plain, 10, N - 10), REPEAT)
         assert [r[0] for r in got] == same[0]
-        seek_ms, _ = _median(lambda: served.rows(LAYER, Query(order_by=order[:1], limit=10, offset=N - 10)))
-        totals_ms, totals = _median(lambda: served.totals(LAYER, Query(), ["area_m2", "area_ha", "area_mu", "length_km"]),
-                                    before=cold)
+        seek_ms, _ = median(lambda: served.rows(LAYER, Query(order_by=order[:1], limit=10, offset=N - 10)), REPEAT)
+        totals_ms, totals = median(lambda: served.totals(LAYER, Query(), ["area_m2", "area_ha", "area_mu", "length_km"]),
+                                   REPEAT, before=cold)
         browser = _browser(base)
     finally:
         server.shutdown()
@@ -169,7 +151,7 @@ def _run(tmp: Path) -> str:
 
     # geopandas: read + sort + slice, and the same in memory
     path = store.path
-    read_ms, gdf = _median(lambda: gpd.read_file(path, layer=LAYER, engine="pyogrio"), repeat=5)
+    read_ms, gdf = median(lambda: gpd.read_file(path, layer=LAYER, engine="pyogrio"), repeat=5)
     mem = gdf
     floors = [
         ("read + sort by area + first 100", lambda: gpd.read_file(path, layer=LAYER, engine="pyogrio")
@@ -183,7 +165,7 @@ def _run(tmp: Path) -> str:
         ("in memory: totals (count and 4 sums)", lambda: (len(mem), mem[["area_m2", "area_ha", "area_mu", "length_km"]].sum()),
          REPEAT),
     ]
-    floor_rows = [(label, _median(fn, repeat=n)[0]) for label, fn, n in floors]
+    floor_rows = [(label, median(fn, repeat=n)[0]) for label, fn, n in floors]
     sorted_cold = rows[1][1]
 
     lines = [
