@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import datetime
 import time
 
 import geopandas as gpd
@@ -191,8 +192,9 @@ def test_as_of_reads_equal_snapshots_taken_then(store):
     for write in writes:
         write()
         time.sleep(0.002)
-        taken.append((time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time() % 1:.6f}"[2:] + "Z",
-                      snap()))
+        # one reading of the clock (the second and its fraction of the same moment)
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        taken.append((now, snap()))
         time.sleep(0.002)
     for when, (frames, counts) in taken:
         got = [store.query("parks", Query(**{**q.__dict__, "as_of": when})).to_wkb() for q in queries]
