@@ -3,9 +3,9 @@ after, versions and stale edits, the hash chain, external edits through GDAL, as
 snapshots, compare, restores, backups during writes, a killed writer, two editors at once."""
 from __future__ import annotations
 
+import datetime
 import sqlite3
 import threading
-import datetime
 import time
 
 import geopandas as gpd
