@@ -64,7 +64,7 @@
 
   function crsSection(found) {
     var s = section(Atlas.t('importCrs') + '：' + (found.crs || '?'));
-    el('div', 'atlas-muted atlas-import-crs-reason', found.crs_reason || '', s);
+    el('div', 'atlas-muted atlas-import-crs-reason', Atlas.label({zh: found.crs_reason_zh || found.crs_reason, en: found.crs_reason}), s);
     var select = el('select', 'atlas-import-crs', null, s);
     select.name = 'crs';
     var ranked = (found.crs_guess && found.crs_guess.ranked) || [];

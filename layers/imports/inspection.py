@@ -84,6 +84,7 @@ class Inspection:
     fields: list[dict]               # {"name" (in the file), "store" (the store's name), "type"}
     source: dict
     folder: Path | None = None
+    crs_reason_zh: str | None = None   # crs_reason in Chinese (the page shows it in the zh page)
     reference: Reference | None = field(default=None, repr=False)
     #: what the features were read from and with (files' sizes and times, layer, encoding,
     #: columns): ``commit`` uses the read below only while it still matches
@@ -275,13 +276,14 @@ def _read(source, layer_name, label, columns: dict | None) -> gpd.GeoDataFrame:
     return frame
 
 
-def _judged(ranked, crs: str, geoms, reference: Reference) -> str:
-    """What the scoring says of a CRS the planner chose (so a wrong choice is seen before the write)."""
+def _judged(ranked, crs: str, geoms, reference: Reference) -> tuple[str, str]:
+    """What the scoring says of a CRS the planner chose (so a wrong choice is seen before the
+    write), in English and Chinese."""
     scored = next((r for r in ranked.ranked if r.candidate.key == crs), None)
     if scored is not None:
-        return scored.reason_en
+        return scored.reason_en, scored.reason_zh
     check = guess_crs(geoms, reference.area, reference=reference.features, declared=crs).declared
-    return check.reason_en if check is not None else "not scored"
+    return (check.reason_en, check.reason_zh) if check is not None else ("not scored", "未评分")
 
 
 def _crs_sample(geoms: np.ndarray) -> np.ndarray:
@@ -331,15 +333,16 @@ def _inspect(upload: Path, target, reference, max_features, layer, encoding, crs
     geoms = _crs_sample(np.asarray(frame.geometry.array, dtype=object))
     ranked = guess_crs(geoms, reference.area, reference=reference.features, declared=declared)
     if crs is not None:
-        chosen_crs, why = crs, f"chosen by hand: {_judged(ranked, crs, geoms, reference)}"
+        en, zh = _judged(ranked, crs, geoms, reference)
+        chosen_crs, why, why_zh = crs, f"chosen by hand: {en}", f"手动选择：{zh}"
     elif ranked.declared is not None and ranked.declared.plausible:
-        chosen_crs, why = ranked.declared.declared, ranked.declared.reason_en
+        chosen_crs, why, why_zh = ranked.declared.declared, ranked.declared.reason_en, ranked.declared.reason_zh
     elif ranked.best is not None:
-        chosen_crs, why = ranked.best.candidate.key, ranked.reason_en
+        chosen_crs, why, why_zh = ranked.best.candidate.key, ranked.reason_en, ranked.reason_zh
         if ranked.declared is not None:
-            why = f"{ranked.declared.reason_en}; {why}"
+            why, why_zh = f"{ranked.declared.reason_en}; {why}", f"{ranked.declared.reason_zh}；{why_zh}"
     else:
-        chosen_crs, why = None, ranked.reason_en
+        chosen_crs, why, why_zh = None, ranked.reason_en, ranked.reason_zh
     del geoms
     report("check", 1, steps)
     rep = readers.report(frame)
@@ -354,7 +357,7 @@ def _inspect(upload: Path, target, reference, max_features, layer, encoding, crs
         report("check", 2, steps)
         cache = kept if reused else keep_read(frame, Path(scratch), key)
     found = Inspection(file=file, path=Path(target), format=source.format, layer=chosen.name, count=len(frame),
-                       encoding=label, encoding_guess=guess, crs=chosen_crs, crs_reason=why,
+                       encoding=label, encoding_guess=guess, crs=chosen_crs, crs_reason=why, crs_reason_zh=why_zh,
                        crs_guess=ranked.to_dict(), declared_crs=declared, columns=columns, geometry=geometry,
                        notes=rep.notes(), fields=fields, source=readers.describe(source), folder=folder,
                        reference=reference, read_key=key, read_cache=cache,

@@ -113,6 +113,8 @@ def test_a_dropped_gbk_shapefile_in_zone_41_is_previewed_imported_and_found_ever
     assert other.count() >= 1 and "环翠楼公园片区" not in other.first.inner_text()
     # the coordinate system: zone 41 with the prefix, chosen, and the data over Huancui on the small map
     assert "EPSG:4529" in panel.locator(".atlas-import-section h3", has_text="坐标系").inner_text()
+    reason = panel.locator(".atlas-import-crs-reason").inner_text()
+    assert "EPSG:4529" in reason and "most likely" not in reason, reason  # in Chinese on the zh page
     page.page.locator(".atlas-import-map path.atlas-import-shape-chosen").first.wait_for()
     assert page.page.locator(".atlas-import-map path.atlas-import-shape-chosen").count() == len(NAMES)
     centre = page.js("() => { const c = Atlas.importPanel.previewMap().getCenter(); return [c.lng, c.lat]; }")
