@@ -285,18 +285,3 @@ def put(store: Store, layer: str, *, title_zh: str | None = None, title_en: str 
                   style_field=style_field, values=values)
     _write(store, layer, value)
     return value
-
-
-def drop(store: Store, layer: str) -> bool:
-    """Forget the entry of ``layer``; whether there was one."""
-    return _write(store, layer, None) is not None
-
-
-def rename(store: Store, old: str, new: str) -> bool:
-    """The entry of ``old`` moved to ``new`` (after ``Store.rename_layer``); whether there was one."""
-    document = entries(store)
-    if old not in document:
-        return False
-    document[new] = document.pop(old)
-    store.put_document(DOCUMENT, document)
-    return True

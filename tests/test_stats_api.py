@@ -204,3 +204,12 @@ def test_cli_table_csv_and_xlsx(stats_app, tmp_path):
     bad = runner.invoke(args=["stats", "--layer", "plots", "--group", "owner"])
     assert bad.exit_code == 2 and "group takes one or two" in bad.output
     assert runner.invoke(args=["stats", "--layer", "plots", "--format", "html"]).exit_code == 2
+
+
+def test_a_table_cell_a_spreadsheet_would_run_stays_text():
+    """Names from planners' data reach the analyses' CSVs: a cell starting with = + - @ is
+    prefixed with ' (a number such as -40.0 is left as it is)."""
+    from layers.analysis.tables import csv_bytes
+
+    text = csv_bytes(["名称", "变化"], [['=HYPERLINK("http://x","点")', "-40.0"], ["@SUM(A1)", -3.5]]).decode("utf-8-sig")
+    assert text.splitlines() == ["名称,变化", "\"'=HYPERLINK(\"\"http://x\"\",\"\"点\"\")\",-40.0", "'@SUM(A1),-3.5"]

@@ -32,6 +32,7 @@ from .base import Field, LayerInfo, Query, Revision, Store, check_layer_name, so
 from .gpkg_ddl import read_schema
 from .gpkg_log import GeoPackageLog
 from .gpkg_table import GeoPackageTable
+from .gpkg_rows import like_pattern, quote
 from .gpkg_rows import UNAVAILABLE as _UNAVAILABLE, field_types, rows_to_frame, to_arrow
 
 log = logging.getLogger(__name__)
@@ -43,14 +44,7 @@ _VERSION = ("SELECT (SELECT MAX(id) FROM gpkg_atlas_revisions), "
             "(SELECT schema_version FROM pragma_schema_version)")
 
 
-def _quote(identifier: str) -> str:
-    """Quote an identifier that has already been checked against the schema."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+_quote, _like_pattern = quote, like_pattern  # the names this module uses
 
 
 class GeoPackageStore(GeoPackageTable, GeoPackageLog, Store):

@@ -93,3 +93,14 @@ def field_types(name: str, frame: gpd.GeoDataFrame, declared: Sequence[Field]) -
     if unknown:
         raise StoreError(f"layer {name!r}: declared field {unknown[0]!r} is not in its data")
     return types
+
+
+def quote(identifier: str) -> str:
+    """Quote an identifier that has already been checked against the schema."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def like_pattern(text: str) -> str:
+    """``text`` anywhere, for ``LIKE ? ESCAPE '\\'`` (its %, _ and \\ taken literally)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -41,20 +41,13 @@ from ..errors import InvalidParameter, StoreError
 from . import asof
 from . import order as ordering
 from .base import Query, Rows, sort_order
-from .gpkg_rows import UNAVAILABLE, attribute_columns, rows_to_frame
+from .gpkg_rows import UNAVAILABLE, attribute_columns, like_pattern, rows_to_frame
+from .gpkg_rows import quote as _q
 
 log = logging.getLogger(__name__)
 SORT_INDEX_MIN_ROWS = 5_000
 MAX_SORT_INDEXES = 16
 _TOTALS = ("int", "float")
-
-
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def order_by(order) -> str:
@@ -99,7 +92,7 @@ class GeoPackageTable:
                     params.append(value)
         for name, text in query.contains.items():
             conds.append(f"t.{_q(name)} LIKE ? ESCAPE '\\'")
-            params.append(_like(text))
+            params.append(like_pattern(text))
         return conds, params
 
     def _order_of(self, layer: str, meta: dict, query: Query):

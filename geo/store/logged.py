@@ -171,7 +171,3 @@ class StoredChanges(Sequence):
 
     def __repr__(self) -> str:
         return f"StoredChanges(revision {self.rid}, {self.count} changes)"
-
-
-def _loads(text):
-    return None if text is None else json.loads(text)

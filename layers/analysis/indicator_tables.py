@@ -3,12 +3,10 @@ CSV (UTF-8 with a BOM, a cell starting with = + - @ prefixed so it is never a fo
 text for a terminal. No Flask here."""
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import unicodedata
 
 from .indicators import MEASURES
+from .tables import csv_bytes
 
 
 def table(result: dict, lang: str = "zh") -> tuple[list[str], list[list]]:
@@ -47,11 +45,7 @@ def table(result: dict, lang: str = "zh") -> tuple[list[str], list[list]]:
 
 def to_csv(result: dict, lang: str = "zh", *, bom: bool = True) -> bytes:
     header, rows = table(result, lang)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([[("'" + c) if isinstance(c, str) and c[:1] in "=+-@" else c for c in row] for row in rows])
-    return (codecs.BOM_UTF8 if bom else b"") + out.getvalue().encode("utf-8")
+    return csv_bytes(header, rows, bom=bom)
 
 
 def _width(text: str) -> int:

@@ -303,8 +303,7 @@ def _at(store: Store, ind: Indicator, params: dict, as_of: str | None) -> dict:
                     f"{params['detour']:g} (5/10/15 minutes: {params['walk_5'] / params['detour']:g} / "
                     f"{params['walk_10'] / params['detour']:g} / {params['walk_15'] / params['detour']:g} m); no road "
                     "network layer yet.")]
-    else:  # land_figures
-        _fields(store, params["layer"], "layer")
+    else:  # land_figures (compute() has checked the layer)
         stats = statistics(store, params["layer"], {"as_of": as_of} if as_of else {}, group=("district", "status"),
                            by="geometry")
         district_m2 = shapely.area(div.polygons)

@@ -75,8 +75,9 @@ def overlay(store: Store, left: str, right: str, *, left_filters: Mapping | None
     if len(left) != 1 or len(right) != 1:
         raise InvalidParameter("left and right each name one layer", parameter="left" if len(left) != 1 else "right")
     left, right = left[0], right[0]
-    lf, lg = _load(store, left, check_filters(left_filters))
-    rf, rg = _load(store, right, check_filters(right_filters))
+    left_filters, right_filters = check_filters(left_filters), check_filters(right_filters)
+    lf, lg = _load(store, left, left_filters)
+    rf, rg = _load(store, right, right_filters)
     rdims = shapely.get_dimensions(rg)
     if len(rg) and ((rdims != 2) & (rdims >= 0)).any():
         raise InvalidParameter(f"right must be a layer of areas (polygons) for features to lie in; {right!r} has "
@@ -129,7 +130,7 @@ def overlay(store: Store, left: str, right: str, *, left_filters: Mapping | None
         # summed over the right features: a place under two overlapping right features counts in each
         "covered": values(int((counts > 0).sum()), float(covered_area.sum()), float(covered_length.sum())),
     }
-    return {"left": {"layer": left, "title": _title(store, left), "filters": check_filters(left_filters)},
-            "right": {"layer": right, "title": _title(store, right), "filters": check_filters(right_filters)},
+    return {"left": {"layer": left, "title": _title(store, left), "filters": left_filters},
+            "right": {"layer": right, "title": _title(store, right), "filters": right_filters},
             "crs": MEASURE_CRS, "rule": RULE, "pairs": pairs, "covered": covered, "outside": outside,
             "totals": totals}

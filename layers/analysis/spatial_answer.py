@@ -3,9 +3,6 @@ request's parameters, and their files: GeoJSON (the region and the parts inside;
 and the features outside) and CSV (UTF-8 with a BOM). No Flask."""
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import re
 from collections.abc import Mapping
 
@@ -16,7 +13,7 @@ from geo.store import Store
 
 from .overlay import overlay
 from .spatial import FILTER_PARAMS, region, within
-from .tables import LANGS
+from .tables import LANGS, csv_bytes
 
 FORMATS = {"json": "application/json", "geojson": "application/geo+json", "csv": "text/csv; charset=utf-8"}
 QUERY_PARAMS = ("layers", "polygon", "feature", "distance_m", "predicate", "repair", "format", "lang", *FILTER_PARAMS)
@@ -151,11 +148,7 @@ def _pct(share: float) -> str:
 
 
 def _csv(header: list[str], rows: list[list], lang: str) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([H[h][LANGS.index(lang)] for h in header])
-    writer.writerows(rows)
-    return codecs.BOM_UTF8 + out.getvalue().encode("utf-8")
+    return csv_bytes([H[h][LANGS.index(lang)] for h in header], rows)
 
 
 def query_csv(result: dict, lang: str = "zh") -> bytes:

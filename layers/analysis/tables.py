@@ -37,13 +37,30 @@ def _cells(result: dict, lang: str) -> tuple[list[str], list[list[str]]]:
     return header, [row[:n] + [_number(v, d) for v, d in zip(row[n:], places)] for row in rows]
 
 
-def to_csv(result: dict, lang: str = "zh", *, bom: bool = True) -> bytes:
-    header, rows = _cells(result, lang)
+def _safe(cell):
+    """A text cell a spreadsheet would take for a formula (= + - @ first) prefixed with ', so it
+    stays text; numbers, and text that is a number ("-40.0"), as they are."""
+    if not isinstance(cell, str) or cell[:1] not in "=+-@":
+        return cell
+    try:
+        float(cell)
+        return cell
+    except ValueError:
+        return "'" + cell
+
+
+def csv_bytes(header: list, rows: list, *, bom: bool = True) -> bytes:
+    """The analyses' tables as CSV (UTF-8, with a BOM so Excel shows Chinese; CRLF; no formulas)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerow([_safe(c) for c in header])
+    writer.writerows([[_safe(c) for c in row] for row in rows])
     return (codecs.BOM_UTF8 if bom else b"") + out.getvalue().encode("utf-8")
+
+
+def to_csv(result: dict, lang: str = "zh", *, bom: bool = True) -> bytes:
+    header, rows = _cells(result, lang)
+    return csv_bytes(header, rows, bom=bom)
 
 
 def readme_lines(result: dict, lang: str = "zh") -> list[str]:

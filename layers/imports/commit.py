@@ -12,7 +12,7 @@ import shapely
 
 from geo import readers
 from geo.errors import Conflict, EmptyFile, InvalidGeometry, InvalidParameter
-from geo.inspect import CANDIDATES, normalise_encoding
+from geo.inspect import normalise_encoding
 from geo.measure import measure
 from geo.store import Field, Store, check_layer_name
 
@@ -23,6 +23,7 @@ _MULTI = {"Polygon": "MultiPolygon", "LineString": "MultiLineString", "Point": "
 
 
 from .inspection import MEASURES, Inspection, _read
+from .preview import crs_of
 from .kept import take_read
 from .progress import progress_of
 
@@ -48,13 +49,6 @@ class Result:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "revision": self.revision}
-
-
-def _crs_of(choice: str) -> tuple[str, bool]:
-    for c in CANDIDATES:
-        if c.key == choice:
-            return c.crs, c.swapped
-    return choice, False
 
 
 _TYPE_NAMES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon",
@@ -172,7 +166,7 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
                                   parameter="repair", location=first.lonlat)
         frame, repaired = readers.repair(frame)
     report("check", 2, _CHECKS)
-    crs_name, swapped = _crs_of(choice)
+    crs_name, swapped = crs_of(choice)
     frame = readers.to_wgs84(frame, crs_name, swapped=swapped)
     report("check", 3, _CHECKS)
     keys = _keys(frame, inspection, layer, mode, key)

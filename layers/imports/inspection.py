@@ -156,9 +156,10 @@ def _glob_escape(text: str) -> str:
 # -- inspect -----------------------------------------------------------------------------------
 def inspect(path, *, reference: Reference, max_mb: int = 512, max_features: int = 1_000_000,
             layer: str | None = None, encoding: str | None = None, crs: str | None = None,
-            scratch: Path | None = None, progress=None) -> Inspection:
+            scratch: Path | None = None, progress=None, preview: bool = True) -> Inspection:
     """What the file at ``path`` is (a zip is unpacked first into a folder under ``scratch``).
-    ``encoding``/``crs`` override what would be detected. Nothing is stored. ``progress``: see the
+    ``encoding``/``crs`` override what would be detected. Nothing is stored. ``preview``: build
+    what the page draws (a commit's own inspection does not need it). ``progress``: see the
     package's docstring (phases "unpack" for a zip, "read", "check"). The features read are kept
     for ``commit`` (in memory, and in ``scratch`` when given: see ``kept.keep_read``)."""
     report = progress_of(progress)
@@ -183,7 +184,8 @@ def inspect(path, *, reference: Reference, max_mb: int = 512, max_features: int 
         report("unpack", size, size)
         target = folder
     try:
-        return _inspect(path, target, reference, max_features, layer, encoding, crs, folder, scratch, report)
+        return _inspect(path, target, reference, max_features, layer, encoding, crs, folder, scratch, report,
+                        preview)
     except GeoError as exc:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -296,7 +298,7 @@ def _crs_sample(geoms: np.ndarray) -> np.ndarray:
 
 
 def _inspect(upload: Path, target, reference, max_features, layer, encoding, crs, folder, scratch,
-             report) -> Inspection:
+             report, preview=True) -> Inspection:
     file = upload.name
     size = _bytes_of(Path(target))
     report("read", 0, size)
@@ -361,7 +363,7 @@ def _inspect(upload: Path, target, reference, max_features, layer, encoding, crs
                        crs_guess=ranked.to_dict(), declared_crs=declared, columns=columns, geometry=geometry,
                        notes=rep.notes(), fields=fields, source=readers.describe(source), folder=folder,
                        reference=reference, read_key=key, read_cache=cache,
-                       preview=build_preview(frame, ranked, chosen_crs, geometry["invalid"]))
+                       preview=build_preview(frame, ranked, chosen_crs, geometry["invalid"]) if preview else None)
     found.__dict__["_read"] = (frame, rep)  # for commit in this process (not a field: never copied)
     report("check", steps, steps)
     return found

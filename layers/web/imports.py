@@ -330,7 +330,7 @@ def commit(upload_id: str):
         with core.inspect(box.path(upload_id), reference=core.reference_from_store(store),
                           max_mb=cfg["IMPORT_MAX_MB"], max_features=cfg["IMPORT_MAX_FEATURES"],
                           layer=choices["source_layer"], encoding=choices["encoding"], crs=choices["crs"],
-                          scratch=box.scratch(upload_id), progress=progress) as inspection:
+                          scratch=box.scratch(upload_id), progress=progress, preview=False) as inspection:
             result = core.commit(store, inspection, layer=layer, mode=mode, key=choices["key"],
                                  encoding=choices["encoding"], crs=choices["crs"], repair=choices["repair"],
                                  actor=actor, message=choices["message"], dry_run=dry, **extra,

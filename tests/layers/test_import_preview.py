@@ -13,7 +13,6 @@ from pyproj import Transformer
 from layers import imports
 from layers.imports import preview
 from tests.layers.test_imports import CENTRES, NAMES, gbk_shapefile_zip
-from tests.layers.test_imports import reference, store  # noqa: F401 (fixtures)
 
 TO_4550 = Transformer.from_crs("EPSG:4326", "EPSG:4550", always_xy=True)
 
@@ -23,7 +22,7 @@ def _centres(collection) -> list[tuple[float, float]]:
     return [(s.centroid.x, s.centroid.y) for s in shapes]
 
 
-def test_the_chosen_system_is_drawn_where_the_data_is_and_the_runner_up_elsewhere(reference, tmp_path):  # noqa: F811
+def test_the_chosen_system_is_drawn_where_the_data_is_and_the_runner_up_elsewhere(reference, tmp_path):
     with imports.inspect(gbk_shapefile_zip(tmp_path / "src"), reference=reference, scratch=tmp_path) as found:
         drawn = found.to_dict()["preview"]
     chosen, *others = drawn["candidates"]
@@ -38,7 +37,7 @@ def test_the_chosen_system_is_drawn_where_the_data_is_and_the_runner_up_elsewher
         assert abs(x - CENTRES[0][0]) > 0.01 or abs(y - CENTRES[0][1]) > 0.01
 
 
-def test_a_large_file_is_sampled_and_an_invalid_shape_is_marked_where_it_is(reference, tmp_path):  # noqa: F811
+def test_a_large_file_is_sampled_and_an_invalid_shape_is_marked_where_it_is(reference, tmp_path):
     n = 1500
     lon, lat = np.full(n, 122.05), 37.45 + np.arange(n) * 1e-5
     x, y = TO_4550.transform(lon, lat)

@@ -4,7 +4,6 @@ with a BOM — imported as a new layer, appended, upserted by key; and files tha
 from __future__ import annotations
 
 import hashlib
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from geo.errors import (
     TooLarge,
     UnsafeFile,
 )
-from geo.store import Query, open_store
+from geo.store import Query
 from layers import imports
 from server import create_app
 
@@ -32,19 +31,6 @@ NAMES = ["环翠楼公园", "威海公园", "刘公岛", "幸福门", "里口山
 #: lon/lat of the features' centres: in Huancui (the test districts' Torch Hi-tech Zone square)
 CENTRES = [(122.03 + 0.008 * i, 37.49 + 0.006 * i) for i in range(len(NAMES))]
 TO_4529 = Transformer.from_crs("EPSG:4326", "EPSG:4529", always_xy=True)
-
-
-@pytest.fixture()
-def store(built_store, tmp_path):
-    """A copy of the small atlas's store, for tests that write."""
-    path = tmp_path / "atlas.gpkg"
-    shutil.copy(built_store.path, path)
-    return open_store(path, key="id")
-
-
-@pytest.fixture()
-def reference(store):
-    return imports.reference_from_store(store)
 
 
 def _head(store) -> tuple:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from geo.store import Query, open_store
+from geo.store import Query
 from layers import imports
 from layers.imports import kept
 from layers.imports.progress import Progress
@@ -21,18 +20,6 @@ from server import create_app
 from .test_imports import NAMES, _head, gbk_shapefile_zip
 
 commit_module = importlib.import_module("layers.imports.commit")  # the package's ``commit`` is the function
-
-
-@pytest.fixture()
-def store(built_store, tmp_path):
-    path = tmp_path / "atlas.gpkg"
-    shutil.copy(built_store.path, path)
-    return open_store(path, key="id")
-
-
-@pytest.fixture()
-def reference(store):
-    return imports.reference_from_store(store)
 
 
 class Recorder:

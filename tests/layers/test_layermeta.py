@@ -134,10 +134,6 @@ def test_put_and_get_with_the_categories_read_from_the_store(store):
     assert layermeta.put(store, "plots", title_en="Plots") == {"title": {"zh": "Plots", "en": "Plots"},
                                                                 "fields": {}, "style": None}
     assert layermeta.put(store, "plots")["title"] == {"zh": "plots", "en": "plots"}  # no title: the layer's id
-    assert layermeta.rename(store, "plots", "plots_2026") and layermeta.get(store, "plots") is None
-    assert layermeta.get(store, "plots_2026")["title"] == {"zh": "plots", "en": "plots"}
-    assert layermeta.drop(store, "plots_2026") and layermeta.get(store, "plots_2026") is None
-    assert not layermeta.drop(store, "plots_2026")
 
 
 @pytest.mark.parametrize("choices,parameter,words", [
