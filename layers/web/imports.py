@@ -176,6 +176,19 @@ def _started(kind: str, upload_id: str, work, *, what: str) -> tuple[dict, int]:
     return state, 200
 
 
+_REFERENCE: dict = {}  # (store, its version) -> the districts' outlines (the newest per store)
+
+
+def _reference(store):
+    """The inspector's reference area, the districts' outlines, read and unioned once per store
+    version (not again for every inspection, plan and commit)."""
+    where, version = str(getattr(store, "path", id(store))), store.version()
+    cached = _REFERENCE.get(where)
+    if cached is None or cached[0] != version:
+        cached = _REFERENCE[where] = (version, core.reference_from_store(store))
+    return cached[1]
+
+
 def _wait() -> float:
     raw = request.args.get("wait", "10")
     try:
@@ -193,7 +206,7 @@ def _inspector(upload_id: str, *, layer=None, encoding=None, crs=None):
     max_mb, max_features = cfg["IMPORT_MAX_MB"], cfg["IMPORT_MAX_FEATURES"]
 
     def work(progress):
-        with core.inspect(box.path(upload_id), reference=core.reference_from_store(store), max_mb=max_mb,
+        with core.inspect(box.path(upload_id), reference=_reference(store), max_mb=max_mb,
                           max_features=max_features, layer=layer, encoding=encoding, crs=crs,
                           scratch=box.scratch(upload_id), progress=progress) as inspection:
             return {"inspection": inspection.to_dict(), "choices": {"layer": layer, "encoding": encoding, "crs": crs}}
@@ -327,7 +340,7 @@ def commit(upload_id: str):
     extra = {k: choices[k] for k in NEW_LAYER_ONLY}
 
     def work(progress):
-        with core.inspect(box.path(upload_id), reference=core.reference_from_store(store),
+        with core.inspect(box.path(upload_id), reference=_reference(store),
                           max_mb=cfg["IMPORT_MAX_MB"], max_features=cfg["IMPORT_MAX_FEATURES"],
                           layer=choices["source_layer"], encoding=choices["encoding"], crs=choices["crs"],
                           scratch=box.scratch(upload_id), progress=progress, preview=False) as inspection:
