@@ -36,7 +36,14 @@ def measure(geoms, crs: str = WGS84) -> dict[str, np.ndarray]:
     Returns arrays ``area_m2``, ``area_ha``, ``area_mu`` (0 for points and lines) and ``length_km``
     (the perimeter is not reported as a length: 0 for polygons and points).
     """
-    area, length = raw_measures(projected(geoms, crs))
+    geoms = np.asarray(geoms, dtype=object)
+    lines_or_areas = shapely.get_dimensions(geoms) >= 1  # points measure 0 unprojected
+    if lines_or_areas.all():
+        area, length = raw_measures(projected(geoms, crs))
+    else:
+        area, length = np.zeros(len(geoms)), np.zeros(len(geoms))
+        if lines_or_areas.any():
+            area[lines_or_areas], length[lines_or_areas] = raw_measures(projected(geoms[lines_or_areas], crs))
     return {
         "area_m2": np.round(area, 1),
         "area_ha": np.round(area / M2_PER_HECTARE, 2),

@@ -7,7 +7,9 @@ A table has no geometry until the caller names its columns: ``read_table`` retur
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import datetime as dt
 import zipfile
 import zlib
@@ -18,9 +20,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import shapely
 
 from ..errors import InvalidParameter, UnreadableFile
+from ..memory import give_back
 from .base import Columns, FormulaCell
 
 #: what openpyxl raises on a damaged workbook (SyntaxError: the XML parsers' ParseError)
@@ -57,50 +61,99 @@ def _damaged_book(path: Path, exc: Exception) -> UnreadableFile:
 def read_table(path: Path, fmt: str, layer: str | None = None, *, encoding: str | None = None,
                columns=None) -> gpd.GeoDataFrame:
     """The rows of a CSV or of one XLSX sheet, each column typed (see ``infer``), without geometry.
-    ``attrs["formula_cells"]`` lists the cells that look like formulas (kept as text)."""
-    frame = _read_csv(path, encoding) if fmt == "csv" else _read_sheet(path, layer)
+    ``attrs["formula_cells"]`` lists the cells that look like formulas (kept as text). A CSV is
+    parsed by Arrow as text and typed there (``infer_text``): its text columns stay Arrow text
+    (pandas' ``str``), as a plain ``pandas.read_csv`` leaves them, not one Python object a cell."""
+    if fmt == "csv":
+        names, arrays = _read_csv(path, encoding)
+    else:
+        frame = _read_sheet(path, layer)
+        names = list(frame.columns)
     if columns is not None:
-        missing = [c for c in columns if c not in frame.columns]
+        missing = [c for c in columns if c not in names]
         if missing:
             raise InvalidParameter(f"{path.name} has no column {', '.join(map(repr, missing))}; its columns are "
-                                   f"{', '.join(map(str, frame.columns))}", parameter="columns")
-        frame = frame[list(columns)]
-    flagged = formula_cells(frame)
+                                   f"{', '.join(map(str, names))}", parameter="columns")
+        names = list(columns)
     types, typed = {}, {}
-    for name in frame.columns:
-        types[name], typed[name] = infer(frame[name])
-    out = gpd.GeoDataFrame(pd.DataFrame(typed, index=frame.index, columns=frame.columns))
+    if fmt == "csv":
+        flagged = sorted((cell for n in names for cell in _formulas(n, arrays[n])), key=lambda c: (c.row, c.column))
+        rows = len(arrays[names[0]]) if names else 0
+        for name in names:
+            types[name], typed[name] = infer_text(arrays.pop(name))
+        del arrays
+        index = pd.RangeIndex(rows)
+        give_back()
+    else:
+        frame = frame[names]
+        flagged = formula_cells(frame)
+        for name in frame.columns:
+            types[name], typed[name] = infer(frame[name])
+        index = frame.index
+    out = gpd.GeoDataFrame(pd.DataFrame(typed, index=index, columns=names))
     out.attrs["formula_cells"] = flagged
     out.attrs["types"] = types
     return out
 
 
-def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
+def _read_csv(path: Path, encoding: str | None) -> tuple[list[str], dict[str, pa.Array]]:
+    """The header's names and each column's cells as Arrow text (an empty cell null)."""
     chosen = encoding or "utf-8-sig"
+    try:
+        codec = codecs.lookup(chosen).name
+    except LookupError:
+        raise InvalidParameter(f"unknown encoding {encoding!r}; use e.g. UTF-8 or GB18030", parameter="encoding") from None
+    wrong = InvalidParameter(f"{path.name} is not {chosen.upper()} text: choose its encoding "
+                             "(Chinese CSV files from Excel are often GB18030/GBK)", parameter="encoding")
+
+    def unreadable(exc):
+        return UnreadableFile(f"{path.name} is not a readable CSV table (one header row, then one row a feature, "
+                              "every row with the same columns): save it again as CSV", file=path.name,
+                              parameter="file", internal=str(exc))
+
     try:
         with open(path, encoding=chosen, newline="") as fh:
             sample = fh.read(64 * 1024)
-        try:
-            sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-        except csv.Error:
-            sep = ","
-        # header=None: a row longer than the first (the header) is then an error, not a silent index
-        rows = pd.read_csv(path, sep=sep, header=None, dtype=object, keep_default_na=False, encoding=chosen,
-                           skip_blank_lines=True, on_bad_lines="error")
     except UnicodeDecodeError:
-        raise InvalidParameter(f"{path.name} is not {chosen.upper()} text: choose its encoding "
-                               "(Chinese CSV files from Excel are often GB18030/GBK)", parameter="encoding") from None
-    except LookupError:
-        raise InvalidParameter(f"unknown encoding {encoding!r}; use e.g. UTF-8 or GB18030", parameter="encoding") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
-        raise UnreadableFile(f"{path.name} is not a readable CSV table (one header row, then one row a feature, "
-                             "every row with the same columns): save it again as CSV", file=path.name,
-                             parameter="file", internal=str(exc)) from None
-    names = [str(v).strip() if v not in (None, "") else f"column_{i + 1}" for i, v in enumerate(rows.iloc[0])]
+        raise wrong from None
+    if not sample.strip():
+        raise unreadable(ValueError("no rows"))
+    try:
+        sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        sep = ","
+    try:
+        width = len(next(csv.reader(io.StringIO(sample.lstrip("\ufeff")), delimiter=sep)))
+    except (csv.Error, StopIteration) as exc:
+        raise unreadable(exc) from None
+    # the header read as a row (never guessed), every cell as text: a row longer than the header
+    # is an error, not a silent index; Arrow skips a UTF-8 BOM and transcodes other encodings
+    keys = [f"c{i}" for i in range(width)]
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=keys, encoding="utf8" if codec in ("utf-8", "utf-8-sig")
+                                           else chosen, use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={k: pa.string() for k in keys}, null_values=[""],
+                                                 strings_can_be_null=True, quoted_strings_can_be_null=True))
+    except UnicodeDecodeError:
+        raise wrong from None
+    except pa.ArrowInvalid as exc:
+        if "utf8" in str(exc).lower() or "utf-8" in str(exc).lower():
+            raise wrong from None
+        raise unreadable(exc) from None
+    if table.num_rows == 0:
+        raise unreadable(ValueError("no rows"))
+    head = table.slice(0, 1).to_pylist()[0]
+    names = []
+    for i, k in enumerate(keys):
+        text = "" if head[k] is None else str(head[k]).lstrip("\ufeff").strip() if i == 0 else str(head[k]).strip()
+        names.append(text or f"column_{i + 1}")
     _unique(path, names)
-    frame = rows.iloc[1:].reset_index(drop=True).astype(object)
-    frame.columns = names
-    return frame.where(frame.notna() & (frame != ""), None)
+    body = table.slice(1)
+    del table
+    return names, {n: body.column(k).combine_chunks() for n, k in zip(names, keys)}
 
 
 def _unique(path: Path, names: list) -> None:
@@ -204,6 +257,33 @@ def infer(values: pd.Series) -> tuple[str, pd.Series]:
     return "str", values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore").astype(object)
 
 
+def _strings(text: pa.Array) -> pd.Series:
+    """Arrow text as pandas' ``str`` (Arrow-backed, a missing cell NaN): the same buffers, no copy."""
+    return pd.Series(pd.array(text, dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+
+
+def infer_text(text: pa.Array) -> tuple[str, pd.Series]:
+    """``infer`` for a column of text cells as Arrow reads a CSV (null: an empty cell): the same
+    types by the same rules, decided and converted in Arrow. Text stays Arrow text."""
+    present = pc.drop_null(text)
+    if len(present) == 0:
+        return "str", _strings(text)
+    trimmed = pc.utf8_trim_whitespace(present)
+    numbers = not _any(trimmed, r"[+-]?0\d.*")  # codes such as 0012 keep their zeros: text
+    whole = numbers and _all(trimmed, _INT)
+    if whole or (numbers and _all(trimmed, _FLOAT)):
+        unsigned = pc.replace_substring_regex(pc.utf8_trim_whitespace(text), r"^\+", "")
+        if whole:
+            return "int", pd.Series(pd.array(pc.cast(unsigned, pa.int64()), dtype=pd.Int64Dtype()))
+        return "float", pd.Series(pc.cast(unsigned, pa.float64()).to_numpy(zero_copy_only=False), dtype="float64")
+    if _all_true_false(trimmed):
+        truth = pc.equal(pc.utf8_lower(pc.utf8_trim_whitespace(text)), "true")
+        return "bool", pd.Series(truth.to_pylist(), dtype=object)
+    if _all(trimmed, _DATE) and pd.to_datetime(trimmed.to_pandas(), format="%Y-%m-%d", errors="coerce").notna().all():
+        return "date", _strings(text)
+    return "str", _strings(text)
+
+
 #: values looked at first: a column of text fails a number's pattern there, without a pass over all
 _HEAD = 1000
 
@@ -249,6 +329,17 @@ def formula_cells(frame: pd.DataFrame) -> list[FormulaCell]:
         numbers = _matches(pc.utf8_trim_whitespace(text.take(pa.array(rows))), _FLOAT)
         found += [FormulaCell(int(i), str(name), str(cells[i])) for i in rows[~numbers]]
     return sorted(found, key=lambda c: (c.row, c.column))
+
+
+def _formulas(name: str, text: pa.Array) -> list[FormulaCell]:
+    """``formula_cells`` of one column of Arrow text."""
+    starts = pc.fill_null(pc.match_substring_regex(text, _FORMULA), False).to_numpy(zero_copy_only=False)
+    if not starts.any():
+        return []
+    rows = np.flatnonzero(starts)
+    picked = text.take(pa.array(rows))
+    numbers = _matches(pc.utf8_trim_whitespace(picked), _FLOAT)
+    return [FormulaCell(int(i), str(name), str(v)) for i, v, n in zip(rows, picked.to_pylist(), numbers) if not n]
 
 
 # -- where the geometry is ------------------------------------------------------------------------
@@ -302,7 +393,7 @@ def points_from_columns(frame: pd.DataFrame, x: str | None = None, y: str | None
         if name is not None and name not in frame.columns:
             raise InvalidParameter(f"no column {name!r}; the columns are {', '.join(map(str, frame.columns))}",
                                    parameter=label)
-    attrs = pd.DataFrame(frame).copy()
+    attrs = pd.DataFrame(frame).copy(deep=False)  # copy-on-write: columns shared until changed
     if wkt is not None:
         text = attrs.pop(wkt)
         geoms = shapely.from_wkt(text.where(text.notna(), None).to_numpy(dtype=object), on_invalid="ignore")

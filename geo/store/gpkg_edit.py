@@ -11,6 +11,7 @@ import shapely
 from ..errors import Conflict, InvalidParameter, NotFound
 from . import gpkg_ddl as ddl
 from .base import Field, Revision, check_layer_name
+from ..memory import give_back
 from .gpkg_bulk import db_column, triggers_aside, triggers_back
 from .gpkg_docs import update_documents
 from .gpkg_geom import blobs, fit
@@ -22,7 +23,7 @@ _TYPE_NAMES = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "M
 _SINGLE = {"MultiPoint": (0, shapely.multipoints), "MultiLineString": (1, shapely.multilinestrings),
            "MultiPolygon": (3, shapely.multipolygons)}
 #: features inserted per chunk by ``_add_rows``
-_BULK = 10_000
+_BULK = 5_000
 #: from this many features on, ``_add_rows`` sets the layer's insert triggers aside
 _BULK_TRIGGERS = 2_000
 
@@ -71,6 +72,7 @@ class GeoPackageEditor(GeoPackageWriter):
                                        parameter="fields")
         if features is not None:
             self._check_frame(name, features)
+            give_back()
         tmp = self._empty_layer(name, geometry_type, fields)
 
         def work(tx):
@@ -134,6 +136,8 @@ class GeoPackageEditor(GeoPackageWriter):
                       float(np.nanmax(bounds[:, 2])), float(np.nanmax(bounds[:, 3]))) if len(bounds) else None
             self._insert_columns(tx, layer, meta, columns, geoms, blobs(checked, geoms), extent,
                                  bounds=bounds.tolist(), aside=aside)
+            del columns, checked, geoms, bounds
+            give_back()  # the chunk's transient values: resident memory stays one chunk's, not the peak's
             if progress is not None:
                 progress(min(start + _BULK, len(frame)), len(frame))
         if aside is not None:

@@ -32,7 +32,7 @@ from .gpkg_rows import to_arrow, wkb
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CHUNK = 5000
 #: a write's change rows go to the log in batches of this many (``_spill``)
-_SPILL = 10_000
+_SPILL = 5_000
 
 
 def _q(identifier: str) -> str:
@@ -371,6 +371,9 @@ class GeoPackageWriter:
             raise CRSError(f"features for layer {layer!r} must be a GeoDataFrame in WGS84 (EPSG:4326)")
         if self.key not in frame.columns or frame[self.key].isna().any():
             raise InvalidParameter(f"every feature needs its {self.key!r}", parameter=self.key)
-        dup = frame[self.key][frame[self.key].astype(str).duplicated()]
+        keys = frame[self.key]
+        # keys already text are compared as they are (no copy of the column as text to do it)
+        text = keys if pd.api.types.infer_dtype(keys, skipna=False) == "string" else keys.astype(str)
+        dup = keys[text.duplicated()]
         if len(dup):
             raise Conflict(f"{self.key} {dup.iloc[0]!r} is given twice; keys must be unique", parameter=self.key)

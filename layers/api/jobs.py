@@ -329,6 +329,7 @@ class Jobs:
             beater.start()
             result = export(store, args, tmp_dir=job_dir, progress=progress)
             os.replace(result.path, job_dir / RESULT_FILE)
+            result.cleanup()  # its temporary folder gone before the job says done: a done job owns none
             stop.set()
             beater.join()
             with progress_lock:

@@ -68,7 +68,7 @@ def _geometry_type(frame: gpd.GeoDataFrame) -> str:
     return _MULTI.get(base, base) if base != "Point" else "MultiPoint"
 
 
-def _measured(geoms: np.ndarray, chunk: int = 100_000) -> dict[str, np.ndarray]:
+def _measured(geoms: np.ndarray, chunk: int = 25_000) -> dict[str, np.ndarray]:
     """``measure`` of the shapes a chunk at a time (the same values; the shapes projected to
     EPSG:4550 are held for one chunk, not for all)."""
     parts = [measure(geoms[i:i + chunk]) for i in range(0, len(geoms), chunk)] or [measure(geoms)]

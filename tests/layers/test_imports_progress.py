@@ -84,7 +84,7 @@ def test_the_write_reports_each_chunk_and_a_raising_progress_writes_nothing(stor
     seen = Recorder()
     imports.commit(store, found, layer="many", actor="test", progress=Progress(seen, interval=0))
     writes = [d for p, d, _ in seen.calls if p == "write"]
-    assert writes == [0, 10_000, 20_000, 24_999, 25_000]  # a call a chunk; the end once it is committed
+    assert writes == [0, 5_000, 10_000, 15_000, 20_000, 24_999, 25_000]  # a call a chunk of 5,000; the end once committed
     assert store.info("many").count == 25_000
 
 
