@@ -100,35 +100,35 @@ _KEY = "coalesce(row_to_json({r}) ->> TG_ARGV[0], {r}.fid::text)"
 
 _LOG = """
 CREATE OR REPLACE FUNCTION {s}.atlas_log_insert() RETURNS trigger LANGUAGE plpgsql SET search_path = {path} AS $f$
-DECLARE rid bigint; base bigint; n bigint;
+DECLARE rid bigint; base bigint; cnt bigint;
 BEGIN
-  SELECT count(*) INTO n FROM new_rows;
-  IF n = 0 THEN RETURN NULL; END IF;
+  SELECT count(*) INTO cnt FROM new_rows;
+  IF cnt = 0 THEN RETURN NULL; END IF;
   rid := atlas_revision();
   base := current_setting('atlas.seq')::bigint;
   INSERT INTO atlas_changes (rev, seq, layer, key, fid, op, after, after_geom)
     SELECT rid, base + row_number() OVER (ORDER BY r.fid) - 1, TG_TABLE_NAME, {key_r}, r.fid, 'add', {props_r},
            ST_AsBinary(r.geom) FROM new_rows r;
-  PERFORM set_config('atlas.seq', (base + n)::text, true);
+  PERFORM set_config('atlas.seq', (base + cnt)::text, true);
   RETURN NULL;
 END $f$;
 
 CREATE OR REPLACE FUNCTION {s}.atlas_log_delete() RETURNS trigger LANGUAGE plpgsql SET search_path = {path} AS $f$
-DECLARE rid bigint; base bigint; n bigint;
+DECLARE rid bigint; base bigint; cnt bigint;
 BEGIN
-  SELECT count(*) INTO n FROM old_rows;
-  IF n = 0 THEN RETURN NULL; END IF;
+  SELECT count(*) INTO cnt FROM old_rows;
+  IF cnt = 0 THEN RETURN NULL; END IF;
   rid := atlas_revision();
   base := current_setting('atlas.seq')::bigint;
   INSERT INTO atlas_changes (rev, seq, layer, key, fid, op, before, before_geom)
     SELECT rid, base + row_number() OVER (ORDER BY o.fid) - 1, TG_TABLE_NAME, {key_o}, o.fid, 'delete', {props_o},
            ST_AsBinary(o.geom) FROM old_rows o;
-  PERFORM set_config('atlas.seq', (base + n)::text, true);
+  PERFORM set_config('atlas.seq', (base + cnt)::text, true);
   RETURN NULL;
 END $f$;
 
 CREATE OR REPLACE FUNCTION {s}.atlas_log_update() RETURNS trigger LANGUAGE plpgsql SET search_path = {path} AS $f$
-DECLARE rid bigint; base bigint; n bigint;
+DECLARE rid bigint; base bigint; cnt bigint;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM old_rows o FULL JOIN new_rows n ON n.fid = o.fid WHERE o.fid IS NULL OR n.fid IS NULL
                  OR {props_o} IS DISTINCT FROM {props_n} OR ST_AsBinary(o.geom) IS DISTINCT FROM ST_AsBinary(n.geom)) THEN
@@ -145,8 +145,8 @@ BEGIN
                  CASE WHEN n.fid IS NULL THEN NULL ELSE {props_n} END AS after, ST_AsBinary(n.geom) AS after_geom
           FROM old_rows o FULL JOIN new_rows n ON n.fid = o.fid) p
     WHERE p.op <> 'update' OR p.before IS DISTINCT FROM p.after OR p.before_geom IS DISTINCT FROM p.after_geom;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  PERFORM set_config('atlas.seq', (base + n)::text, true);
+  GET DIAGNOSTICS cnt = ROW_COUNT;
+  PERFORM set_config('atlas.seq', (base + cnt)::text, true);
   RETURN NULL;
 END $f$;
 
