@@ -49,6 +49,18 @@ def _copy_value(v, kind):
     return v
 
 
+def copy_rows(con, table: sql.Identifier, kinds: dict[str, str], fids, columns: dict[str, list], ewkb: list) -> None:
+    """Rows into ``table`` by one COPY: their fids, the stored values of every field (``columns``,
+    as ``db_column`` gives them) and hex EWKB geometries."""
+    fields = list(kinds)
+    names = sql.SQL(", ").join([sql.Identifier("fid"), *map(sql.Identifier, fields), sql.Identifier("geom")])
+    values = [[_copy_value(v, kinds[f]) for v in columns[f]] for f in fields]
+    with con.cursor() as cur:
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)) as copy:
+            for row in zip(fids, *values, ewkb):
+                copy.write_row(row)
+
+
 class PostGISEditor:
     # -- the transaction -----------------------------------------------------------------------
     def _transact(self, actor: str, message: str, work, *, create: bool = False) -> Revision:
@@ -147,13 +159,7 @@ class PostGISEditor:
             con.execute("SELECT setval(pg_get_serial_sequence(%s, 'fid'), %s)", (self._t(layer).as_string(con), top))
 
     def _copy_rows(self, con, layer: str, meta: dict, fids, columns: dict[str, list], ewkb: list) -> None:
-        fields = list(meta["fields"])
-        names = sql.SQL(", ").join([sql.Identifier("fid"), *map(sql.Identifier, fields), sql.Identifier("geom")])
-        values = [[_copy_value(v, meta["fields"][f]) for v in columns[f]] for f in fields]
-        with con.cursor() as cur:
-            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(self._t(layer), names)) as copy:
-                for row in zip(fids, *values, ewkb):
-                    copy.write_row(row)
+        copy_rows(con, self._t(layer), meta["fields"], fids, columns, ewkb)
 
     def _insert(self, tx: _Tx, layer: str, meta: dict, rows: list[tuple]) -> None:
         """rows: (fid or None, props, WKB), written with their fid where it is free."""
