@@ -270,10 +270,11 @@ class PostGISStore(PostGISEditor, PostGISLog, Store):
     def version(self) -> str:
         def read(con):
             try:
-                row = con.execute(sql.SQL("SELECT id FROM {}").format(self._t("atlas_head"))).fetchone()
+                # the head table's oid: a store replaced by a copy is a new table, even at the same revision
+                row = con.execute(sql.SQL("SELECT id, tableoid::bigint FROM {}").format(self._t("atlas_head"))).fetchone()
             except psycopg.errors.UndefinedTable:
                 return "none"
-            return f"pg-{self.schema}-{row[0]:x}"
+            return f"pg-{row[1]:x}-{row[0]:x}"
         try:
             return self._run("reading the version", read)
         except StoreError:

@@ -1,5 +1,5 @@
-"""``flask --app server store backup PATH`` / ``store restore PATH`` and ``audit verify``: the store
-from the command line. A backup is SQLite's online backup of the live store (consistent while
+"""``flask --app server store backup PATH`` / ``store restore PATH`` / ``store copy SRC DST`` and
+``audit verify``: the store from the command line. A backup is SQLite's online backup of the live store (consistent while
 planners write) and, beside it, of the accounts database; a restore checks that the backup's
 revision log verifies before it replaces anything."""
 from __future__ import annotations
@@ -61,6 +61,45 @@ def backup(path: Path):
     current_app.extensions["atlas_accounts"].record("backup", "ok", user=who["by"], address=who["address"],
                                                     detail=str(path))
     click.echo(f"backed up to {path} ({report.detail})" + (f" and {accounts_copy(path)}" if source.exists() else ""))
+
+
+@store.command("copy")
+@click.argument("src")
+@click.argument("dst")
+@click.option("--replace", is_flag=True, help="replace a store already at DST (else DST must be new)")
+@with_appcontext
+def copy(src: str, dst: str, replace: bool):
+    """Copy the whole store SRC to DST, revisions included: each a .gpkg path or a postgresql:// URL
+    (GeoPackage <-> PostGIS). DST appears complete or not at all; its log must verify as SRC's."""
+    from geo.store import open_store
+    from geo.store.copy import copy_store
+
+    bar = click.progressbar(length=1, label="copying (features and log rows)", file=sys.stderr, show_pos=True)
+    seen = [0]
+
+    def progress(done: int, total: int) -> None:
+        bar.length = max(total, 1)
+        bar.update(done - seen[0])
+        seen[0] = done
+
+    try:
+        with bar:
+            report = copy_store(open_store(src, key=_store().key), dst, replace=replace, progress=progress)
+    except GeoError as exc:
+        click.echo(f"error: {exc.detail}; nothing was written to the destination", err=True)
+        sys.exit(2)
+    click.echo(f"copied to {_safe(dst)} ({report.detail}; head {report.head})")
+
+
+def _safe(url: str) -> str:
+    """A store URL without its password, for the terminal."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit((parts.scheme, f"{parts.username}:***@{host}", parts.path, parts.query, ""))
+    return url
 
 
 @store.command("restore")
