@@ -18,19 +18,16 @@ Geometries are kept in EPSG:4326 (``geometry(<type>, 4326)``) with a GiST index;
 value is a bound parameter; every identifier is a ``psycopg.sql.Identifier`` of a name checked
 against the schema. Reads run on autocommit connections (one statement, one snapshot, no lock kept);
 a stream holds its rows in a ``WITH HOLD`` cursor (one snapshot, and a rebuild is not held up).
-Writes and the log: ``pg_edit``, ``pg_log``; the tables and triggers: ``pg_ddl``.
+Connections and the URL: ``pg_conn``; SQL pieces: ``pg_sql``; writes: ``pg_edit`` (features) and
+``pg_layers`` (layer-wide); the log: ``pg_log``; the tables and triggers: ``pg_ddl``; copies: ``copy``.
 """
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import geopandas as gpd
 import numpy as np
@@ -44,192 +41,14 @@ from . import pg_ddl as ddl
 from .base import Field, LayerInfo, Query, Rows, Store, sort_order
 from .gpkg_rows import attribute_columns, like_pattern, rows_to_frame
 from .pg_edit import PostGISEditor
+from .pg_layers import PostGISLayers
+from .pg_conn import close_pools, parse_url, pool, store_error  # noqa: F401 (close_pools: for the tests)
+from .pg_sql import col, compare, keyset, order_clause, read_expr, typed_values
 from .pg_log import PostGISLog
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE = "the atlas's database cannot be read just now; the operator has been told (see the server log)"
-_OWN = ("schema", "statement_timeout", "write_timeout", "pool_min", "pool_max", "pool_timeout")
-_UNITS = {"": 1, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
-_pools: dict[tuple, object] = {}
-_pools_lock = threading.Lock()
-
-
-def _millis(text: str, name: str) -> int:
-    m = re.fullmatch(r"\s*(\d+)\s*(ms|s|min|h|)\s*", str(text))
-    if not m:
-        raise StoreError(f"{name} in ATLAS_STORE must be a duration such as 30s, 500ms or 2min, got {text!r}")
-    return int(m[1]) * _UNITS[m[2]]
-
-
-def parse_url(url: str) -> tuple[str, dict]:
-    """(the libpq URL without the store's options, the options)."""
-    parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    own = {k: v for k, v in pairs if k in _OWN}
-    rest = [(k, v) for k, v in pairs if k not in _OWN]
-    schema = own.get("schema", "atlas")
-    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
-        raise StoreError(f"schema in ATLAS_STORE must be lower-case letters, digits and '_', got {schema!r}")
-    options = {"schema": schema,
-               "statement_timeout": _millis(own.get("statement_timeout", "30s"), "statement_timeout"),
-               "write_timeout": _millis(own.get("write_timeout", "10min"), "write_timeout"),
-               "pool_min": int(own.get("pool_min", 1)), "pool_max": int(own.get("pool_max", 10)),
-               "pool_timeout": _millis(own.get("pool_timeout", "10s"), "pool_timeout")}
-    scheme = "postgresql" if parts.scheme in ("postgres", "postgresql") else parts.scheme
-    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), "")), options
-
-
-def _pool(conninfo: str, options: dict):
-    """The process's pool for this database (a forked process makes its own)."""
-    from psycopg_pool import ConnectionPool
-
-    key = (os.getpid(), conninfo, options["statement_timeout"], options["pool_min"], options["pool_max"],
-           options["pool_timeout"])
-    with _pools_lock:
-        pool = _pools.get(key)
-        if pool is None:
-            pool = ConnectionPool(conninfo, min_size=options["pool_min"], max_size=options["pool_max"], open=False,
-                                  kwargs={"autocommit": True, "application_name": "weihai-atlas",
-                                          "options": f"-c statement_timeout={options['statement_timeout']} "
-                                                     "-c datestyle=ISO -c timezone=UTC"},
-                                  name="atlas", timeout=options["pool_timeout"] / 1000)
-            pool.open(wait=False)
-            _pools[key] = pool
-        return pool
-
-
-def close_pools() -> None:
-    """Close every pool of this process (at exit; the tests before they stop their server)."""
-    with _pools_lock:
-        for key, pool in list(_pools.items()):
-            if key[0] == os.getpid():
-                pool.close()
-            del _pools[key]
-
-
-atexit.register(close_pools)
-
-
-def store_error(exc: Exception, what: str, options: dict) -> StoreError:
-    """A psycopg failure as the StoreError a user may see (its detail for the log only)."""
-    internal = f"{what}: {type(exc).__name__}: {exc}"
-    if isinstance(exc, psycopg.errors.QueryCanceled):
-        seconds = options["statement_timeout"] / 1000
-        return StoreError(f"the database took longer than its time limit ({seconds:g} s) to answer; ask for less "
-                          "(a smaller area, a filter, fewer features a page) or try again when it is less busy",
-                          internal=internal)
-    if isinstance(exc, psycopg.OperationalError) or type(exc).__name__ == "PoolTimeout":
-        return StoreError("the atlas's database cannot be reached just now; try again in a moment (the operator "
-                          "has been told)", internal=internal)
-    return StoreError(UNAVAILABLE, internal=internal)
-
-
-# -- SQL pieces over a layer's checked columns -----------------------------------------------------
-def col(name: str) -> sql.Composable:
-    return sql.SQL("t.{}").format(sql.Identifier(name))
-
-
-def read_expr(name: str, kind: str) -> sql.Composable:
-    """A column as read: dates as ISO text, the rest as they are."""
-    if kind == "date":
-        return sql.SQL("to_char(t.{}, 'YYYY-MM-DD')").format(sql.Identifier(name))
-    return col(name)
-
-
-def order_expr(name: str, kind: str) -> sql.Composable:
-    """A column as ordered and compared: text by code point (as SQLite and Python), booleans as 0/1,
-    dates as their ISO text."""
-    if kind in ("str", "json"):
-        return sql.SQL('t.{} COLLATE "C"').format(sql.Identifier(name))
-    if kind == "bool":
-        return sql.SQL("t.{}::int").format(sql.Identifier(name))
-    if kind == "date":
-        return sql.SQL("to_char(t.{}, 'YYYY-MM-DD') COLLATE \"C\"").format(sql.Identifier(name))
-    return col(name)
-
-
-NUMERIC = ("int", "float", "bool")
-
-
-def compare(name: str, kind: str, op: str, value) -> tuple[sql.Composable, list]:
-    """``column op value`` with SQLite's order across types (numbers before text), so a cursor or a
-    bound of the other type selects what it selects on the GeoPackage store and never fails."""
-    numeric_value = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if (kind in NUMERIC) != numeric_value:
-        # a number column against text: every number is smaller; a text column against a number: larger
-        smaller = kind in NUMERIC
-        truth = {"<": smaller, "<=": smaller, ">": not smaller, ">=": not smaller, "=": False}[op]
-        return sql.SQL("({} IS NOT NULL AND {})").format(col(name), sql.SQL("true" if truth else "false")), []
-    if numeric_value:
-        return sql.SQL("{} {} %s").format(order_expr(name, kind), sql.SQL(op)), [value]
-    return sql.SQL("{} {} %s::text").format(order_expr(name, kind), sql.SQL(op)), [value]
-
-
-def typed_values(values, kind: str) -> list:
-    """Filter values (text from a request) as values of the column's type; one that cannot be one
-    matches nothing, so it is left out (never a failed statement)."""
-    out = []
-    for v in values:
-        try:
-            if kind == "int":
-                f = float(v)
-                if f.is_integer():
-                    out.append(int(f))
-            elif kind == "float":
-                out.append(float(v))
-            elif kind == "bool":
-                b = {"1": True, "0": False, "true": True, "false": False}.get(str(v).lower())
-                if b is not None:
-                    out.append(b)
-            elif kind == "date":
-                out.append(str(v))
-            else:
-                out.append(str(v))
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
-def keyset(order, after, kinds: dict) -> tuple[sql.Composable, list]:
-    """The rows beyond the cursor ``after`` in ``order`` (see gpkg_table: the runs "equal on the
-    fields before, beyond on this one", NULL the smallest), ORed in one condition."""
-    runs, params = [], []
-    for i in range(len(order) - 1, -1, -1):
-        prefix, values = [], []
-        for (name, _), value in zip(order[:i], after[:i]):
-            if value is None:
-                prefix.append(sql.SQL("{} IS NULL").format(col(name)))
-            else:
-                c, p = compare(name, kinds[name], "=", value)
-                prefix.append(c)
-                values += p
-        name, descending = order[i]
-        value = after[i]
-        if value is None:
-            if not descending:
-                runs.append((prefix + [sql.SQL("{} IS NOT NULL").format(col(name))], values))
-            continue
-        c, p = compare(name, kinds[name], "<" if descending else ">", value)
-        runs.append((prefix + [c], values + p))
-        if descending:
-            runs.append((prefix + [sql.SQL("{} IS NULL").format(col(name))], values))
-    if not runs:
-        return sql.SQL("false"), []
-    parts = []
-    for conds, values in runs:
-        parts.append(sql.SQL("(") + sql.SQL(" AND ").join(conds) + sql.SQL(")"))
-        params += values
-    return sql.SQL("(") + sql.SQL(" OR ").join(parts) + sql.SQL(")"), params
-
-
-def order_clause(order, kinds: dict) -> sql.Composable:
-    return sql.SQL("ORDER BY ") + sql.SQL(", ").join(
-        sql.SQL("{} {}").format(order_expr(n, kinds[n]), sql.SQL("DESC NULLS LAST" if d else "ASC NULLS FIRST"))
-        for n, d in order)
-
-
-class PostGISStore(PostGISEditor, PostGISLog, Store):
+class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
     def __init__(self, url: str, *, key: str):
         self.url = str(url)
         self.key = key
@@ -241,7 +60,7 @@ class PostGISStore(PostGISEditor, PostGISLog, Store):
 
     # -- connections ---------------------------------------------------------------------------
     def _pool(self):
-        return _pool(self.conninfo, self.options)
+        return pool(self.conninfo, self.options)
 
     @contextmanager
     def _connection(self, what: str):
