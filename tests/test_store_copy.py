@@ -120,3 +120,23 @@ def test_an_existing_destination_is_refused_and_a_failed_copy_leaves_nothing(tmp
     with pytest.raises(OSError):
         copy_store(taken, str(dest))
     assert dest.read_bytes() == before and sorted(p.name for p in tmp_path.glob(".dest*")) == []
+
+
+def test_backup_and_restore_of_a_postgis_store_from_the_command_line(built_store, tmp_path, monkeypatch):
+    from tests.auth_helpers import postgis_copy
+
+    monkeypatch.chdir(tmp_path)  # a server store's own files (the copy kept before a restore) under var/
+    url = postgis_copy(built_store)
+    app = create_app({"STORE": url, "TESTING": True, "ACCOUNTS": str(tmp_path / "accounts.sqlite")})
+    runner = app.test_cli_runner()
+    store = open_store(url, key="id")
+    before = _content(store)
+    result = runner.invoke(args=["store", "backup", str(tmp_path / "b.gpkg")])
+    assert result.exit_code == 0 and "the chain verifies" in result.output, result.output
+    _edit(store, "丁", ("projects", "projects-weiqiao"))
+    assert _content(store) != before
+    result = runner.invoke(args=["store", "restore", str(tmp_path / "b.gpkg"), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert _content(open_store(url, key="id")) == before and store.verify().ok
+    kept = open_store(tmp_path / "var" / "atlas.before-restore.gpkg", key="id")  # what was replaced, kept
+    assert kept.verify(seal=False).entries == len(before["history"]) + 3
