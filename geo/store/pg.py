@@ -147,6 +147,9 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
                          fields=self.fields(layer), crs="EPSG:4326")
 
     def _conditions(self, layer: str, meta: dict, query: Query) -> tuple[list[sql.Composable], list]:
+        """The WHERE conditions of ``query`` on the table ``t`` and their parameters. (A backend-neutral
+        CQL2 expression, ``Query.where`` when the interface has one, is translated here too: into
+        conditions over ``col``/``compare`` of checked fields, its values parameters.)"""
         fields = meta["fields"]
         conds, params = [], []
         if query.bbox is not None:
