@@ -167,8 +167,8 @@ class PostGISLog:
                     con.execute(sql.SQL("SELECT 1 FROM {} WHERE one = 1 FOR UPDATE{}").format(
                         self._t("atlas_head"), sql.SQL("" if wait else " NOWAIT")))
                     finalise(con, self.schema)
-            except psycopg.errors.LockNotAvailable:
-                return
+            except (psycopg.errors.LockNotAvailable, psycopg.errors.ReadOnlySqlTransaction):
+                return  # a write under way hashes them; a read replica cannot, its primary does
         self._run("sealing the log", seal)
 
     def versions(self, layer: str, keys) -> dict[str, int]:

@@ -147,3 +147,44 @@ def test_two_stores_in_one_database_are_apart():
     a.update("parks", "park-0", properties={"name_zh": "甲"}, actor="a", message="")
     assert b.query("parks", Query(ids=("park-0",)))["name_zh"].tolist() == ["公园0号"]
     assert [len(a.history()), len(b.history())] == [2, 1] and a.verify().ok and b.verify().ok
+
+
+KILLED = """
+import sys, geopandas as gpd, shapely
+from geo.store import open_store
+store = open_store(sys.argv[1], key="id")
+n = 50_000
+frame = gpd.GeoDataFrame({"id": [f"big-{i}" for i in range(n)], "name_zh": [f"道路{i}" for i in range(n)]},
+                         geometry=[shapely.Point(122 + i * 1e-6, 37.4) for i in range(n)], crs="EPSG:4326")
+print("writing", flush=True)
+store.add("parks", frame, actor="crash", message="never committed")
+print("done", flush=True)
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_the_store_and_its_lock_free(store):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, store.url], stdout=subprocess.PIPE, text=True, cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.stdout.readline().strip() == "writing"
+    with pg.connect() as con:  # until its rows are being copied in (its revision made, the head locked)
+        deadline = time.time() + 60
+        while time.time() < deadline and not con.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%%' AND state = 'active'").fetchone()[0]:
+            time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rest = proc.stdout.read()
+    proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL and "done" not in rest
+    again = open_store(store.url, key="id")
+    assert again.verify().ok and len(again.history()) == 1 and again.info("parks").count == 3
+    again.update("parks", "park-0", properties={"name_zh": "照常"}, actor="a", message="")  # the lock was let go
+    assert again.verify().ok and again.history(limit=1)[0].id == 2
