@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.replace and store.exists():
-            kept = store.path.with_name(f"{store.path.stem}.before-replace-{time.strftime('%Y%m%d-%H%M%S')}.gpkg")
+            here = Path(getattr(store, "path", Path("var") / "atlas.gpkg"))  # a PostGIS store: its copy under var/
+            kept = here.with_name(f"{here.stem}.before-replace-{time.strftime('%Y%m%d-%H%M%S')}.gpkg")
             store.backup(kept)
             print(f"the old store, with its edits and log, is kept as {kept}")
         counts, report = build(store, replace=args.replace, take_sources=args.take_sources)

@@ -43,7 +43,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("STORE", "var/atlas.gpkg", "the store: a GeoPackage path (relative to the working folder) or "
-            "gpkg:///abs/path.gpkg"),
+            "gpkg:///abs/path.gpkg, or a PostGIS database postgresql://user@host/db?schema=atlas (see The store)"),
     Setting("MAX_LIMIT", 10_000, "the largest `limit` the API accepts", 1, 100_000),
     Setting("DEFAULT_LIMIT", 1_000, "the `limit` of an API request that gives none (at most ATLAS_MAX_LIMIT)",
             1, 100_000),

@@ -24,18 +24,34 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-def make_app(built_store, folder, **config):
+def make_app(built_store, folder, *, backend: str = "gpkg", **config):
     """The app over a copy of the small store in ``folder`` (its accounts and key beside it), with a
-    clock the test moves and argon2id at small costs (same algorithm, quicker tests)."""
+    clock the test moves and argon2id at small costs (same algorithm, quicker tests). ``backend``
+    "postgis": the copy is a fresh PostGIS schema (``store copy``), the accounts in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "atlas.gpkg"
-    if not path.exists():
-        shutil.copy(built_store.path, path)
-    app = create_app({"STORE": str(path), "TESTING": True, **config})
+    if backend == "postgis":
+        store = postgis_copy(built_store)
+        config = {"ACCOUNTS": str(folder / "accounts.sqlite"), **config}
+    else:
+        path = folder / "atlas.gpkg"
+        if not path.exists():
+            shutil.copy(built_store.path, path)
+        store = str(path)
+    app = create_app({"STORE": store, "TESTING": True, **config})
     book = app.extensions["atlas_accounts"]
     book.clock = Clock()
     book.hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
     return app
+
+
+def postgis_copy(built_store) -> str:
+    """The small store copied into a fresh schema of the test PostgreSQL (its log and all): its URL."""
+    from geo.store.copy import copy_store
+    from tests import pg
+
+    url = pg.fresh_url()
+    copy_store(built_store, url)
+    return url
 
 
 def add_users(app, grants=("roads",)):

@@ -10,6 +10,7 @@ import pytest
 from geo.store import open_store
 from layers import build as builder
 from server import create_app
+from tests import pg
 
 
 def _feature(fid, name_zh, name_en, category, district, geometry, **extra):
@@ -74,6 +75,14 @@ def write_sources(folder: Path, sources: dict[str, list[dict]] | None = None) ->
                         encoding="utf-8")
         paths[layer] = path
     return paths
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_cluster():
+    """The throwaway PostgreSQL cluster (tests/pg.py), started by the first test that asks for a
+    PostGIS store, stopped at the end of the session."""
+    yield
+    pg.stop()
 
 
 @pytest.fixture(scope="session")

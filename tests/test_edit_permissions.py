@@ -35,9 +35,10 @@ ROUTES = [
 ASKERS = ["anonymous", "viewer", "editor", "admin", "viewer-token", "editor-token", "admin-token"]
 
 
-@pytest.fixture()
-def app(built_store, tmp_path):
-    app = make_app(built_store, tmp_path / "atlas")
+@pytest.fixture(params=["gpkg", "postgis"])
+def app(request, built_store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a server store's folders (exports, imports) are under var/ here
+    app = make_app(built_store, tmp_path / "atlas", backend=request.param)
     add_users(app, grants=("roads",))
     return app
 

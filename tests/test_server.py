@@ -3,7 +3,23 @@ from __future__ import annotations
 
 import pytest
 
+from server import create_app
+from tests.auth_helpers import postgis_copy
+
 LAYERS = ["districts", "zones", "parks", "roads", "projects"]
+
+
+@pytest.fixture(scope="module", params=["gpkg", "postgis"])
+def app(request, built_store, tmp_path_factory):
+    """The read paths on both backends: the small store itself, or its copy in PostGIS."""
+    if request.param == "gpkg":
+        yield create_app({"STORE": str(built_store.path), "TESTING": True})
+        return
+    folder = tmp_path_factory.mktemp("pg-app")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)  # a server store's folders (exports, imports) are under var/ here
+        yield create_app({"STORE": postgis_copy(built_store), "TESTING": True,
+                          "ACCOUNTS": str(folder / "accounts.sqlite")})
 
 
 def fc_ids(resp):

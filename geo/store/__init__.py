@@ -20,20 +20,20 @@ def restore_backup(src: str | Path, dest: str | Path, *, key: str = "id") -> Ver
 
 
 def open_store(url: str | Path, *, key: str) -> Store:
-    """A store from its URL: ``gpkg:///abs/path/atlas.gpkg`` or a path ending in ``.gpkg``.
+    """A store from its URL: ``gpkg:///abs/path/atlas.gpkg`` or a path ending in ``.gpkg``, or a
+    PostGIS database ``postgresql://user@host/db?schema=atlas`` (``postgres://`` too; see ``pg``).
     ``key`` names the unique key field of every layer (the caller's schema, not the store's)."""
     text = str(url)
     if text.startswith(("postgresql://", "postgres://")):
-        raise StoreError(
-            "a PostGIS store is not available yet; set ATLAS_STORE to a GeoPackage path such as "
-            "var/atlas.gpkg"
-        )
+        from .pg import PostGISStore
+
+        return PostGISStore(text, key=key)
     if text.startswith("gpkg://"):
         text = text[len("gpkg://"):]
     if not text.endswith(".gpkg"):
         raise StoreError(
             f"cannot tell the store type from ATLAS_STORE={str(url)!r}; use a GeoPackage path ending in .gpkg "
-            "(e.g. var/atlas.gpkg or gpkg:///srv/atlas/atlas.gpkg)"
+            "(e.g. var/atlas.gpkg or gpkg:///srv/atlas/atlas.gpkg) or a postgresql:// URL"
         )
     from .gpkg import GeoPackageStore
 

@@ -291,7 +291,16 @@ def verify(con) -> VerifyReport:
                        "ORDER BY id")
     changes = con.execute("SELECT rev, layer, key, fid, op, before, before_geom, after, after_geom "
                           "FROM gpkg_atlas_changes ORDER BY rev, seq")
-    pending = changes.fetchone()
+    return check_chain(revs, changes, lambda: con.execute("SELECT id, hash FROM gpkg_atlas_head").fetchone())
+
+
+def check_chain(revs, changes, head) -> VerifyReport:
+    """The chain's check, for every backend: ``revs`` (id, time, actor, message, layers, count,
+    prev_hash, hash) in id order and ``changes`` (rev, layer, key, fid, op, before, before_geom,
+    after, after_geom) in (rev, seq) order, both cursors read as they go; ``head()`` the (id, hash)
+    the store records as its newest entry, or None."""
+    changes = iter(changes)
+    pending = next(changes, None)
     prev, expect, n = GENESIS, 1, 0
     for rid, time, actor, message, layers, count, prev_hash, digest in revs:
         if rid != expect:
@@ -301,7 +310,7 @@ def verify(con) -> VerifyReport:
             return VerifyReport(False, n, pending[0], f"change rows of revision {pending[0]}, which is not in the log")
         while pending is not None and pending[0] == rid:
             mine.append(pending[1:])
-            pending = changes.fetchone()
+            pending = next(changes, None)
         if prev_hash != prev:
             return VerifyReport(False, n, rid, f"entry {rid} does not point at the hash of entry {rid - 1}")
         if len(mine) != count:
@@ -311,7 +320,7 @@ def verify(con) -> VerifyReport:
         prev, expect, n = digest, expect + 1, n + 1
     if pending is not None:
         return VerifyReport(False, n, pending[0], f"change rows of revision {pending[0]}, which is not in the log")
-    head = con.execute("SELECT id, hash FROM gpkg_atlas_head").fetchone()
+    head = head()
     if n and (head is None or head[0] != n or head[1] != prev):
         return VerifyReport(False, n, n + 1 if head and head[0] > n else n,
                             f"the newest entries are missing: the head names entry {head[0] if head else '?'}, "

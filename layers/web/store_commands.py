@@ -1,5 +1,5 @@
-"""``flask --app server store backup PATH`` / ``store restore PATH`` and ``audit verify``: the store
-from the command line. A backup is SQLite's online backup of the live store (consistent while
+"""``flask --app server store backup PATH`` / ``store restore PATH`` / ``store copy SRC DST`` and
+``audit verify``: the store from the command line. A backup is SQLite's online backup of the live store (consistent while
 planners write) and, beside it, of the accounts database; a restore checks that the backup's
 revision log verifies before it replaces anything."""
 from __future__ import annotations
@@ -13,8 +13,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from geo.errors import GeoError
-from geo.store import restore_backup
+from geo.errors import GeoError, StoreError
+from geo.store import open_store, restore_backup
 
 from .commands import _who, audit
 
@@ -51,7 +51,7 @@ def backup(path: Path):
     except GeoError as exc:
         click.echo(f"error: {exc.detail}", err=True)
         sys.exit(2)
-    report = type(_store())(path, key=_store().key).verify(seal=False)
+    report = open_store(path, key=_store().key).verify(seal=False)  # a GeoPackage, of either backend
     source = _accounts_path()
     if source.exists():
         with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(accounts_copy(path))) as dst:
@@ -63,20 +63,71 @@ def backup(path: Path):
     click.echo(f"backed up to {path} ({report.detail})" + (f" and {accounts_copy(path)}" if source.exists() else ""))
 
 
+@store.command("copy")
+@click.argument("src")
+@click.argument("dst")
+@click.option("--replace", is_flag=True, help="replace a store already at DST (else DST must be new)")
+@with_appcontext
+def copy(src: str, dst: str, replace: bool):
+    """Copy the whole store SRC to DST, revisions included: each a .gpkg path or a postgresql:// URL
+    (GeoPackage <-> PostGIS). DST appears complete or not at all; its log must verify as SRC's."""
+    from geo.store import open_store
+    from geo.store.copy import copy_store
+
+    bar = click.progressbar(length=1, label="copying (features and log rows)", file=sys.stderr, show_pos=True)
+    seen = [0]
+
+    def progress(done: int, total: int) -> None:
+        bar.length = max(total, 1)
+        bar.update(done - seen[0])
+        seen[0] = done
+
+    try:
+        with bar:
+            report = copy_store(open_store(src, key=_store().key), dst, replace=replace, progress=progress)
+    except GeoError as exc:
+        click.echo(f"error: {exc.detail}; nothing was written to the destination", err=True)
+        sys.exit(2)
+    click.echo(f"copied to {_safe(dst)} ({report.detail}; head {report.head})")
+
+
+def _safe(url: str) -> str:
+    """A store URL without its password, for the terminal."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit((parts.scheme, f"{parts.username}:***@{host}", parts.path, parts.query, ""))
+    return url
+
+
 @store.command("restore")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @with_appcontext
 def restore(path: Path, yes: bool):
     """Bring back the backup PATH as the store (stop the server first); its log must verify."""
-    target = Path(_store().path)
+    live = _store()
+    target = Path(getattr(live, "path", Path("var") / "atlas.gpkg"))
+    # a PostGIS store is kept as a GeoPackage under var/
+    kept = target.with_name(f"{target.name}.before-restore" if hasattr(live, "path") else "atlas.before-restore.gpkg")
     if not yes:
-        click.confirm(f"replace {target} with {path}? Stop the server first; the current store is kept as "
-                      f"{target.name}.before-restore", abort=True)
-    if target.exists():
-        _store().backup(target.with_name(f"{target.name}.before-restore"))
+        click.confirm(f"replace {live.url if not hasattr(live, 'path') else target} with {path}? Stop the server "
+                      f"first; the current store is kept as {kept}", abort=True)
+    if live.exists():
+        live.backup(kept)
     try:
-        report = restore_backup(path, target, key=_store().key)
+        if hasattr(live, "path"):
+            report = restore_backup(path, target, key=live.key)
+        else:  # PostGIS: the backup (a GeoPackage) copied into the store's schema, checked first
+            from geo.store.copy import copy_store
+
+            checked = open_store(path, key=live.key).verify(seal=False)
+            if not checked.ok or not checked.entries:
+                raise StoreError(f"{path.name} cannot be restored: its revision log does not "
+                               f"verify ({checked.detail})")
+            report = copy_store(open_store(path, key=live.key), live.url, replace=True)
     except GeoError as exc:
         click.echo(f"error: {exc.detail}; the store was left as it was", err=True)
         sys.exit(2)
@@ -84,7 +135,8 @@ def restore(path: Path, yes: bool):
     if accounts.exists():
         with closing(sqlite3.connect(accounts)) as src, closing(sqlite3.connect(_accounts_path())) as dst:
             src.backup(dst)
-    click.echo(f"restored {target} from {path} ({report.detail}); start the server again")
+    click.echo(f"restored {live.url if not hasattr(live, 'path') else target} from {path} ({report.detail}); "
+               "start the server again")
 
 
 @audit.command("verify")

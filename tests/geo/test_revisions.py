@@ -14,6 +14,7 @@ import shapely
 
 from geo.errors import Conflict, InvalidGeometry, InvalidParameter, NotFound, Stale
 from geo.store import Field, Query, open_store, restore_backup
+from tests import pg
 
 PARK_FIELDS = (Field("name_zh", "str"), Field("category", "str"), Field("area_mu", "float"), Field("open", "bool"))
 
@@ -38,11 +39,41 @@ def roads(n=3):
                                       for i in range(n)], crs="EPSG:4326")
 
 
-@pytest.fixture()
-def store(tmp_path):
-    s = open_store(tmp_path / "atlas.gpkg", key="id")
+BACKENDS = {"gpkg": lambda tmp_path: open_store(tmp_path / "atlas.gpkg", key="id"),
+            "postgis": lambda tmp_path: open_store(pg.fresh_url(), key="id")}
+
+
+@pytest.fixture(params=list(BACKENDS))
+def store(request, tmp_path):
+    s = BACKENDS[request.param](tmp_path)
     s.replace({"parks": parks(), "roads": roads()})
     return s
+
+
+def is_gpkg(store) -> bool:
+    return store.url.startswith("gpkg")
+
+
+def direct(store, *statements):
+    """SQL run in the store's database by another program (QGIS, sqlite3, psql), not by the atlas:
+    the GeoPackage's log tables are ``gpkg_atlas_*``, the PostGIS schema's ``atlas_*``."""
+    if is_gpkg(store):
+        from geo.store.gpkg_geom import register_functions
+
+        con = sqlite3.connect(store.path)
+        register_functions(con)  # GDAL's R-tree triggers call the ST_ functions every GIS program has
+        try:
+            for statement in statements:
+                con.execute(statement)
+            con.commit()
+        finally:
+            con.close()
+        return
+    with pg.connect() as con:
+        con.execute(f'SET search_path TO "{store.schema}", public')
+        with con.transaction():
+            for statement in statements:
+                con.execute(statement.replace("gpkg_atlas_", "atlas_"))
 
 
 def ids(store, layer="parks", **q):
@@ -53,8 +84,9 @@ def test_the_build_is_one_revision_and_the_file_is_wal(store):
     (rev,) = store.history()
     assert rev.actor == "sources" and rev.message == "build" and rev.changes == () and rev.id == 1
     assert store.versions("parks", ["park-0", "park-3", "nope"]) == {"park-0": 1, "park-3": 1}
-    with sqlite3.connect(store.path) as con:
-        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if is_gpkg(store):
+        with sqlite3.connect(store.path) as con:
+            assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     again = store.replace({"parks": parks(2)}, message="重建")
     assert again.id == 2 and again.actor == "sources" and again.message == "重建"
     assert ids(store) == ["park-0", "park-1"] and store.layers() == ["parks"]
@@ -128,29 +160,27 @@ def test_the_chain_detects_a_changed_an_inserted_and_a_deleted_entry(store):
     for i in range(3):
         store.update("parks", "park-0", properties={"area_mu": float(i) + 0.5}, actor="a", message=f"第{i}次")
     assert store.verify().ok and store.verify().entries == 4
-    with sqlite3.connect(store.path) as con:
-        con.execute("UPDATE gpkg_atlas_revisions SET message = '篡改' WHERE id = 2")
+    direct(store, "UPDATE gpkg_atlas_revisions SET message = '篡改' WHERE id = 2")
     report = store.verify()
     assert not report.ok and report.first_bad == 2 and "altered" in report.detail
-    with sqlite3.connect(store.path) as con:
-        con.execute("UPDATE gpkg_atlas_revisions SET message = '第0次' WHERE id = 2")
-        con.execute("UPDATE gpkg_atlas_changes SET after = replace(after, '0.5', '9.5') WHERE rev = 2")
+    direct(store, "UPDATE gpkg_atlas_revisions SET message = '第0次' WHERE id = 2",
+           "UPDATE gpkg_atlas_changes SET after = replace(after, '0.5', '9.5') WHERE rev = 2")
     assert not store.verify().ok and store.verify().first_bad == 2
-    with sqlite3.connect(store.path) as con:
-        con.execute("UPDATE gpkg_atlas_changes SET after = replace(after, '9.5', '0.5') WHERE rev = 2")
+    direct(store, "UPDATE gpkg_atlas_changes SET after = replace(after, '9.5', '0.5') WHERE rev = 2")
     assert store.verify().ok
-    with sqlite3.connect(store.path) as con:  # the newest entry removed
-        con.execute("DELETE FROM gpkg_atlas_changes WHERE rev = 4")
-        con.execute("DELETE FROM gpkg_atlas_revisions WHERE id = 4")
+    direct(store, "DELETE FROM gpkg_atlas_changes WHERE rev = 4",  # the newest entry removed
+           "DELETE FROM gpkg_atlas_revisions WHERE id = 4")
     report = store.verify()
     assert not report.ok and "newest" in report.detail
-    with sqlite3.connect(store.path) as con:  # one in the middle removed
-        con.execute("DELETE FROM gpkg_atlas_revisions WHERE id = 2")
+    direct(store, "DELETE FROM gpkg_atlas_revisions WHERE id = 2")  # one in the middle removed
     assert not store.verify().ok and store.verify().first_bad == 2
 
 
-def test_an_edit_through_gdal_is_recorded_as_external(store):
+def test_an_edit_through_gdal_is_recorded_as_external(tmp_path):
     import pyogrio
+
+    store = open_store(tmp_path / "atlas.gpkg", key="id")
+    store.replace({"parks": parks(), "roads": roads()})
 
     extra = roads(1).assign(id=["road-ext"], name_zh=["外部道路"])
     pyogrio.write_dataframe(extra, store.path, layer="roads", append=True)
@@ -241,7 +271,7 @@ def test_restore_a_feature_and_drop_and_restore_a_layer(store):
     assert store.query("parks", Query()).to_wkb().equals(snapshot)
     assert store.info("parks").geometry_type == "MultiPolygon" and store.verify().ok
     store.restore_layer("parks", revision_id=1, actor="admin", message="回到构建")  # back to the build
-    assert store.query("parks", Query()).to_wkb().equals(open_store(store.path, key="id").query(
+    assert store.query("parks", Query()).to_wkb().equals(open_store(store.url, key="id").query(
         "parks", Query(as_of=store.history()[-1].time)).to_wkb())
 
 
@@ -261,10 +291,11 @@ def test_create_layer_add_field_and_rename(store):
     store.add("plans_2026", gpd.GeoDataFrame({"id": ["plan-2"], "name_zh": ["规划二"]},
                                              geometry=[square(122.3, 37.5)], crs="EPSG:4326"), actor="a", message="")
     assert ids(store, "plans_2026", bbox=(122.29, 37.49, 122.4, 37.6)) == ["plan-2"]
-    import pyogrio
+    if is_gpkg(store):  # GDAL reads the renamed layer
+        import pyogrio
 
-    assert pyogrio.read_dataframe(store.path, layer="plans_2026")["id"].tolist() == ["plan-1", "plan-2"]
-    assert store.verify().ok
+        assert pyogrio.read_dataframe(store.path, layer="plans_2026")["id"].tolist() == ["plan-1", "plan-2"]
+    assert ids(store, "plans_2026") == ["plan-1", "plan-2"] and store.verify().ok
 
 
 def test_backup_while_a_thread_writes_then_restore(store, tmp_path):
@@ -336,13 +367,15 @@ print("done", flush=True)
 """
 
 
-def test_a_writer_killed_mid_transaction_leaves_the_store_consistent(store):
+def test_a_writer_killed_mid_transaction_leaves_the_store_consistent(tmp_path):
     import os
     import signal
     import subprocess
     import sys
     from pathlib import Path
 
+    store = open_store(tmp_path / "atlas.gpkg", key="id")
+    store.replace({"parks": parks(), "roads": roads()})
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen([sys.executable, "-c", CRASH, str(store.path)], stdout=subprocess.PIPE, text=True,
                             cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
@@ -367,13 +400,7 @@ def test_the_version_moves_on_every_committed_write_app_or_external(store):
     seen = {store.version()}
     store.update("parks", "park-0", properties={"name_zh": "一"}, actor="a", message="")
     seen.add(store.version())
-    from geo.store.gpkg_geom import register_functions
-
-    con = sqlite3.connect(store.path)
-    register_functions(con)
-    con.execute("DELETE FROM parks WHERE id = 'park-3'")
-    con.commit()
-    con.close()
+    direct(store, "DELETE FROM parks WHERE id = 'park-3'")
     seen.add(store.version())
     store.add_field("parks", Field("note", "str"), actor="a", message="")
     seen.add(store.version())
@@ -381,14 +408,15 @@ def test_the_version_moves_on_every_committed_write_app_or_external(store):
     assert store.version() == store.version()  # and stays put without a write
 
 
-def test_the_extent_follows_moves_and_deletes_without_a_pass_when_it_cannot_change(tmp_path):
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_the_extent_follows_moves_and_deletes_without_a_pass_when_it_cannot_change(tmp_path, backend):
     """A shape moved inside the extent leaves it as it is (no pass over the R-tree); one moved
     off the edge, or deleted there, shrinks it to what is left; a move outward grows it."""
     import geopandas as gpd
 
     from geo.store import open_store as open_
 
-    store = open_(tmp_path / "extent.gpkg", key="id")
+    store = BACKENDS[backend](tmp_path)
     pts = gpd.GeoDataFrame({"id": ["西", "中", "东"], "name_zh": ["西点", "中点", "东点"]},
                            geometry=[shapely.Point(122.0, 37.0), shapely.Point(122.5, 37.2), shapely.Point(123.0, 37.4)],
                            crs="EPSG:4326")

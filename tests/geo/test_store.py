@@ -10,6 +10,7 @@ import shapely
 
 from geo.errors import CRSError, InvalidParameter, NotFound, StoreError
 from geo.store import Field, Query, open_store
+from tests import pg
 
 
 def frame(n=5, crs="EPSG:4326", prefix="t"):
@@ -39,7 +40,11 @@ def gpkg(tmp_path):
     return open_store(tmp_path / "s.gpkg", key="id")
 
 
-BACKENDS = {"gpkg": gpkg}
+def postgis(tmp_path):
+    return open_store(pg.fresh_url(), key="id")
+
+
+BACKENDS = {"gpkg": gpkg, "postgis": postgis}
 
 
 @pytest.fixture(params=list(BACKENDS))
@@ -164,7 +169,11 @@ def test_rejected_writes_leave_the_store_unchanged(store, bad):
 def test_a_failure_midway_leaves_the_store_unchanged(store, monkeypatch):
     import pyogrio
 
-    real = pyogrio.write_arrow
+    from geo.store.pg_edit import PostGISEditor
+
+    # the backend's own writing of a layer's rows fails for the second layer
+    owner, name = (pyogrio, "write_arrow") if store.url.startswith("gpkg") else (PostGISEditor, "_copy_rows")
+    real = getattr(owner, name)
     calls = []
 
     def flaky(*args, **kwargs):
@@ -173,7 +182,7 @@ def test_a_failure_midway_leaves_the_store_unchanged(store, monkeypatch):
             raise OSError("disk full")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pyogrio, "write_arrow", flaky)
+    monkeypatch.setattr(owner, name, flaky)
     before = _snapshot(store)
     with pytest.raises(StoreError) as caught:
         store.replace({"points": frame(3), "more": frame(1, prefix="m")})
@@ -194,10 +203,24 @@ def test_a_file_that_is_not_a_store_is_a_store_error(tmp_path):
     assert str(tmp_path) not in caught.value.detail and str(path) in caught.value.internal
 
 
-@pytest.mark.parametrize("url", ["postgresql://u@h/db", "atlas.sqlite"])
+@pytest.mark.parametrize("url", ["atlas.sqlite", "mysql://u@h/db"])
 def test_unsupported_urls_say_what_to_use(url):
-    with pytest.raises(StoreError, match=r"\.gpkg"):
+    with pytest.raises(StoreError, match=r"\.gpkg.*postgresql://"):
         open_store(url, key="id")
+
+
+def test_a_postgis_store_not_built_says_how_to_build():
+    store = open_store(pg.fresh_url(), key="id")
+    assert not store.exists() and store.version() == "none"
+    with pytest.raises(StoreError, match="make build"):
+        store.layers()
+
+
+def test_an_unreachable_database_is_a_store_error_without_its_address(tmp_path):
+    store = open_store(f"postgresql://atlas@/atlas?host={tmp_path}&port=1&connect_timeout=1&pool_timeout=1s", key="id")
+    with pytest.raises(StoreError) as caught:
+        store.exists()
+    assert "cannot be reached" in caught.value.detail and str(tmp_path) not in caught.value.detail
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from geo.store.gpkg_bulk import db_column
 from geo.store.gpkg_geom import blob, blobs
 from geo.store.gpkg_write import db_value
 from geo.store.logged import StoredChanges
+from tests import pg
 
 FIELDS = [Field("name_zh", "str"), Field("n", "int"), Field("ratio", "float"), Field("ok", "bool"),
           Field("note", "str")]
@@ -83,6 +84,46 @@ def test_a_large_write_is_the_write_row_by_row(tmp_path, monkeypatch):
     assert rev.changes == tuple(bulk.history(limit=1)[0].changes)
     got = bulk.query("parcels", Query(bbox=(122.0, 37.4, 122.00004, 37.40004)))
     assert list(got["id"]) == ["k-0"] and got.geometry.iloc[0].geom_type == "MultiPolygon"
+
+
+def _seeded(tmp_path, backend: str):
+    """A store of either backend with one seed layer (the interface's tests below)."""
+    if backend == "gpkg":
+        return _store(tmp_path, "seeded")
+    store = open_store(pg.fresh_url(), key="id")
+    store.replace({"seed": gpd.GeoDataFrame({"id": ["s"]}, geometry=[shapely.Point(122, 37.5)], crs=4326)})
+    return store
+
+
+@pytest.mark.parametrize("backend", ["gpkg", "postgis"])
+def test_a_large_write_holds_its_changes_in_the_log_and_reads_back(tmp_path, backend):
+    frame = _frame(25_000)  # more than one chunk of every backend
+    store = _seeded(tmp_path, backend)
+    rev = store.create_layer("parcels", "MultiPolygon", FIELDS, features=frame, actor="测试", message="bulk")
+    assert store.info("parcels").count == 25_000 and store.verify().ok
+    assert len(rev.changes) == 25_000 and not isinstance(rev.changes, tuple)  # read from the log when asked for
+    first = rev.changes[0]
+    assert (first.op, first.key, first.after["name_zh"], first.after["ok"]) == ("add", "k-0", None, True)
+    assert first.after["note"] == '"引号"\\0' and first.after["n"] is None
+    assert rev.changes[-1].key == "k-24999" and [c.key for c in rev.changes[10:12]] == ["k-10", "k-11"]
+    assert rev.changes == tuple(store.history(limit=1)[0].changes)
+    got = store.query("parcels", Query(bbox=(122.0, 37.4, 122.00004, 37.40004)))
+    assert list(got["id"]) == ["k-0"] and got.geometry.iloc[0].geom_type == "MultiPolygon"
+    assert list(store.query("parcels", Query(limit=3, offset=24_998))["id"]) == ["k-24998", "k-24999"]
+
+
+@pytest.mark.parametrize("backend", ["gpkg", "postgis"])
+def test_a_failure_in_a_later_chunk_writes_nothing_and_spends_no_revision(tmp_path, backend):
+    store = _seeded(tmp_path, backend)
+    frame = _frame(25_000)
+    x, y = 122.0, 37.49
+    frame.loc[22_222, "geometry"] = shapely.Polygon([(x, y), (x + 1e-3, y + 1e-3), (x + 1e-3, y), (x, y + 1e-3)])
+    before = (store.version(), store.layers(), store.history())
+    with pytest.raises(InvalidGeometry):
+        store.create_layer("parcels", "MultiPolygon", FIELDS, features=frame, actor="a", message="m")
+    assert (store.version(), store.layers(), store.history()) == before and store.verify().ok
+    store.create_layer("parcels", "MultiPolygon", FIELDS, features=_frame(100), actor="a", message="m")
+    assert store.history(limit=1)[0].id == 2
 
 
 def test_external_edits_are_still_recorded_after_a_bulk_write(tmp_path):

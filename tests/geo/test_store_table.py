@@ -15,6 +15,7 @@ import shapely
 from geo.errors import InvalidParameter
 from geo.store import Field, Query, open_store, sort_order
 from geo.store import gpkg_table
+from tests import pg
 
 N = 400
 
@@ -36,9 +37,13 @@ def data(n=N, seed=11) -> gpd.GeoDataFrame:
 DECLARED = (Field("since", "date"),)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    s = open_store(tmp_path_factory.mktemp("table") / "t.gpkg", key="id")
+BACKENDS = {"gpkg": lambda folder: open_store(folder / "t.gpkg", key="id"),
+            "postgis": lambda folder: open_store(pg.fresh_url(), key="id")}
+
+
+@pytest.fixture(scope="module", params=list(BACKENDS))
+def store(request, tmp_path_factory):
+    s = BACKENDS[request.param](tmp_path_factory.mktemp("table"))
     s.replace({"pts": data()}, {"pts": DECLARED})
     return s
 
@@ -168,8 +173,9 @@ def test_bad_orders_cursors_and_bounds_are_refused(store, query, parameter):
     assert caught.value.parameter == parameter
 
 
-def test_json_fields_cannot_be_sorted_or_totalled(tmp_path):
-    s = open_store(tmp_path / "j.gpkg", key="id")
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_json_fields_cannot_be_sorted_or_totalled(tmp_path, backend):
+    s = BACKENDS[backend](tmp_path)
     s.replace({"pts": data(5).assign(doc='{"a": 1}')}, {"pts": (*DECLARED, Field("doc", "json"))})
     with pytest.raises(InvalidParameter, match="JSON"):
         s.rows("pts", Query(order_by=(("doc", False),)))
@@ -177,8 +183,9 @@ def test_json_fields_cannot_be_sorted_or_totalled(tmp_path):
         s.totals("pts", Query(), ["name"])
 
 
-def test_as_of_reads_take_the_same_order_after_the_past_view(tmp_path):
-    s = open_store(tmp_path / "h.gpkg", key="id")
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_as_of_reads_take_the_same_order_after_the_past_view(tmp_path, backend):
+    s = BACKENDS[backend](tmp_path)
     s.replace({"pts": data()}, {"pts": DECLARED})
     when = s.history(limit=1)[0].time
     frame = data()

@@ -1,0 +1,362 @@
+"""The PostGIS store: the same ``Store`` interface over a PostgreSQL schema with PostGIS.
+
+``ATLAS_STORE=postgresql://user:password@host:5432/db?schema=atlas&statement_timeout=30s`` (or
+``postgres://``). Options of the URL that are the store's own, taken out before libpq sees it:
+
+- ``schema``: the schema that is the store (default ``atlas``); made by the first build.
+- ``statement_timeout``: the longest any one read may run, in ms or with a unit (``30s``, ``2min``;
+  default 30 s); a read cut off by it is a StoreError saying so. ``write_timeout``: the same for each
+  statement of a write (default 10 min: an import of a million features is one long COPY).
+- ``pool_min`` / ``pool_max``: the connection pool's size (default 1 / 10), one pool a process per
+  database, shared by every store of it; ``pool_timeout``: how long a request waits for a connection
+  (default 10 s) before it is told the database cannot be reached.
+
+Everything else of the URL goes to libpq as it is (``host=/run/postgresql`` for a socket, ``sslmode``…).
+
+Geometries are kept in EPSG:4326 (``geometry(<type>, 4326)``) with a GiST index; a bbox is
+``geom && ST_MakeEnvelope(…)``, the index's box test (what the GeoPackage R-tree answers). Every
+value is a bound parameter; every identifier is a ``psycopg.sql.Identifier`` of a name checked
+against the schema. Reads run on autocommit connections (one statement, one snapshot, no lock kept);
+a stream holds its rows in a ``WITH HOLD`` cursor (one snapshot, and a rebuild is not held up).
+Connections and the URL: ``pg_conn``; SQL pieces: ``pg_sql``; writes: ``pg_edit`` (features) and
+``pg_layers`` (layer-wide); the log: ``pg_log``; the tables and triggers: ``pg_ddl``; copies: ``copy``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from ..errors import InvalidParameter, NotFound, StoreError
+from . import order as ordering
+from . import pg_ddl as ddl
+from .base import Field, LayerInfo, Query, Rows, Store, sort_order
+from .gpkg_rows import attribute_columns, like_pattern, rows_to_frame
+from .pg_edit import PostGISEditor
+from .pg_layers import PostGISLayers
+from .pg_conn import close_pools, parse_url, pool, store_error  # noqa: F401 (close_pools: for the tests)
+from .pg_sql import col, compare, keyset, order_clause, read_expr, typed_values
+from .pg_log import PostGISLog
+
+log = logging.getLogger(__name__)
+
+class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
+    def __init__(self, url: str, *, key: str):
+        self.url = str(url)
+        self.key = key
+        self.conninfo, self.options = parse_url(self.url)
+        self.schema = self.options["schema"]
+        self._schema_cache: tuple[str, dict] | None = None
+        self._counts: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- connections ---------------------------------------------------------------------------
+    def _pool(self):
+        return pool(self.conninfo, self.options)
+
+    @contextmanager
+    def _connection(self, what: str):
+        """A pooled autocommit connection; every psycopg failure a StoreError (detail logged)."""
+        try:
+            with self._pool().connection() as con:
+                yield con
+        except psycopg.Error as exc:
+            raise store_error(exc, f"{what} in schema {self.schema}", self.options) from exc
+        except Exception as exc:
+            if type(exc).__name__ == "PoolTimeout":
+                raise store_error(exc, what, self.options) from exc
+            raise
+
+    def _run(self, what: str, fn):
+        with self._connection(what) as con:
+            return fn(con)
+
+    def _t(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self.schema, name)
+
+    # -- reading -------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self._run("looking for the store", lambda con: ddl.is_store(con, self.schema))
+
+    def version(self) -> str:
+        def read(con):
+            try:
+                # the head table's oid: a store replaced by a copy is a new table, even at the same revision
+                row = con.execute(sql.SQL("SELECT id, tableoid::bigint FROM {}").format(self._t("atlas_head"))).fetchone()
+            except psycopg.errors.UndefinedTable:
+                return "none"
+            return f"pg-{row[1]:x}-{row[0]:x}"
+        try:
+            return self._run("reading the version", read)
+        except StoreError:
+            return "none"
+
+    def _schema(self) -> dict:
+        stamp = self.version()
+        if stamp == "none":
+            if not self.exists():
+                raise StoreError("the store has not been built yet; run 'make build' (python -m layers.build) first",
+                                 internal=f"no store in schema {self.schema} of {self.conninfo}")
+        if self._schema_cache and self._schema_cache[0] == stamp:
+            return self._schema_cache[1]
+        schema = self._run("reading the schema", lambda con: ddl.read_schema(con, self.schema))
+        self._schema_cache = (stamp, schema)
+        return schema
+
+    def _layer(self, layer: str) -> dict:
+        schema = self._schema()
+        if layer not in schema:
+            raise NotFound(f"no layer {layer!r}; the layers are: {', '.join(schema) or '(none)'}", parameter="layer")
+        return schema[layer]
+
+    def layers(self) -> list[str]:
+        return list(self._schema())
+
+    def fields(self, layer: str) -> tuple[Field, ...]:
+        return tuple(Field(n, t) for n, t in self._layer(layer)["fields"].items())
+
+    def _cached(self, key, fn):
+        key = (self._schema_cache[0] if self._schema_cache else None, *key)
+        with self._lock:
+            if key in self._counts:
+                self._counts.move_to_end(key)
+                return self._counts[key]
+        value = fn()
+        with self._lock:
+            self._counts[key] = value
+            while len(self._counts) > 512:
+                self._counts.popitem(last=False)
+        return value
+
+    def info(self, layer: str) -> LayerInfo:
+        meta = self._layer(layer)
+
+        row = self._cached(("info", layer), lambda: self._run(f"reading layer {layer}", lambda con: con.execute(
+            sql.SQL("SELECT count(*), ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)), ST_XMax(ST_Extent(geom)), "
+                    "ST_YMax(ST_Extent(geom)) FROM {}").format(self._t(layer))).fetchone()))
+        return LayerInfo(name=layer, geometry_type=meta["type"], count=int(row[0]),
+                         bbox=None if row[1] is None else tuple(float(v) for v in row[1:]),
+                         fields=self.fields(layer), crs="EPSG:4326")
+
+    def _conditions(self, layer: str, meta: dict, query: Query) -> tuple[list[sql.Composable], list]:
+        """The WHERE conditions of ``query`` on the table ``t`` and their parameters. (A backend-neutral
+        CQL2 expression, ``Query.where`` when the interface has one, is translated here too: into
+        conditions over ``col``/``compare`` of checked fields, its values parameters.)"""
+        fields = meta["fields"]
+        conds, params = [], []
+        if query.bbox is not None:
+            minx, miny, maxx, maxy = (float(v) for v in query.bbox)
+            conds.append(sql.SQL("t.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"))
+            params += [minx, miny, maxx, maxy]
+        for name, values in query.equals.items():
+            if name not in fields:
+                raise InvalidParameter(f"layer {layer!r} has no field {name!r}", parameter=name)
+            if not values:
+                continue
+            typed = typed_values(values, fields[name])
+            if not typed:
+                conds.append(sql.SQL("false"))
+                continue
+            expr = read_expr(name, fields[name]) if fields[name] == "date" else col(name)
+            conds.append(sql.SQL("{} IN ({})").format(expr, sql.SQL(", ").join(sql.Placeholder() * len(typed))))
+            params += typed
+        if query.text:
+            present = [f for f in query.text_fields if f in fields]
+            if present:
+                conds.append(sql.SQL("(") + sql.SQL(" OR ").join(
+                    sql.SQL("{}::text COLLATE \"C\" ILIKE %s ESCAPE '\\'").format(col(f)) for f in present) + sql.SQL(")"))
+                params += [like_pattern(query.text)] * len(present)
+            else:
+                conds.append(sql.SQL("false"))
+        if query.ids is not None:
+            if self.key not in fields or not query.ids:
+                conds.append(sql.SQL("false"))
+            else:
+                conds.append(sql.SQL("{}::text = ANY(%s)").format(col(self.key)) if fields[self.key] != "str"
+                             else sql.SQL("{} = ANY(%s)").format(col(self.key)))
+                params.append([str(i) for i in query.ids])
+        ordering.check_ranges(layer, fields, query.ranges)
+        ordering.check_contains(layer, fields, query.contains)
+        for name, (lo, hi) in query.ranges.items():
+            conds.append(sql.SQL("{} IS NOT NULL").format(col(name)))
+            for op, value in ((">=", lo), ("<=", hi)):
+                if value is not None:
+                    c, p = compare(name, fields[name], op, value)
+                    conds.append(c)
+                    params += p
+        for name, text in query.contains.items():
+            expr = read_expr(name, fields[name])
+            conds.append(sql.SQL("{}::text COLLATE \"C\" ILIKE %s ESCAPE '\\'").format(expr))
+            params.append(like_pattern(text))
+        return conds, params
+
+    def _from(self, layer: str, meta: dict, query: Query, extra=((), ())) -> tuple[sql.Composable, list]:
+        conds, params = self._conditions(layer, meta, query)
+        conds, params = conds + list(extra[0]), params + list(extra[1])
+        where = (sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds)) if conds else sql.SQL("")
+        return sql.SQL("FROM {} AS t").format(self._t(layer)) + where, params
+
+    def _columns(self, layer: str, meta: dict, query: Query) -> list[str]:
+        if query.columns is None:
+            return list(meta["fields"])
+        unknown = [c for c in query.columns if c not in meta["fields"]]
+        if unknown:
+            raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter="fields")
+        return list(query.columns)
+
+    def _order(self, layer: str, meta: dict, query: Query):
+        order = sort_order(query, self.key)
+        if order is None:
+            if query.limit is not None and query.limit < 0:
+                raise InvalidParameter("limit must not be negative", parameter="limit")
+            return None
+        ordering.check_order(layer, meta["fields"], order, self.key)
+        ordering.check_after(order, query.after, query.offset)
+        if query.limit is not None and query.limit < 0:
+            raise InvalidParameter("limit must not be negative", parameter="limit")
+        return order
+
+    def _select(self, layer: str, query: Query, select: sql.Composable, *, order=None, more: int = 0):
+        """``SELECT <select> FROM … WHERE … ORDER BY … LIMIT … OFFSET …`` and its parameters."""
+        meta = self._layer(layer)
+        extra = ((), ())
+        if order is not None and query.after is not None:
+            c, p = keyset(order, tuple(query.after), meta["fields"])
+            extra = ((c,), p)
+        base, params = self._from(layer, meta, query, extra)
+        tail = order_clause(order, meta["fields"]) if order is not None else sql.SQL("ORDER BY t.fid")
+        statement = sql.SQL("SELECT ") + select + sql.SQL(" ") + base + sql.SQL(" ") + tail
+        if query.limit is not None:
+            statement += sql.SQL(" LIMIT %s")
+            params.append(query.limit + more)
+        if query.offset:
+            statement += sql.SQL(" OFFSET %s")
+            params.append(query.offset)
+        return statement, params
+
+    def _feature_select(self, meta: dict, columns: list[str]) -> sql.Composable:
+        return sql.SQL(", ").join([*(read_expr(c, meta["fields"][c]) for c in columns), sql.SQL("ST_AsBinary(t.geom)")])
+
+    def count(self, layer: str, query: Query, *, at_most: int | None = None) -> int:
+        if query.as_of is not None:
+            return self._asof_count(layer, query)
+        meta = self._layer(layer)
+        base, params = self._from(layer, meta, query)
+        statement = sql.SQL("SELECT count(*) ") + base
+        if at_most is not None and not self._bbox_only(query):
+            statement = sql.SQL("SELECT count(*) FROM (SELECT 1 ") + base + sql.SQL(" LIMIT %s) s")
+            params = params + [at_most + 1]
+
+        def read():
+            return int(self._run(f"counting {layer}", lambda con: con.execute(statement, params).fetchone()[0]))
+        return self._cached(("count", layer, statement.as_string(None), tuple(map(repr, params))), read)
+
+    def _bbox_only(self, query: Query) -> bool:
+        return (query.bbox is not None and not any(query.equals.values()) and not query.text
+                and query.ids is None and not query.ranges and not query.contains)
+
+    def query(self, layer: str, query: Query) -> gpd.GeoDataFrame:
+        if query.as_of is not None:
+            return self._asof_query(layer, query)
+        meta = self._layer(layer)
+        order = self._order(layer, meta, query)
+        columns = self._columns(layer, meta, query)
+        statement, params = self._select(layer, query, self._feature_select(meta, columns), order=order)
+        rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params).fetchall())
+        return rows_to_frame(rows, columns, meta["fields"], gpkg=False)
+
+    def stream(self, layer: str, query: Query, *, chunk_size: int = 5000) -> Iterator[gpd.GeoDataFrame]:
+        if query.as_of is not None:
+            yield from self._asof_stream(layer, query, chunk_size)
+            return
+        meta = self._layer(layer)
+        order = self._order(layer, meta, query)
+        columns = self._columns(layer, meta, query)
+        statement, params = self._select(layer, query, self._feature_select(meta, columns), order=order)
+        with self._connection(f"streaming {layer}") as con:
+            # the rows of one snapshot, held by the server past the transaction: no lock is kept, so
+            # a rebuild meanwhile goes ahead, and this stream still reads the rows of before it
+            con.autocommit = False
+            try:
+                cursor = con.cursor(name=f"atlas_stream_{id(self):x}_{threading.get_ident():x}", withhold=True)
+                cursor.execute(statement, params)
+                con.commit()
+                con.autocommit = True
+                try:
+                    while rows := cursor.fetchmany(chunk_size):
+                        yield rows_to_frame(rows, columns, meta["fields"], gpkg=False)
+                finally:
+                    cursor.close()
+            finally:
+                if not con.autocommit:
+                    con.rollback()
+                    con.autocommit = True
+
+    def rows(self, layer: str, query: Query) -> Rows:
+        if query.as_of is not None:
+            return self._asof_rows(layer, query)
+        meta = self._layer(layer)
+        order = self._order(layer, meta, query) or ((self.key, False),)
+        columns = self._columns(layer, meta, query)
+        extra = [n for n, _ in order if n not in columns]
+        names = [*columns, *extra]
+        select = sql.SQL(", ").join([*(read_expr(c, meta["fields"][c]) for c in names),
+                                     sql.SQL("ST_XMin(t.geom), ST_YMin(t.geom), ST_XMax(t.geom), ST_YMax(t.geom)")])
+        statement, params = self._select(layer, query, select, order=order, more=1)
+        rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params).fetchall())
+        more = query.limit is not None and len(rows) > query.limit
+        rows = rows[:query.limit] if more else rows
+        values = list(zip(*rows)) if rows else [()] * (len(names) + 4)
+        frame = pd.DataFrame(attribute_columns(columns, values[:len(columns)], meta["fields"]), columns=columns)
+        bounds = np.array([[np.nan if v is None else v for v in c] for c in values[len(names):]],
+                          dtype="float64").T.reshape(len(rows), 4)
+        after = None
+        if more:
+            last = dict(zip(names, rows[-1]))
+            after = tuple(int(last[n]) if isinstance(last[n], bool) else last[n] for n, _ in order)
+        return Rows(frame.reset_index(drop=True), bounds, after)
+
+    def totals(self, layer: str, query: Query, fields) -> dict:
+        if query.as_of is not None:
+            return self._asof_totals(layer, query, fields)
+        meta = self._layer(layer)
+        self._check_totals(layer, meta["fields"], fields)
+        base, params = self._from(layer, meta, query)
+        sums = [sql.SQL("sum({})::float8").format(col(f)) if meta["fields"][f] == "float"
+                else sql.SQL("sum({})").format(col(f)) for f in fields]
+        statement = sql.SQL(", ").join([sql.SQL("SELECT count(*)"), *sums]) + sql.SQL(" ") + base
+
+        def read():
+            row = self._run(f"totalling {layer}", lambda con: con.execute(statement, params).fetchone())
+            out = {"count": int(row[0])}
+            for f, v in zip(fields, row[1:]):
+                out[f] = None if v is None else (float(v) if meta["fields"][f] == "float" else int(v))
+            return out
+        return dict(self._cached(("totals", layer, statement.as_string(None), tuple(map(repr, params))), read))
+
+    _TOTALS = ("int", "float")
+
+    def _check_totals(self, layer: str, types: dict, fields) -> None:
+        for name in fields:
+            if types.get(name) not in self._TOTALS:
+                raise InvalidParameter(f"only fields of numbers can be totalled; {name!r} of layer {layer!r} is "
+                                       f"{types.get(name, 'not a field')}", parameter="totals")
+
+    def find(self, feature_id: str, *, as_of: str | None = None):
+        if as_of is not None:
+            return self._asof_find(feature_id, as_of)
+        for layer, meta in self._schema().items():
+            if self.key not in meta["fields"]:
+                continue
+            frame = self.query(layer, Query(ids=(feature_id,), limit=1))
+            if len(frame):
+                return layer, frame
+        return None

@@ -1,0 +1,110 @@
+"""SQL pieces of the PostGIS store over a layer's columns (names already checked against its schema,
+always ``sql.Identifier``; values always parameters): how a column is read, ordered and compared
+with SQLite's meaning (text by code point, booleans as 0/1, NULL the smallest, numbers before
+text), filter values typed for their column, and the keyset condition of a cursor."""
+from __future__ import annotations
+
+from psycopg import sql
+
+
+def col(name: str) -> sql.Composable:
+    return sql.SQL("t.{}").format(sql.Identifier(name))
+
+
+def read_expr(name: str, kind: str) -> sql.Composable:
+    """A column as read: dates as ISO text, the rest as they are."""
+    if kind == "date":
+        return sql.SQL("to_char(t.{}, 'YYYY-MM-DD')").format(sql.Identifier(name))
+    return col(name)
+
+
+def order_expr(name: str, kind: str) -> sql.Composable:
+    """A column as ordered and compared: text by code point (as SQLite and Python), booleans as 0/1,
+    dates as their ISO text."""
+    if kind in ("str", "json"):
+        return sql.SQL('t.{} COLLATE "C"').format(sql.Identifier(name))
+    if kind == "bool":
+        return sql.SQL("t.{}::int").format(sql.Identifier(name))
+    if kind == "date":
+        return sql.SQL("to_char(t.{}, 'YYYY-MM-DD') COLLATE \"C\"").format(sql.Identifier(name))
+    return col(name)
+
+
+NUMERIC = ("int", "float", "bool")
+
+
+def compare(name: str, kind: str, op: str, value) -> tuple[sql.Composable, list]:
+    """``column op value`` with SQLite's order across types (numbers before text), so a cursor or a
+    bound of the other type selects what it selects on the GeoPackage store and never fails."""
+    numeric_value = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if (kind in NUMERIC) != numeric_value:
+        # a number column against text: every number is smaller; a text column against a number: larger
+        smaller = kind in NUMERIC
+        truth = {"<": smaller, "<=": smaller, ">": not smaller, ">=": not smaller, "=": False}[op]
+        return sql.SQL("({} IS NOT NULL AND {})").format(col(name), sql.SQL("true" if truth else "false")), []
+    if numeric_value:
+        return sql.SQL("{} {} %s").format(order_expr(name, kind), sql.SQL(op)), [value]
+    return sql.SQL("{} {} %s::text").format(order_expr(name, kind), sql.SQL(op)), [value]
+
+
+def typed_values(values, kind: str) -> list:
+    """Filter values (text from a request) as values of the column's type; one that cannot be one
+    matches nothing, so it is left out (never a failed statement)."""
+    out = []
+    for v in values:
+        try:
+            if kind == "int":
+                f = float(v)
+                if f.is_integer():
+                    out.append(int(f))
+            elif kind == "float":
+                out.append(float(v))
+            elif kind == "bool":
+                b = {"1": True, "0": False, "true": True, "false": False}.get(str(v).lower())
+                if b is not None:
+                    out.append(b)
+            elif kind == "date":
+                out.append(str(v))
+            else:
+                out.append(str(v))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def keyset(order, after, kinds: dict) -> tuple[sql.Composable, list]:
+    """The rows beyond the cursor ``after`` in ``order`` (see gpkg_table: the runs "equal on the
+    fields before, beyond on this one", NULL the smallest), ORed in one condition."""
+    runs, params = [], []
+    for i in range(len(order) - 1, -1, -1):
+        prefix, values = [], []
+        for (name, _), value in zip(order[:i], after[:i]):
+            if value is None:
+                prefix.append(sql.SQL("{} IS NULL").format(col(name)))
+            else:
+                c, p = compare(name, kinds[name], "=", value)
+                prefix.append(c)
+                values += p
+        name, descending = order[i]
+        value = after[i]
+        if value is None:
+            if not descending:
+                runs.append((prefix + [sql.SQL("{} IS NOT NULL").format(col(name))], values))
+            continue
+        c, p = compare(name, kinds[name], "<" if descending else ">", value)
+        runs.append((prefix + [c], values + p))
+        if descending:
+            runs.append((prefix + [sql.SQL("{} IS NULL").format(col(name))], values))
+    if not runs:
+        return sql.SQL("false"), []
+    parts = []
+    for conds, values in runs:
+        parts.append(sql.SQL("(") + sql.SQL(" AND ").join(conds) + sql.SQL(")"))
+        params += values
+    return sql.SQL("(") + sql.SQL(" OR ").join(parts) + sql.SQL(")"), params
+
+
+def order_clause(order, kinds: dict) -> sql.Composable:
+    return sql.SQL("ORDER BY ") + sql.SQL(", ").join(
+        sql.SQL("{} {}").format(order_expr(n, kinds[n]), sql.SQL("DESC NULLS LAST" if d else "ASC NULLS FIRST"))
+        for n, d in order)
