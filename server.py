@@ -174,7 +174,7 @@ def index():
                               tianditu_key=cfg["TIANDITU_KEY"], max_limit=cfg["MAX_LIMIT"],
                               api=url_for("api.layers").rsplit("/layers", 1)[0], static=f"{root}/static/",
                               vendor=f"{root}/vendor/", standalone=url_for("page.standalone_map"),
-                              session=url_for("auth.session"))
+                              session=url_for("auth.session"), ogc=url_for("ogc.landing"))
     refuse_outside_links(page.html, page.tile_urls)
     g.tile_urls = page.tile_urls  # the Content-Security-Policy lets the basemaps' tiles through
     return Response(page.html, mimetype="text/html")

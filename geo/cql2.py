@@ -11,12 +11,32 @@ failure is an ``InvalidParameter`` on ``filter`` that says where and what was ex
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import shapely
 from shapely import wkt as shapely_wkt
 
+from .cql2_nodes import (
+    And,
+    Between,
+    CaseI,
+    Compare,
+    Geometry,
+    In,
+    IsNull,
+    Like,
+    Literal,
+    Not,
+    Or,
+    Property,
+    Spatial,
+    conjunction,
+    map_geometries,
+)
 from .errors import InvalidParameter
+
+__all__ = ["And", "Between", "CaseI", "Compare", "Geometry", "In", "IsNull", "Like", "Literal", "Not", "Or",
+           "Property", "Spatial", "conjunction", "map_geometries", "parse", "tokens"]
 
 PARAMETER = "filter"
 COMPARISONS = ("=", "<>", "<", ">", "<=", ">=")
@@ -27,93 +47,6 @@ GEOMETRY_TYPES = ("POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRI
 MAX_LENGTH = 20_000
 
 
-# -- the tree ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Property:
-    name: str
-
-
-@dataclass(frozen=True)
-class Literal:
-    """A number, a text, TRUE/FALSE or NULL (``value`` None); ``kind`` "date"/"timestamp" for
-    ``DATE('…')``/``TIMESTAMP('…')`` (the value then the ISO text)."""
-
-    value: object
-    kind: str = ""
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """A geometry literal (WKT or BBOX), in the coordinates of the filter's CRS as written."""
-
-    geom: object
-
-
-@dataclass(frozen=True)
-class CaseI:
-    """CASEI(x): x compared without regard to case."""
-
-    arg: object
-
-
-@dataclass(frozen=True)
-class Compare:
-    op: str
-    left: object
-    right: object
-
-
-@dataclass(frozen=True)
-class Like:
-    arg: object
-    pattern: object
-    negate: bool = False
-    nocase: bool = False  # ILIKE, which GDAL may send
-
-
-@dataclass(frozen=True)
-class In:
-    arg: object
-    values: tuple
-    negate: bool = False
-
-
-@dataclass(frozen=True)
-class Between:
-    arg: object
-    low: object
-    high: object
-    negate: bool = False
-
-
-@dataclass(frozen=True)
-class IsNull:
-    arg: object
-    negate: bool = False
-
-
-@dataclass(frozen=True)
-class And:
-    items: tuple
-
-
-@dataclass(frozen=True)
-class Or:
-    items: tuple
-
-
-@dataclass(frozen=True)
-class Not:
-    item: object
-
-
-@dataclass(frozen=True)
-class Spatial:
-    op: str  # "intersects"
-    left: object
-    right: object
-
-
 # -- tokens ------------------------------------------------------------------------------------
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
@@ -122,7 +55,7 @@ _TOKEN = re.compile(r"""
   | (?P<quoted>"(?:[^"]|"")*")
   | (?P<op><>|!=|<=|>=|=|<|>|\(|\)|,)
   | (?P<word>[^\W\d][\w.:]*)
-""", re.X | re.U)
+""", re.VERBOSE | re.UNICODE)
 _KEYWORDS = {"AND", "OR", "NOT", "IS", "NULL", "LIKE", "ILIKE", "IN", "BETWEEN", "TRUE", "FALSE"}
 
 
@@ -430,22 +363,3 @@ def parse(text: str):
     if len(text) > MAX_LENGTH:
         raise InvalidParameter(f"filter must be at most {MAX_LENGTH} characters", parameter=PARAMETER)
     return _Parser(text).parse()
-
-
-def map_geometries(expr, fn):
-    """``expr`` with ``fn(geom)`` in place of every geometry literal (to bring them into WGS84)."""
-    if isinstance(expr, Geometry):
-        return Geometry(fn(expr.geom))
-    if isinstance(expr, (And, Or)):
-        return replace(expr, items=tuple(map_geometries(e, fn) for e in expr.items))
-    if isinstance(expr, Not):
-        return Not(map_geometries(expr.item, fn))
-    if isinstance(expr, Spatial):
-        return replace(expr, left=map_geometries(expr.left, fn), right=map_geometries(expr.right, fn))
-    return expr
-
-
-def conjunction(*exprs):
-    """The AND of the given trees (None ones left out), or None."""
-    items = tuple(e for e in exprs if e is not None)
-    return None if not items else items[0] if len(items) == 1 else And(items)

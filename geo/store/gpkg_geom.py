@@ -166,7 +166,7 @@ def spatial_test(layer: str, meta: dict):
 
     def test(op, geom, geometry_sql):
         minx, miny, maxx, maxy = geom.bounds
-        return (f"{fid} IN (SELECT r.id FROM {rtree} AS r WHERE r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? "
-                f"AND r.miny <= ?) AND atlas_intersects({geometry_sql}, ?) = 1",
-                [minx, maxx, miny, maxy, shapely.to_wkb(geom)])
+        sql = (f"{fid} IN (SELECT r.id FROM {rtree} AS r WHERE r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? "
+               f"AND r.miny <= ?) AND atlas_intersects({geometry_sql}, ?) = 1")
+        return sql, [minx, maxx, miny, maxy, shapely.to_wkb(geom)]
     return test

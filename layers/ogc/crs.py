@@ -11,7 +11,7 @@ always_xy).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import shapely
@@ -50,7 +50,7 @@ class RefSystem:
         return 8 if self.geographic else 3
 
 
-@lru_cache(maxsize=None)
+@cache
 def _system(uri: str) -> RefSystem:
     code = OFFERED[uri][0]
     crs = CRS.from_user_input(code)

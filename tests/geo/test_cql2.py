@@ -3,8 +3,8 @@ filters become, the SQL both dialects get (every value a parameter), errors that
 and the filters' meaning on a real GeoPackage store with Chinese values."""
 from __future__ import annotations
 
-import shapely
 import pytest
+import shapely
 
 from geo import cql2
 from geo.errors import InvalidParameter
