@@ -230,3 +230,8 @@ def test_hidden_layers_are_absent_and_tokens_work(built_store, tmp_path):
     assert not any("parks" in p for p in doc["paths"])
     _, admin = get_json(client, "/ogc/collections/parks/items", **bearer(keys["admin"]))
     assert admin["numberMatched"] == 2
+
+
+def test_the_map_page_links_the_service(client):
+    page = client.get("/?lang=zh").get_data(as_text=True)
+    assert '"ogc": "/ogc/"' in page  # the export panel's link (static/atlas-export.js)
