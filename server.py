@@ -48,6 +48,7 @@ from layers.web import import_command
 from layers.web import imports as import_routes
 from layers.web import spatial as spatial_routes
 from layers.web import indicators as indicator_routes
+from layers.web import ogc as ogc_routes
 from layers.web import store_commands
 from layers.web import commands as account_commands
 
@@ -173,7 +174,7 @@ def index():
                               tianditu_key=cfg["TIANDITU_KEY"], max_limit=cfg["MAX_LIMIT"],
                               api=url_for("api.layers").rsplit("/layers", 1)[0], static=f"{root}/static/",
                               vendor=f"{root}/vendor/", standalone=url_for("page.standalone_map"),
-                              session=url_for("auth.session"))
+                              session=url_for("auth.session"), ogc=url_for("ogc.landing"))
     refuse_outside_links(page.html, page.tile_urls)
     g.tile_urls = page.tile_urls  # the Content-Security-Policy lets the basemaps' tiles through
     return Response(page.html, mimetype="text/html")
@@ -288,6 +289,8 @@ def end_request(response: Response) -> Response:
 
 # -- errors: the public message to the client, the detail to the log, tied by the request id -------
 def _wants_json() -> bool:
+    if request.path == "/ogc" or request.path.startswith("/ogc/"):  # JSON unless a page is asked for
+        return not ogc_routes.negotiate.wants_html(request.path, request.args.get("f"), request.headers.get("Accept"))
     return request.path.startswith("/api/")
 
 
@@ -315,7 +318,7 @@ def handle_geo_error(exc: GeoError):
 
 def handle_http_error(exc: HTTPException):
     detail = exc.description or exc.name
-    if _wants_json() and exc.code == 404:
+    if _wants_json() and exc.code == 404 and request.path.startswith("/api/"):
         detail = ("no such API address; the API is /api/layers, /api/layers/<id>, /api/layers/<id>/rows, /api/export, "
                   "/api/exports, /api/features/<id>, /api/search?q=, /api/stats, /api/query, /api/overlay, "
                   "/api/indicators and /api/imports")
@@ -363,6 +366,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(import_routes.bp)  # after the store: its uploads folder is beside it
     app.register_blueprint(spatial_routes.bp)  # POST /api/query, GET /api/overlay, flask query/overlay
     app.register_blueprint(indicator_routes.bp)  # /api/indicators and flask indicator
+    app.register_blueprint(ogc_routes.bp)  # /ogc: OGC API - Features
     app.before_request(begin_request)
     auth.init_app(app)  # who asks, CSRF, the login limit: before the answer cache is asked
     app.before_request(serve_known)

@@ -129,6 +129,12 @@
     Atlas.exportSections.forEach(function (section) {
       section.build(el('section', 'atlas-export-section ' + (section.className || ''), null, panel), map);
     });
+    if (Atlas.config.ogc) {  // the OGC API - Features service, for desktop GIS
+      var ogc = el('a', 'atlas-export-ogc', Atlas.t('ogcLink'), el('p', 'atlas-export-hint', null, panel));
+      ogc.href = Atlas.config.ogc;
+      ogc.target = '_blank';
+      ogc.rel = 'noopener';
+    }
 
     var options = null;
     function fillOptions() {

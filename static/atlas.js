@@ -94,6 +94,7 @@
     unselect: ['取消选择', 'Unselect'],
     download: ['下载数据', 'Download data'],
     downloadHtml: ['下载离线地图 HTML', 'Download offline map (HTML)'],
+    ogcLink: ['在 QGIS / GDAL 中作为实时图层添加 (OGC API)', 'Add as live layers in QGIS / GDAL (OGC API)'],
     exportReceiving: ['已接收 {size}', '{size} received'],
     exportDone: ['已保存 {name}（{size}）', 'Saved {name} ({size})'],
     exportFailed: ['导出失败：{detail}', 'Export failed: {detail}'],

@@ -70,6 +70,9 @@ def _as_type(values, kind):
 
 
 def mask(frame: gpd.GeoDataFrame, layer: str, query: Query, fields: dict[str, str], key: str) -> np.ndarray:
+    if query.where is not None:
+        raise InvalidParameter("a filter cannot be combined with as_of (a past state) yet; ask for the present "
+                               "state, or filter by the other parameters", parameter="filter")
     keep = np.ones(len(frame), dtype=bool)
     for name, values in query.equals.items():
         if name not in fields:

@@ -76,6 +76,9 @@ class Query:
     ranges: Mapping[str, tuple] = field(default_factory=dict)
     #: field -> a case-insensitive (ASCII) substring of that field's value; fields ANDed.
     contains: Mapping[str, str] = field(default_factory=dict)
+    #: a filter tree of ``geo.cql2`` (ANDed with the rest), checked against the layer's fields and
+    #: compiled by ``geo.store.where`` (SQLite or PostGIS); None: no filter.
+    where: object = None
 
 
 def sort_order(query: Query, key: str) -> tuple[tuple[str, bool], ...] | None:

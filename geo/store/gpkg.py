@@ -28,8 +28,10 @@ import pyogrio
 from ..errors import CRSError, InvalidParameter, NotFound, StoreError
 from ..files import pid_alive
 from . import gpkg_ddl as ddl
+from . import where as filters
 from .base import Field, LayerInfo, Query, Revision, Store, check_layer_name, sort_order
 from .gpkg_ddl import read_schema
+from .gpkg_geom import intersects, spatial_test
 from .gpkg_log import GeoPackageLog
 from .gpkg_table import GeoPackageTable
 from .gpkg_rows import like_pattern, quote
@@ -92,6 +94,7 @@ class GeoPackageStore(GeoPackageTable, GeoPackageLog, Store):
             # the WAL and removes it, which a read-only one cannot do
             con = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
             con.execute("PRAGMA query_only = ON")
+            con.create_function("atlas_intersects", 2, intersects, deterministic=True)  # filters' exact test
             return con
         except sqlite3.Error as exc:  # pragma: no cover - depends on the file system
             raise StoreError(_UNAVAILABLE, internal=f"cannot open {self.path}: {exc}") from exc
@@ -207,6 +210,10 @@ class GeoPackageStore(GeoPackageTable, GeoPackageLog, Store):
             else:
                 conds.append("0")
         more, values = self._table_conditions(layer, meta, query)  # ranges and substrings (gpkg_table)
+        if query.where is not None:  # a CQL2 tree (geo.store.where): checked, quoted, bound
+            sql, bound = filters.to_sql(query.where, fields, column=lambda n: f"t.{_quote(n)}",
+                                      geometry=f"t.{_quote(meta['geom'])}", spatial=spatial_test(layer, meta))
+            more, values = [*more, sql], [*values, *bound]
         return conds + more, params + values
 
     def _from(self, layer: str, meta: dict, query: Query, *, join: str = "", extra=((), ())) -> tuple[str, list]:
@@ -225,7 +232,7 @@ class GeoPackageStore(GeoPackageTable, GeoPackageLog, Store):
     def _bbox_only(self, query: Query) -> bool:
         """A bbox and nothing else: the R-tree alone answers which rows, and how many."""
         return (query.bbox is not None and not any(query.equals.values()) and not query.text
-                and query.ids is None and not query.ranges and not query.contains)
+                and query.ids is None and not query.ranges and not query.contains and query.where is None)
 
     def _columns(self, layer: str, meta: dict, query: Query) -> list[str]:
         if query.columns is None:

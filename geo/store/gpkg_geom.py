@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 import sqlite3
 import struct
+from functools import lru_cache
 
 import numpy as np
 import shapely
 import shapely.validation
 
 from ..errors import InvalidGeometry
-from .gpkg_rows import wkb
+from .gpkg_rows import quote, wkb
 
 #: GeoPackage blob header: magic "GP", version 0, flags (bit 0: little-endian; bits 1-3: envelope
 #: 1 = [minx, maxx, miny, maxy]; bit 4: empty), srs_id.
@@ -139,3 +140,33 @@ def fit(geom, layer: str, layer_type: str):
                               "fix the shape there (e.g. remove the crossing) and save again",
                               parameter="geometry", location=location)
     return geom
+
+
+# -- the exact test of a filter's spatial predicate (geo.store.where) -------------------------------
+@lru_cache(maxsize=64)
+def _prepared(literal: bytes):
+    geom = shapely.from_wkb(literal)
+    shapely.prepare(geom)
+    return geom
+
+
+def intersects(stored: bytes | None, literal: bytes) -> int:
+    """SQLite function ``atlas_intersects(geometry blob, WKB)``: 1 when they intersect (the literal
+    prepared once per statement's value), 0 otherwise or without a geometry."""
+    if stored is None:
+        return 0
+    geom = shapely.from_wkb(wkb(stored))
+    return int(geom is not None and not geom.is_empty and shapely.intersects(_prepared(literal), geom))
+
+
+def spatial_test(layer: str, meta: dict):
+    """A filter's spatial test on a layer's table ``t``: the R-tree's boxes that meet the
+    geometry's box (a set of ids, quick), then ``atlas_intersects`` on those rows only."""
+    rtree, fid = quote(f"rtree_{layer}_{meta['geom']}"), f"t.{quote(meta['fid'])}"
+
+    def test(op, geom, geometry_sql):
+        minx, miny, maxx, maxy = geom.bounds
+        sql = (f"{fid} IN (SELECT r.id FROM {rtree} AS r WHERE r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? "
+               f"AND r.miny <= ?) AND atlas_intersects({geometry_sql}, ?) = 1")
+        return sql, [minx, maxx, miny, maxy, shapely.to_wkb(geom)]
+    return test

@@ -236,7 +236,7 @@ def layer_config(layer: dict, visible: bool) -> dict:
 
 def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "", max_limit: int = 10000,
                api: str = "/api", static: str = "/static/", vendor: str = "/vendor/",
-               standalone: str = "/export/map.html", session: str | None = None) -> Page:
+               standalone: str = "/export/map.html", session: str | None = None, ogc: str | None = None) -> Page:
     """The map page for ``layers`` (the ``/api/layers`` list) and the URL's parameters ``args``.
     ``session``: the URL of ``/api/session`` when the server has accounts (the page then offers login
     and, to editors, editing); None: a read-only atlas, the page asks nothing about accounts."""
@@ -267,6 +267,7 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
         "api": api,
         "standalone": standalone,
         "session": session,
+        "ogc": ogc,  # the OGC API - Features service (linked from the export panel), or None
         "asOf": view.as_of,
         "title": {"zh": "精致威海规划图", "en": "Weihai Planning Atlas"},
         "layers": [layer_config(lay, visible[lay["id"]]) for lay in layers],
