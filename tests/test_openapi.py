@@ -152,6 +152,26 @@ def test_the_document_is_openapi_3_and_self_contained(documents):
         assert "http://" not in json.dumps(document) and "https://" not in json.dumps(document), url
 
 
+def test_every_api_route_is_in_the_document(app, documents):
+    """A route added without its description fails here: each /api rule and method of the app is an
+    operation of /api/openapi.json (a templated segment matches any template or concrete name)."""
+    import re
+
+    paths = documents["/api/openapi.json"]["paths"]
+    shapes = {re.sub(r"\{[^}]+\}", "{}", p): p for p in paths}
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        shape = re.sub(r"<[^>]+>", "{}", rule.rule)
+        pattern = re.compile("^" + re.escape(shape).replace(r"\{\}", r"[^/]+") + "$")
+        found = [p for s, p in shapes.items() if s == shape or pattern.match(p)]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if not any(method.lower() in paths[p] for p in found):
+                missing.append(f"{method} {rule.rule}")
+    assert not missing, missing
+
+
 @pytest.mark.parametrize("url", DOCUMENTS)
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 @pytest.mark.parametrize("who", ASKERS)
