@@ -39,6 +39,7 @@ from layers.analysis import answer as stats_answer
 from layers.api import export as exporter
 from layers.api import features as core
 from layers.api import http
+from layers.api import openapi
 from layers.api import table
 from layers.map import assets, standalone
 from layers.map import page as mapview
@@ -128,6 +129,13 @@ def export():
     return _send_export(result.detach(), result.media_type, result.filename, result.content_disposition, result.size)
 
 
+@bp_api.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.0 document of this API, for the layers the asker may read (layers.api.openapi)."""
+    return jsonify(openapi.document(layers=core.ordered_layers(store()), settings=current_app.config,
+                                    server=f"{request.script_root}/", cookie=auth.COOKIE))
+
+
 @bp_api.get("/export/options")
 def export_options():
     return jsonify({**exporter.options(store()), "direct_max": current_app.config["EXPORT_DIRECT_MAX"]})
@@ -214,7 +222,7 @@ def vendor(package: str, filename: str):
 #: Media types worth compressing (the page's layers are fetched as GeoJSON).
 COMPRESSIBLE = ("application/json", "application/geo+json")
 #: GET answers that depend only on the URL and the store: tagged, revalidated, cached.
-CACHEABLE = ("api.layers", "api.layer_features", "api.layer_rows", "api.feature", "api.search", "api.export_options")
+CACHEABLE = ("api.layers", "api.openapi_document", "api.layer_features", "api.layer_rows", "api.feature", "api.search", "api.export_options")
 
 
 def compress(response: Response) -> Response:
@@ -298,7 +306,7 @@ def _error(status: int, code: str, detail: str, parameter: str | None = None, ex
     rid = g.get("request_id")
     if _wants_json():
         body = {"error": code, "detail": detail}
-        if parameter:
+        if parameter is not None:  # a member named "" is named too
             body["parameter"] = parameter
         body.update(extra or {})  # e.g. the role a 401/403 needs
         if rid:
@@ -319,7 +327,7 @@ def handle_geo_error(exc: GeoError):
 def handle_http_error(exc: HTTPException):
     detail = exc.description or exc.name
     if _wants_json() and exc.code == 404 and request.path.startswith("/api/"):
-        detail = ("no such API address; the API is /api/layers, /api/layers/<id>, /api/layers/<id>/rows, /api/export, "
+        detail = ("no such API address; the API is described by /api/openapi.json: /api/layers, /api/layers/<id>, /api/layers/<id>/rows, /api/export, "
                   "/api/exports, /api/features/<id>, /api/search?q=, /api/stats, /api/query, /api/overlay, "
                   "/api/indicators and /api/imports")
     return _error(exc.code, exc.name.lower().replace(" ", "_"), detail)

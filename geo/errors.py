@@ -31,7 +31,7 @@ class GeoError(Exception):
 
     def to_dict(self) -> dict:
         body = {"error": self.code, "detail": self.detail}
-        if self.parameter:
+        if self.parameter is not None:
             body["parameter"] = self.parameter
         body.update(self.extra)
         return body

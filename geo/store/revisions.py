@@ -77,7 +77,13 @@ def parse_time(text: str) -> str:
                                parameter="as_of") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        utc = t.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise InvalidParameter(f"as_of must be a time from year 1 to 9999 in UTC, got {text!r}",
+                               parameter="as_of") from None
+    # isoformat, not strftime: strftime's %Y does not pad years before 1000 (141-01-04 is no ISO 8601)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 #: json.dumps(..., ensure_ascii=False, sort_keys=True, separators=(",", ":")) without making an

@@ -48,7 +48,8 @@ USER_COLUMNS = "name, role, disabled, failed_logins, locked_until, created, last
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: strftime's %Y does not pad years before 1000
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def parse_time(text: str, parameter: str = "since") -> str:
@@ -58,7 +59,11 @@ def parse_time(text: str, parameter: str = "since") -> str:
     except (ValueError, AttributeError):
         raise InvalidParameter(f"{parameter} must be an ISO 8601 date or time, e.g. 2026-12-01 or "
                                f"2026-12-01T08:00:00Z; got {text!r}", parameter=parameter) from None
-    return iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    try:
+        return iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise InvalidParameter(f"{parameter} must be a time from year 1 to 9999 in UTC, got {text!r}",
+                               parameter=parameter) from None
 
 
 class Accounts(TokenMixin):

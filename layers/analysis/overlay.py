@@ -63,6 +63,17 @@ def _unions(groups: np.ndarray, parts: np.ndarray, dims: np.ndarray, n: int) -> 
     return area, length
 
 
+def _sided(side: str, fn, *args):
+    """``fn(*args)`` for one side: a filter at fault is named as the API names it (``left_district``);
+    ``as_of``, common to both sides, keeps its name."""
+    try:
+        return fn(*args)
+    except InvalidParameter as exc:
+        if exc.parameter is not None and exc.parameter != "as_of" and not exc.parameter.startswith(f"{side}_"):
+            exc.parameter = f"{side}_{exc.parameter}"
+        raise
+
+
 def overlay(store: Store, left: str, right: str, *, left_filters: Mapping | None = None,
             right_filters: Mapping | None = None, geometry: bool = False) -> dict:
     """``pairs`` (left feature, right feature, the intersection's measures, its share of the left
@@ -75,9 +86,10 @@ def overlay(store: Store, left: str, right: str, *, left_filters: Mapping | None
     if len(left) != 1 or len(right) != 1:
         raise InvalidParameter("left and right each name one layer", parameter="left" if len(left) != 1 else "right")
     left, right = left[0], right[0]
-    left_filters, right_filters = check_filters(left_filters), check_filters(right_filters)
-    lf, lg = _load(store, left, left_filters)
-    rf, rg = _load(store, right, right_filters)
+    left_filters = _sided("left", check_filters, left_filters)
+    right_filters = _sided("right", check_filters, right_filters)
+    lf, lg = _sided("left", _load, store, left, left_filters)
+    rf, rg = _sided("right", _load, store, right, right_filters)
     rdims = shapely.get_dimensions(rg)
     if len(rg) and ((rdims != 2) & (rdims >= 0)).any():
         raise InvalidParameter(f"right must be a layer of areas (polygons) for features to lie in; {right!r} has "

@@ -96,7 +96,12 @@ def compare(store: Store, layer: str, args: Mapping) -> bytes:
     if t1 is None or t2 is None:
         raise InvalidParameter("compare needs from= and to=, two ISO 8601 times such as 2026-12-01T12:00:00Z",
                                parameter="from" if t1 is None else "to")
-    added, removed, changed = store.compare(layer, t1, t2)
+    try:
+        added, removed, changed = store.compare(layer, t1, t2)
+    except InvalidParameter as exc:
+        if exc.parameter == "as_of":  # the store reads each time as of; here the earlier one is at fault
+            exc.parameter = "from" if t1 <= t2 else "to"
+        raise
     parts = []
     for frame, kind in ((added, "added"), (removed, "removed")):
         if len(frame):

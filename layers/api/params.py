@@ -43,7 +43,13 @@ def parse_time(value: str | None, name: str = "as_of") -> str | None:
                                f"got {value!r}", parameter=name) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        utc = when.astimezone(dt.timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise InvalidParameter(f"{name} must be a time from year 1 to 9999 in UTC, got {value!r}",
+                               parameter=name) from None
+    # isoformat, not strftime: strftime's %Y does not pad years before 1000 (141-01-04 is no ISO 8601)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def split_list(value: str | None) -> list[str]:
