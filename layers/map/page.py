@@ -47,7 +47,7 @@ DEFAULT_VISIBLE_MAX = 5000
 
 #: Our scripts, in load order (static/).
 SCRIPTS = ("atlas", "atlas-ui", "atlas-setup", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-search",
-           "atlas-controls", "atlas-measure", "atlas-selection", "atlas-account", "atlas-draw", "atlas-edit",
+           "atlas-controls", "atlas-tiles", "atlas-mvt", "atlas-measure", "atlas-selection", "atlas-account", "atlas-draw", "atlas-edit",
            "atlas-history", "atlas-admin", "atlas-admin-layers", "atlas-import", "atlas-import-found", "atlas-download", "atlas-export",
            "atlas-table-cells", "atlas-table", "atlas-print", "atlas-print-canvas", "atlas-chart", "atlas-stats-table", "atlas-stats",
            "atlas-indicators-map", "atlas-indicators", "atlas-analysis", "atlas-analysis-overlay")
