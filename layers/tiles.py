@@ -193,6 +193,17 @@ class Tiles:
         simple = not (query.text or query.ranges or query.contains or query.as_of)
         return simple and z < OVERVIEW_MAX_ZOOM and self._count(layer) > OVERVIEW_MIN
 
+    def warm(self, above: int) -> None:
+        """Build the overview of every layer of more than ``above`` features (and
+        ``OVERVIEW_MIN``) now, so the first zoomed-out view does not wait for it (a server's
+        start-up runs this in the background). A failure is logged: the next tile meets it again."""
+        try:
+            for layer in self.store.layers():
+                if self._count(layer) > max(above, OVERVIEW_MIN):
+                    self.overview(self.store, layer, [f.name for f in self.store.fields(layer)])
+        except Exception:  # a background thread: nothing above it would report it
+            log.exception("the tiles' overviews could not be built ahead; tiles will build them when asked")
+
     def features(self, store: Store, layer: str, z: int, bbox, query: Query, fields: list[str],
                  by: str | None) -> gpd.GeoDataFrame:
         """The features of ``layer`` in ``bbox`` matching ``query``, simplified for zoom ``z``:

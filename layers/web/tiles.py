@@ -11,6 +11,8 @@ read too, else ``private``; ``max-age=0, must-revalidate`` so an edit shows at o
 names the revision it was made for (``v=`` the store's version: then it is kept a day)."""
 from __future__ import annotations
 
+import threading
+
 from flask import Blueprint, Response, current_app, request
 
 from layers import basemaps
@@ -69,7 +71,10 @@ def basemap(name: str, z: int, x: int, y: int, ext: str):
 
 
 def init_app(app) -> None:
-    """The tile service over the app's store, and the routes."""
-    app.extensions["atlas_tiles"] = core.Tiles(app.extensions["atlas_store"],
-                                               cache_bytes=app.config["TILE_CACHE_MB"] << 20)
+    """The tile service over the app's store, and the routes. A served app (not under test)
+    builds the overviews of its tiled layers in the background, so the first view is quick."""
+    tiles = app.extensions["atlas_tiles"] = core.Tiles(app.extensions["atlas_store"],
+                                                       cache_bytes=app.config["TILE_CACHE_MB"] << 20)
     app.register_blueprint(bp)
+    if app.config["TILES_ABOVE"] and not app.config.get("TESTING"):
+        threading.Thread(target=tiles.warm, args=(app.config["TILES_ABOVE"],), name="atlas-tiles-warm", daemon=True).start()
