@@ -9,7 +9,9 @@ Where a tile's features come from:
 - a zoomed-out tile of a layer over ``OVERVIEW_MIN`` features: the layer's *overview*, the whole
   layer read once per store revision (``Store.version()``) with its geometry simplified to half a
   pixel at ``OVERVIEW_MAX_ZOOM - 1``, held in memory and cut by box in numpy: a city-wide view of a
-  million features does not read a million rows for every tile. A store that can make tiles itself
+  million features does not read a million rows for every tile. Up to ``LEVEL_MAX_ZOOM`` the PNG
+  tiles are cut from one picture of the whole layer at their zoom, drawn once per revision and
+  filters (the unfiltered ones ahead, by ``warm``). A store that can make tiles itself
   (PostGIS ``ST_AsMVT``) can take the ``mvt`` path over through ``Store.tile_mvt`` when it has one.
 
 Finished tiles are kept in a least-recently-used cache bounded in bytes, keyed by the store's
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -50,6 +53,15 @@ OVERVIEW_MIN = 50_000
 PAD_PX = 8
 #: How near (pixels) a click must be to a feature to pick it.
 PICK_PX = 6
+#: Zoomed-out tiles are cut from one picture of the whole layer at their zoom (per revision and
+#: filters), drawn once: at most this many pixels a picture (else each tile is drawn alone), and
+#: at most LEVELS_BYTES of pictures kept, least recently used out first.
+LEVEL_MAX_PIXELS = 40_000_000
+LEVELS_BYTES = 256 << 20
+#: Pictures for zooms up to this (above, a tile's own drawing is quicker than a picture's share).
+LEVEL_MAX_ZOOM = 10
+#: The zooms whose unfiltered pictures ``warm`` draws ahead (the city's views).
+WARM_ZOOMS = (8, 9, 10)
 
 
 @dataclass(frozen=True)
@@ -111,12 +123,21 @@ class Tiles:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._counts: dict[str, tuple[str, int]] = {}
+        self._styles: dict[str, tuple[str, dict]] = {}
+        self._levels: OrderedDict[tuple, tuple[tuple[int, int], np.ndarray]] = OrderedDict()
+        self._levels_size = 0
+        self._level_lock = threading.Lock()
 
     # -- what a layer looks like ----------------------------------------------------------------
     def _style(self, store: Store, layer: str) -> tuple[dict, str | None]:
-        summary = core.layer_summary(store, layer)
-        st = summary["style"]
-        return st, st.get("by")
+        """The layer's style (as ``/api/layers`` gives it) and the field it colours by, read once
+        per revision (the summary counts the layer)."""
+        version = self.store.version()
+        have = self._styles.get(layer)
+        if have is None or have[0] != version:
+            st = core.layer_summary(store, layer)["style"]
+            have = self._styles[layer] = (version, st)
+        return have[1], have[1].get("by")
 
     def _columns(self, fields: list[str], by: str | None) -> tuple[str, ...]:
         wanted = [catalog.KEY, *(f for f in ("district", "functional_area", "category", "status") if f in fields)]
@@ -200,7 +221,10 @@ class Tiles:
         try:
             for layer in self.store.layers():
                 if self._count(layer) > max(above, OVERVIEW_MIN):
-                    self.overview(self.store, layer, [f.name for f in self.store.fields(layer)])
+                    fields = [f.name for f in self.store.fields(layer)]
+                    found = self.overview(self.store, layer, fields)
+                    for z in WARM_ZOOMS:
+                        self._level(self.store, layer, found, z, Query())
         except Exception:  # a background thread: nothing above it would report it
             log.exception("the tiles' overviews could not be built ahead; tiles will build them when asked")
 
@@ -239,6 +263,44 @@ class Tiles:
             self.cache.put(key, http.Answer(body, FORMATS[fmt], None))
         return Tile(body, FORMATS[fmt])
 
+    def _draw_style(self, st: dict, kind: str, z: int) -> dict:
+        weight = max(1, min(int(st.get("weight") or 2), 1 + z // 6)) if kind != "point" else 1
+        radius = max(1.5, min(float(st.get("radius") or 6), (z - 6) * 0.6))
+        return {"weight": weight, "radius": radius,
+                "fill_opacity": float((st.get("overrides") or {}).get("fillOpacity", 0.3))}
+
+    def _level(self, store: Store, layer: str, found: Overview, z: int, query: Query):
+        """The picture of the whole layer (the features matching ``query``) at zoom ``z`` and its
+        origin in the world's pixels, drawn once per revision and filters; None when too large."""
+        key = (found.version, layer, z, repr(sorted(query.equals.items())), repr(query.ids))
+        with self._level_lock:
+            have = self._levels.get(key)
+            if have is not None:
+                self._levels.move_to_end(key)
+                return have
+            mask = found.mask((-180.0, -90.0, 180.0, 90.0), query)
+            b = found.bounds[mask]
+            if not len(b):
+                return None
+            x0, y0 = grid.to_pixels(np.array([b[:, 0].min()]), np.array([b[:, 3].max()]), z)
+            x1, y1 = grid.to_pixels(np.array([b[:, 2].max()]), np.array([b[:, 1].min()]), z)
+            origin = (int(np.floor(x0[0])) - PAD_PX * 2, int(np.floor(y0[0])) - PAD_PX * 2)
+            shape = (int(np.ceil(x1[0])) + PAD_PX * 2 - origin[0], int(np.ceil(y1[0])) + PAD_PX * 2 - origin[1])
+            if shape[0] * shape[1] > LEVEL_MAX_PIXELS:
+                return None
+            st, _ = self._style(store, layer)
+            started = time.perf_counter()
+            image = raster.render_area(found.shapes.only(mask), found.colours, z, origin, shape,
+                                       **self._draw_style(st, kind_of(st["geometry"]), z))
+            log.info("picture of %s at zoom %d (%dx%d px) in %.2f s", layer, z, shape[0], shape[1],
+                     time.perf_counter() - started)
+            self._levels[key] = (origin, image)
+            self._levels_size += image.nbytes
+            while self._levels_size > LEVELS_BYTES and len(self._levels) > 1:
+                _, (_, dropped) = self._levels.popitem(last=False)
+                self._levels_size -= dropped.nbytes
+            return origin, image
+
     def _make(self, store, layer, z, x, y, fmt, query, fields) -> bytes:
         st, by = self._style(store, layer)
         kind = kind_of(st["geometry"])
@@ -252,6 +314,10 @@ class Tiles:
             return raster.empty_png()
         if self._from_overview(z, query, layer):
             found = self.overview(store, layer, fields)
+            level = self._level(store, layer, found, z, query) if z <= LEVEL_MAX_ZOOM else None
+            if level is not None:
+                piece = raster.crop(level[1], level[0], x, y)
+                return raster.png(piece) if piece[:, :, 3].any() else raster.empty_png()
             mask = found.mask(bbox, query)
             if not mask.any():
                 return raster.empty_png()
@@ -261,10 +327,7 @@ class Tiles:
             if not len(frame):
                 return raster.empty_png()
             drawn, colours = raster.shapes(frame.geometry.values, kind), self._colours(frame, st, by)
-        weight = max(1, min(int(st.get("weight") or 2), 1 + z // 6)) if kind != "point" else 1
-        radius = max(1.5, min(float(st.get("radius") or 6), (z - 6) * 0.6))
-        fill = float((st.get("overrides") or {}).get("fillOpacity", 0.3))
-        image = raster.render_shapes(drawn, colours, z, x, y, weight=weight, radius=radius, fill_opacity=fill)
+        image = raster.render_shapes(drawn, colours, z, x, y, **self._draw_style(st, kind, z))
         return raster.png(image)
 
     def at(self, store: Store, layer: str, args: Mapping) -> bytes:

@@ -62,15 +62,16 @@ def _stamp(image: np.ndarray, px: np.ndarray, py: np.ndarray, rgba: np.ndarray, 
         flat[ys[ok] * w + xs[ok]] = values[ok]
 
 
-def _clip_segments(a: np.ndarray, b: np.ndarray, lo: float, hi: float):
-    """Liang–Barsky for many segments at once: the parts of a→b inside the square [lo, hi]²,
-    and which segments have any."""
+def _clip_segments(a: np.ndarray, b: np.ndarray, lo: float, hi):
+    """Liang–Barsky for many segments at once: the parts of a→b inside the box from (lo, lo) to
+    ``hi`` ((x, y)), and which segments have any."""
+    hi = np.broadcast_to(np.asarray(hi, dtype="float64"), (2,))
     d = b - a
     t0 = np.zeros(len(a))
     t1 = np.ones(len(a))
     keep = np.ones(len(a), dtype=bool)
     for axis in (0, 1):
-        for p, q in ((-d[:, axis], a[:, axis] - lo), (d[:, axis], hi - a[:, axis])):
+        for p, q in ((-d[:, axis], a[:, axis] - lo), (d[:, axis], hi[axis] - a[:, axis])):
             parallel = p == 0
             keep &= ~(parallel & (q < 0))
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -90,8 +91,7 @@ def _lines(image: np.ndarray, coords: np.ndarray, part: np.ndarray, rgba: np.nda
         return
     same = part[1:] == part[:-1]
     a, b, owner = coords[:-1][same], coords[1:][same], part[:-1][same]
-    size = image.shape[0]
-    lo, hi = -MARGIN, size + MARGIN
+    lo, hi = -MARGIN, np.array([image.shape[1] + MARGIN, image.shape[0] + MARGIN], dtype="float64")
     inside = ((a >= lo) & (a <= hi) & (b >= lo) & (b <= hi)).all(axis=1)
     if not inside.all():  # only segments that cross the edge are clipped
         ca, cb, keep = _clip_segments(a[~inside], b[~inside], lo, hi)
@@ -115,13 +115,13 @@ def _polygon_fill(image: np.ndarray, coords: np.ndarray, ring: np.ndarray, exter
     """Polygons filled, their holes left empty, later ones over earlier: ring vertices ``coords``
     (pixels), the ring of each vertex ``ring``, and per ring whether it is an ``exterior`` and its
     ``rgba``. Rings under a pixel across are left to the outline."""
-    size = image.shape[0]
+    hi_x, hi_y = image.shape[1] + MARGIN, image.shape[0] + MARGIN
     starts = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
     ends = np.r_[starts[1:], len(ring)]
     lo = np.minimum.reduceat(coords, starts, axis=0)
     hi = np.maximum.reduceat(coords, starts, axis=0)
     ids = ring[starts]
-    big = (((hi - lo) >= 1).any(axis=1) & (hi >= -MARGIN).all(axis=1) & (lo <= size + MARGIN).all(axis=1)
+    big = (((hi - lo) >= 1).any(axis=1) & (hi >= -MARGIN).all(axis=1) & (lo[:, 0] <= hi_x) & (lo[:, 1] <= hi_y)
            & (ends - starts >= 3))
     if not big.any():
         return
@@ -174,16 +174,24 @@ def shapes(geoms, kind: str) -> Shapes:
     return Shapes(kind, np.column_stack([wx, wy]), part, owner, exterior, owner[part] if len(part) else part)
 
 
-def render_shapes(found: Shapes, colours: np.ndarray, z: int, x: int, y: int, *, weight: int = 2, radius: float = 5,
-                  fill_opacity: float = 0.3, point_fill: float = 0.85, size: int = SIZE) -> np.ndarray:
+def render_shapes(found: Shapes, colours: np.ndarray, z: int, x: int, y: int, *, size: int = SIZE,
+                  **style) -> np.ndarray:
     """The tile ``z/x/y`` (``size`` pixels square, RGBA) of ``found`` in ``colours`` ((n, 4)
-    uint8, one a feature, by feature number)."""
-    image = np.zeros((size, size, 4), dtype=np.uint8)
+    uint8, one a feature, by feature number); ``style`` as for ``render_area``."""
+    return render_area(found, colours, z, (x * size, y * size), (size, size), tile_size=size, **style)
+
+
+def render_area(found: Shapes, colours: np.ndarray, z: int, origin: tuple[int, int], shape: tuple[int, int], *,
+                weight: int = 2, radius: float = 5, fill_opacity: float = 0.3, point_fill: float = 0.85,
+                tile_size: int = SIZE) -> np.ndarray:
+    """A ``shape`` (width, height) piece of the world's pixels at zoom ``z`` (``tile_size`` a
+    tile) from pixel ``origin`` (x, y): RGBA, ``found`` drawn in ``colours``."""
+    image = np.zeros((shape[1], shape[0], 4), dtype=np.uint8)
     if not len(found.coords):
         return image
     colours = np.asarray(colours, dtype=np.uint8).reshape(-1, 4)
-    scale = float(1 << z) * size
-    coords = found.coords * scale - np.array([x * size, y * size], dtype="float64")
+    scale = float(1 << z) * tile_size
+    coords = found.coords * scale - np.array(origin, dtype="float64")
     if found.kind == "point":
         offsets, rim = _disc(radius)
         solid = colours[found.vertex_owner]
@@ -207,6 +215,18 @@ def render(geoms, colours: np.ndarray, z: int, x: int, y: int, *, kind: str, **s
     """The tile ``z/x/y`` of ``geoms`` (WGS84) in ``colours`` ((n, 4) uint8, one a feature):
     ``kind`` 'point', 'line' or 'polygon'; ``style`` as for ``render_shapes``."""
     return render_shapes(shapes(geoms, kind), colours, z, x, y, **style)
+
+
+def crop(image: np.ndarray, origin: tuple[int, int], x: int, y: int, size: int = SIZE) -> np.ndarray:
+    """The tile whose top-left world pixel is (x * size, y * size) cut from ``image``, a piece of
+    the world's pixels starting at ``origin``; transparent where the piece does not reach."""
+    out = np.zeros((size, size, 4), dtype=np.uint8)
+    left, top = x * size - origin[0], y * size - origin[1]
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = max(0, left), max(0, top), min(w, left + size), min(h, top + size)
+    if x0 < x1 and y0 < y1:
+        out[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1]
+    return out
 
 
 def png(image: np.ndarray) -> bytes:
