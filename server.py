@@ -34,7 +34,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from layers.config import check, load_config, log_level
 from geo.errors import GeoError, InvalidParameter
 from geo.store import Store, open_store
-from layers import catalog, cli
+from layers import basemaps, catalog, cli
 from layers.analysis import answer as stats_answer
 from layers.api import export as exporter
 from layers.api import features as core
@@ -51,6 +51,7 @@ from layers.web import spatial as spatial_routes
 from layers.web import indicators as indicator_routes
 from layers.web import ogc as ogc_routes
 from layers.web import store_commands
+from layers.web import tiles as tile_routes
 from layers.web import commands as account_commands
 
 log = logging.getLogger("atlas")
@@ -182,7 +183,11 @@ def index():
                               tianditu_key=cfg["TIANDITU_KEY"], max_limit=cfg["MAX_LIMIT"],
                               api=url_for("api.layers").rsplit("/layers", 1)[0], static=f"{root}/static/",
                               vendor=f"{root}/vendor/", standalone=url_for("page.standalone_map"),
-                              session=url_for("auth.session"), ogc=url_for("ogc.landing"))
+                              session=url_for("auth.session"), ogc=url_for("ogc.landing"),
+                              tiles_above=cfg["TILES_ABOVE"],
+                              tiles=f"{root}/tiles/", internet_basemaps=bool(cfg["INTERNET_BASEMAPS"]),
+                              extra_basemaps=[*basemaps.local(cfg["BASEMAP_DIR"] or None, f"{root}/basemap/"),
+                                              *basemaps.parse(cfg["BASEMAPS"])])
     refuse_outside_links(page.html, page.tile_urls)
     g.tile_urls = page.tile_urls  # the Content-Security-Policy lets the basemaps' tiles through
     return Response(page.html, mimetype="text/html")
@@ -375,6 +380,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(spatial_routes.bp)  # POST /api/query, GET /api/overlay, flask query/overlay
     app.register_blueprint(indicator_routes.bp)  # /api/indicators and flask indicator
     app.register_blueprint(ogc_routes.bp)  # /ogc: OGC API - Features
+    tile_routes.init_app(app)  # /tiles/…, /api/layers/<id>/at, /basemap/…
     app.before_request(begin_request)
     auth.init_app(app)  # who asks, CSRF, the login limit: before the answer cache is asked
     app.before_request(serve_known)

@@ -55,6 +55,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EXPORT_TTL", 3600, "seconds a finished export job's file is kept", 60, 7 * 24 * 3600),
     Setting("CACHE_MB", 64, "memory (MB) each worker keeps for finished API answers, served again while the "
             "store is unchanged (0: no cache)", 0, 4096),
+    Setting("TILES_ABOVE", 20_000, "layers of more features than this are drawn on the page as tiles the server "
+            "renders (0: never)", 0, 1_000_000_000),
+    Setting("TILE_CACHE_MB", 128, "memory (MB) each worker keeps for finished map tiles (0: no cache)", 0, 16384),
+    Setting("BASEMAPS", "", "more basemaps (XYZ, WMTS or an intranet Tianditu), a JSON list: "
+            "`[{\"id\": \"intranet\", \"title\": {\"zh\": \"内网地图\", \"en\": \"Intranet map\"}, "
+            "\"url\": \"http://gis.example/{z}/{x}/{y}.png\", \"attribution\": \"…\"}]`"),
+    Setting("BASEMAP_DIR", "", "a folder of MBTiles files served as local basemaps at /basemap/<name>/… (offline)"),
+    Setting("INTERNET_BASEMAPS", 1, "1: offer the internet basemaps (OpenStreetMap, Esri, CARTO); 0: only "
+            "the offline, local and configured ones", 0, 1),
     Setting("LOG_LEVEL", "INFO", "the log level (one line a request at INFO)", choices=LOG_LEVELS),
     Setting("PROXY_FIX", 0, "reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host/-Prefix "
             "headers are trusted (1 behind nginx; 0 when served directly)", 0, 5),
@@ -112,6 +121,10 @@ def check(config: dict) -> dict:
     if config["SECRET_KEY"] and len(str(config["SECRET_KEY"])) < 32:
         raise ConfigError("ATLAS_SECRET_KEY must have at least 32 characters (e.g. python -c 'import secrets; "
                           "print(secrets.token_hex(32))'); unset it to have one generated beside the store")
+    from . import basemaps  # ConfigError for a basemap list or folder that cannot be used
+
+    basemaps.parse(str(config.get("BASEMAPS") or ""))
+    basemaps.local_files(config.get("BASEMAP_DIR") or None)
     if str(config["LOG_LEVEL"]).upper() not in LOG_LEVELS:
         raise ConfigError(f"ATLAS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {config['LOG_LEVEL']!r}")
     return config

@@ -68,6 +68,7 @@
       clearTimeout(this._timer);
       this._abort();
       this.clearLayers();
+      this._tiles = null;
       this._have = null;
       this.drawn = 0;
       this.matched = 0;
@@ -102,6 +103,7 @@
     refresh: function (force) {
       var map = this._map;
       if (!map) { return; }
+      if (this.cfg.mode === 'tiles') { Atlas.refreshTiles(this, force); return; }  // atlas-tiles.js
       if (this._share()) { return; }
       var filters = this._filterParams();
       var filterKey = JSON.stringify(filters) + (Atlas.asOf || '');  // another time is another layer

@@ -47,7 +47,7 @@ DEFAULT_VISIBLE_MAX = 5000
 
 #: Our scripts, in load order (static/).
 SCRIPTS = ("atlas", "atlas-ui", "atlas-setup", "atlas-layers", "atlas-popup", "atlas-legend", "atlas-search",
-           "atlas-controls", "atlas-measure", "atlas-selection", "atlas-account", "atlas-draw", "atlas-edit",
+           "atlas-controls", "atlas-tiles", "atlas-mvt", "atlas-measure", "atlas-selection", "atlas-account", "atlas-draw", "atlas-edit",
            "atlas-history", "atlas-admin", "atlas-admin-layers", "atlas-import", "atlas-import-found", "atlas-download", "atlas-export",
            "atlas-table-cells", "atlas-table", "atlas-print", "atlas-print-canvas", "atlas-chart", "atlas-stats-table", "atlas-stats",
            "atlas-indicators-map", "atlas-indicators", "atlas-analysis", "atlas-analysis-overlay")
@@ -66,20 +66,25 @@ class Basemap:
     tiles: tuple[dict, ...] = ()  # {"url", "attribution", "maxZoom", "subdomains"}
 
 
-def basemaps(tianditu_key: str = "", lang: str = "zh") -> dict[str, Basemap]:
-    """The basemaps offered: offline first. All line up with WGS84 (no GCJ-02 tiles are offered)."""
+def basemaps(tianditu_key: str = "", lang: str = "zh", *, extra=(), internet: bool = True) -> dict[str, Basemap]:
+    """The basemaps offered: offline first, then ``extra`` (``layers.basemaps``: local MBTiles and
+    the configured intranet ones), then the internet's (unless ``internet`` is false). All line
+    up with WGS84 (no GCJ-02 tiles are offered)."""
     osm = {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "maxZoom": 19,
            "attribution": "© OpenStreetMap contributors"}
     esri = {"url": "https://server.arcgisonline.com/ArcGIS/rest/services/World_Imagery/MapServer/tile/{z}/{y}/{x}",
             "maxZoom": 18, "attribution": "Imagery © Esri, Maxar, Earthstar Geographics"}
     carto = {"url": "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}.png", "maxZoom": 19,
              "subdomains": "abcd", "attribution": "© OpenStreetMap contributors © CARTO"}
-    found = {
-        "none": Basemap("none", {"zh": "无底图（离线）", "en": "No basemap (offline)"}),
-        "osm": Basemap("osm", {"zh": "OpenStreetMap 地图", "en": "OpenStreetMap"}, (osm,)),
-        "imagery": Basemap("imagery", {"zh": "卫星影像（Esri）", "en": "Imagery (Esri)"}, (esri,)),
-        "light": Basemap("light", {"zh": "浅色底图（CARTO）", "en": "Light (CARTO)"}, (carto,)),
-    }
+    found = {"none": Basemap("none", {"zh": "无底图（离线）", "en": "No basemap (offline)"})}
+    for item in extra:
+        found[item.id] = Basemap(item.id, dict(item.title), tuple(dict(t) for t in item.tiles))
+    if internet:
+        found.update({
+            "osm": Basemap("osm", {"zh": "OpenStreetMap 地图", "en": "OpenStreetMap"}, (osm,)),
+            "imagery": Basemap("imagery", {"zh": "卫星影像（Esri）", "en": "Imagery (Esri)"}, (esri,)),
+            "light": Basemap("light", {"zh": "浅色底图（CARTO）", "en": "Light (CARTO)"}, (carto,)),
+        })
     if tianditu_key:
         tdt = {"maxZoom": 18, "subdomains": "01234567", "attribution": "© 天地图 Tianditu (CGCS2000)"}
         # the annotation layer in the page's language: cva/cia Chinese, eva/eia English
@@ -213,7 +218,7 @@ def land(layer_ids: Sequence[str]) -> dict | None:
     return None if spec is None else {"layer": spec.id, "category": list(spec.land)}
 
 
-def layer_config(layer: dict, visible: bool) -> dict:
+def layer_config(layer: dict, visible: bool, tiles_above: int = 0) -> dict:
     return {
         "id": layer["id"],
         "title": layer["title"],
@@ -230,18 +235,23 @@ def layer_config(layer: dict, visible: bool) -> dict:
         "filters": filter_rule(layer["id"], [f["name"] for f in layer["fields"]]),
         "style": layer["style"],
         "visible": visible,
-        "mode": "whole" if layer["count"] <= WHOLE_LAYER_MAX else "view",
+        # a layer over ATLAS_TILES_ABOVE features is drawn from the server's tiles (layers.tiles)
+        "mode": "tiles" if tiles_above and layer["count"] > tiles_above
+        else ("whole" if layer["count"] <= WHOLE_LAYER_MAX else "view"),
     }
 
 
 def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "", max_limit: int = 10000,
                api: str = "/api", static: str = "/static/", vendor: str = "/vendor/",
-               standalone: str = "/export/map.html", session: str | None = None, ogc: str | None = None) -> Page:
+               standalone: str = "/export/map.html", session: str | None = None, ogc: str | None = None,
+               extra_basemaps=(), internet_basemaps: bool = True, tiles_above: int = 0, tiles: str = "/tiles/") -> Page:
     """The map page for ``layers`` (the ``/api/layers`` list) and the URL's parameters ``args``.
     ``session``: the URL of ``/api/session`` when the server has accounts (the page then offers login
-    and, to editors, editing); None: a read-only atlas, the page asks nothing about accounts."""
+    and, to editors, editing); None: a read-only atlas, the page asks nothing about accounts.
+    ``extra_basemaps``/``internet_basemaps``: see ``basemaps``; ``tiles_above``: layers of more
+    features are drawn from the tiles under ``tiles`` (0: none)."""
     ids = [lay["id"] for lay in layers]
-    offered = basemaps(tianditu_key, _one(args, "lang") or "zh")
+    offered = basemaps(tianditu_key, _one(args, "lang") or "zh", extra=extra_basemaps, internet=internet_basemaps)
     view = parse_view(args, ids, list(offered))
     lang = view.lang
     title = "精致威海规划图" if lang == "zh" else "Weihai Planning Atlas"
@@ -270,7 +280,8 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
         "ogc": ogc,  # the OGC API - Features service (linked from the export panel), or None
         "asOf": view.as_of,
         "title": {"zh": "精致威海规划图", "en": "Weihai Planning Atlas"},
-        "layers": [layer_config(lay, visible[lay["id"]]) for lay in layers],
+        "layers": [layer_config(lay, visible[lay["id"]], tiles_above) for lay in layers],
+        "tiles": tiles,
         "basemap": view.basemap,
         "basemaps": {b.id: b.title for b in offered.values()},
         "filters": view.filters,

@@ -17,6 +17,8 @@ def test_defaults_and_typed_overrides():
         "EXPORT_JOBS": 2,
         "EXPORT_TTL": 3600,
         "CACHE_MB": 64,
+        "TILES_ABOVE": 20_000, "TILE_CACHE_MB": 128,  # layers over 20,000 features drawn as tiles
+        "BASEMAPS": "", "BASEMAP_DIR": "", "INTERNET_BASEMAPS": 1,
         "LOG_LEVEL": "INFO",
         "PROXY_FIX": 0,
         "IMPORT_MAX_MB": 512,
