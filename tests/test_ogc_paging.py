@@ -1,14 +1,17 @@
 """Paging while the layer is edited: a client reading a layer page by page through the ``next``
 links (as QGIS and GDAL do) gets every feature that existed throughout exactly once, whatever is
-added and deleted between its requests, before and after where it has read."""
+added and deleted between its requests, before and after where it has read; on both backends."""
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from bench.synthetic import road_lines
 from geo.store import Query, open_store
 from layers import build as builder
 from server import create_app
+from tests import pg
 from tests.conftest import write_sources
 
 N = 400
@@ -21,11 +24,14 @@ def _roads(start: int, n: int, prefix: str):
     return frame
 
 
-def test_no_feature_dropped_or_repeated_while_edits_happen(tmp_path):
+@pytest.mark.parametrize("backend", ["gpkg", "postgis"])
+def test_no_feature_dropped_or_repeated_while_edits_happen(tmp_path, backend, monkeypatch):
     layers = builder.build_all(write_sources(tmp_path / "sources"))
-    store = open_store(tmp_path / "atlas.gpkg", key="id")
+    monkeypatch.chdir(tmp_path)  # a server store's folders are under var/ here
+    store = open_store(tmp_path / "atlas.gpkg" if backend == "gpkg" else pg.fresh_url(), key="id")
     builder.write(store, {**layers, "roads_many": _roads(0, N, "road")})
-    app = create_app({"STORE": str(store.path), "TESTING": True, "CACHE_MB": 0})
+    app = create_app({"STORE": store.url if backend == "postgis" else str(store.path), "TESTING": True,
+                      "CACHE_MB": 0, "ACCOUNTS": str(tmp_path / "accounts.sqlite")})
     client = app.test_client()
     at_start = set(store.query("roads_many", Query())["id"])
 
