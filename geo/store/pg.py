@@ -195,7 +195,7 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
                 conds.append(sql.SQL("false"))
             else:
                 conds.append(sql.SQL("{}::text = ANY(%s)").format(col(self.key)) if fields[self.key] != "str"
-                             else sql.SQL("{} = ANY(%s)").format(col(self.key)))
+                             else sql.SQL("{} COLLATE \"C\" = ANY(%s)").format(col(self.key)))  # its index's
                 params.append([str(i) for i in query.ids])
         ordering.check_ranges(layer, fields, query.ranges)
         ordering.check_contains(layer, fields, query.contains)
@@ -248,7 +248,7 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
         meta = self._layer(layer)
         extra = ((), ())
         if order is not None and query.after is not None:
-            c, p = keyset(order, tuple(query.after), meta["fields"])
+            c, p = keyset(order, tuple(query.after), meta["fields"], never_null=self._never_null(layer, meta, order))
             extra = ((c,), p)
         base, params = self._from(layer, meta, query, extra)
         tail = order_clause(order, meta["fields"]) if order is not None else sql.SQL("ORDER BY t.fid")
@@ -260,6 +260,18 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
             statement += sql.SQL(" OFFSET %s")
             params.append(query.offset)
         return statement, params
+
+    def _never_null(self, layer: str, meta: dict, order) -> frozenset:
+        """The key, when a descending order has it and the layer has no row without one (known per
+        store version; rows written from outside, QGIS, may lack it): a page backwards is then one
+        range of the key's index too."""
+        if self.key not in meta["fields"] or not any(d for n, d in order if n == self.key):
+            return frozenset()
+        statement = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} IS NULL)").format(
+            self._t(layer), sql.Identifier(self.key))
+        missing = self._cached(("null keys", layer), lambda: self._run(
+            f"reading {layer}", lambda con: con.execute(statement).fetchone()[0]))
+        return frozenset() if missing else frozenset((self.key,))
 
     def _feature_select(self, meta: dict, columns: list[str]) -> sql.Composable:
         return sql.SQL(", ").join([*(read_expr(c, meta["fields"][c]) for c in columns), sql.SQL("ST_AsBinary(t.geom)")])
