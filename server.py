@@ -35,6 +35,7 @@ from layers.config import check, load_config, log_level
 from geo.errors import GeoError, InvalidParameter
 from geo.store import Store, open_store
 from layers import basemaps, catalog, cli
+from layers.shared.pg import AppDatabase
 from layers.analysis import answer as stats_answer
 from layers.api import export as exporter
 from layers.api import features as core
@@ -371,7 +372,9 @@ def create_app(config: dict | None = None) -> Flask:
     atlas_store = open_store(settings["STORE"], key=catalog.KEY)
     atlas_store.cleanup()
     app.extensions["atlas_store"] = atlas_store
-    app.extensions["atlas_jobs"] = _jobs(atlas_store, settings)
+    # a PostGIS store: what the app's processes share lives in its database too (layers.shared)
+    app.extensions["atlas_shared"] = AppDatabase.of_store(atlas_store)
+    app.extensions["atlas_jobs"] = _jobs(atlas_store, settings, app.extensions["atlas_shared"])
     app.extensions["atlas_cache"] = http.AnswerCache(settings["CACHE_MB"] << 20) if settings["CACHE_MB"] else None
     app.register_blueprint(bp_api)
     app.register_blueprint(bp_page)
