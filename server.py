@@ -413,12 +413,17 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-def _jobs(atlas_store: Store, settings: dict):
-    """Export jobs in ``exports/`` beside the store's file (a server store: beside var/)."""
+def _jobs(atlas_store: Store, settings: dict, shared: AppDatabase | None):
+    """Export jobs in ``exports/`` beside a GeoPackage store's file (one machine), or in the PostGIS
+    store's database (any app server follows any job), written first in a local scratch folder."""
     from layers.api.jobs import Jobs
+    from layers.api.jobs_pg import PgJobs
 
-    folder = Path(getattr(atlas_store, "path", Path("var") / "store")).parent / "exports"
-    jobs = Jobs(folder, ttl=settings["EXPORT_TTL"], max_running=settings["EXPORT_JOBS"])
+    options = {"ttl": settings["EXPORT_TTL"], "max_running": settings["EXPORT_JOBS"]}
+    if shared is not None:
+        jobs = PgJobs(shared, shared.scratch / "exports", **options)
+    else:
+        jobs = Jobs(Path(getattr(atlas_store, "path", Path("var") / "store")).parent / "exports", **options)
     jobs.cleanup()
     return jobs
 

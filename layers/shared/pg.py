@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import zlib
 from contextlib import contextmanager
+from pathlib import Path
 
 from psycopg import sql
 
@@ -73,6 +74,9 @@ class AppDatabase:
         #: a number naming this schema for advisory locks (the same in every process)
         self.lock_key = zlib.crc32(self.schema.encode()) & 0x7FFFFFFF
         self._created = False
+        #: this process's working files (exports being written, uploads being read): a cache of what
+        #: the database holds, in the working folder; nothing in it is needed by another server
+        self.scratch = Path("var").resolve() / "scratch" / self.schema
 
     @classmethod
     def of_store(cls, store) -> "AppDatabase | None":
