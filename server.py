@@ -11,7 +11,6 @@ import os
 import re
 import time
 import uuid
-from pathlib import Path
 
 import click
 from flask import (
@@ -38,6 +37,7 @@ from layers import basemaps, catalog, cli
 from layers.shared.pg import AppDatabase
 from layers.analysis import answer as stats_answer
 from layers.api import export as exporter
+from layers.api.jobs_pg import open_jobs
 from layers.api import features as core
 from layers.api import http
 from layers.api import openapi
@@ -374,7 +374,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["atlas_store"] = atlas_store
     # a PostGIS store: what the app's processes share lives in its database too (layers.shared)
     app.extensions["atlas_shared"] = AppDatabase.of_store(atlas_store)
-    app.extensions["atlas_jobs"] = _jobs(atlas_store, settings, app.extensions["atlas_shared"])
+    app.extensions["atlas_jobs"] = open_jobs(atlas_store, settings, app.extensions["atlas_shared"])
     app.extensions["atlas_cache"] = http.AnswerCache(settings["CACHE_MB"] << 20) if settings["CACHE_MB"] else None
     app.register_blueprint(bp_api)
     app.register_blueprint(bp_page)
@@ -411,21 +411,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.cli.add_command(import_command.import_file)
 
     return app
-
-
-def _jobs(atlas_store: Store, settings: dict, shared: AppDatabase | None):
-    """Export jobs in ``exports/`` beside a GeoPackage store's file (one machine), or in the PostGIS
-    store's database (any app server follows any job), written first in a local scratch folder."""
-    from layers.api.jobs import Jobs
-    from layers.api.jobs_pg import PgJobs
-
-    options = {"ttl": settings["EXPORT_TTL"], "max_running": settings["EXPORT_JOBS"]}
-    if shared is not None:
-        jobs = PgJobs(shared, shared.scratch / "exports", **options)
-    else:
-        jobs = Jobs(Path(getattr(atlas_store, "path", Path("var") / "store")).parent / "exports", **options)
-    jobs.cleanup()
-    return jobs
 
 
 if __name__ == "__main__":

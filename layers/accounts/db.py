@@ -19,7 +19,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from geo.errors import InvalidParameter, NotFound, StoreError
+from geo.errors import InvalidParameter, NotFound
 
 from .books import PostgresBook, SQLiteBook
 from .errors import AccountDisabled, Conflict, Locked, LoginFailed

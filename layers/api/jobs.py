@@ -1,7 +1,8 @@
 """Exports that run in the background, Flask-free: the core of ``POST /api/exports``.
 
 A job is a folder ``<jobs folder>/<id>/`` holding ``state.json`` (its public state plus the pid and
-host of the process running it) and, once done, ``result`` (the exported file). Everything a
+host of the process running it) and, once done, ``result`` (the exported file); with a PostGIS
+store, ``jobs_pg.PgJobs`` keeps the same in its database instead (several app servers). Everything a
 request needs is on disk, so a job started by one worker process is seen — progress, result,
 failure — by a request served by any other::
 
@@ -70,8 +71,7 @@ UNREADABLE_AFTER = 60.0
 #: a direct export is written and detached within seconds.
 ORPHAN_AFTER = 3600.0
 
-#: What of a job's state an API client never sees.
-PRIVATE = ("pid", "host", "runner", "age")
+PRIVATE = ("pid", "host", "runner", "age")  # what of a job's state an API client never sees
 #: Jobs running in this process, by job folder: the thread running each (one registry for every
 #: ``Jobs`` over the same folder in this process).
 _THREADS: dict[str, threading.Thread] = {}
@@ -269,8 +269,7 @@ class Jobs:
         """Starts are serialised: within this process and across processes (``jobfiles.exclusive``)."""
         return exclusive(self.folder, _LOCK)
 
-    # -- where jobs are kept: a folder each (``PgJobs`` keeps them in PostgreSQL instead) ---------
-    # ``job`` is what names one job to these methods (here its folder); ``str(job)`` is unique.
+    # -- where jobs are kept: a folder each (``PgJobs``: PostgreSQL); ``job`` names one, ``str(job)`` unique
     def _prepare(self) -> None:
         """Before a start: the jobs folder exists (StoreError when it cannot)."""
         try:
@@ -279,8 +278,7 @@ class Jobs:
             raise StoreError("export jobs cannot be started just now; the operator has been told (see the server log)",
                              internal=f"creating {self.folder}: {exc}") from exc
 
-    def _new(self):
-        """(a new job id, its ``job``), reserved."""
+    def _new(self):  # (a new job id, its ``job``), reserved
         return new_folder(self.folder)
 
     def _load(self, job) -> dict | None:
@@ -303,8 +301,7 @@ class Jobs:
     def _forget(self, job) -> None:
         shutil.rmtree(job, ignore_errors=True)
 
-    def _workdir(self, job) -> Path:
-        """Where the runner writes the export (a local folder)."""
+    def _workdir(self, job) -> Path:  # where the runner writes the export (a local folder)
         return job
 
     def _keep(self, job, path: Path) -> None:
@@ -324,8 +321,8 @@ class Jobs:
             if everything or not path.name.startswith(".state-"):
                 remove(path)
 
-    def _done_with(self, job) -> None:
-        """The runner's end (done, failed or cancelled)."""
+    def _done_with(self, job) -> None:  # the runner's end (done, failed or cancelled)
+        pass
 
     # -- the job's thread --------------------------------------------------------------------------
     def _run(self, job_dir: Path, state: dict, store: Store, args: dict) -> None:

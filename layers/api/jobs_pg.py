@@ -139,3 +139,15 @@ class PgJobs(Jobs):
         if removed:
             log.info("export jobs cleaned up: %s", ", ".join(removed))
         return removed
+
+
+def open_jobs(store, settings: dict, shared=None) -> Jobs:
+    """The app's export jobs, cleaned up: in ``exports/`` beside a GeoPackage store's file (one
+    machine), or in a PostGIS store's database (``shared``: any app server follows any job)."""
+    options = {"ttl": settings["EXPORT_TTL"], "max_running": settings["EXPORT_JOBS"]}
+    if shared is not None:
+        jobs = PgJobs(shared, shared.scratch / "exports", **options)
+    else:
+        jobs = Jobs(Path(getattr(store, "path", Path("var") / "store")).parent / "exports", **options)
+    jobs.cleanup()
+    return jobs
