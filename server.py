@@ -11,7 +11,6 @@ import os
 import re
 import time
 import uuid
-from pathlib import Path
 
 import click
 from flask import (
@@ -35,8 +34,10 @@ from layers.config import check, load_config, log_level
 from geo.errors import GeoError, InvalidParameter
 from geo.store import Store, open_store
 from layers import basemaps, catalog, cli
+from layers.shared.pg import AppDatabase
 from layers.analysis import answer as stats_answer
 from layers.api import export as exporter
+from layers.api.jobs_pg import open_jobs
 from layers.api import features as core
 from layers.api import http
 from layers.api import openapi
@@ -371,7 +372,9 @@ def create_app(config: dict | None = None) -> Flask:
     atlas_store = open_store(settings["STORE"], key=catalog.KEY)
     atlas_store.cleanup()
     app.extensions["atlas_store"] = atlas_store
-    app.extensions["atlas_jobs"] = _jobs(atlas_store, settings)
+    # a PostGIS store: what the app's processes share lives in its database too (layers.shared)
+    app.extensions["atlas_shared"] = AppDatabase.of_store(atlas_store)
+    app.extensions["atlas_jobs"] = open_jobs(atlas_store, settings, app.extensions["atlas_shared"])
     app.extensions["atlas_cache"] = http.AnswerCache(settings["CACHE_MB"] << 20) if settings["CACHE_MB"] else None
     app.register_blueprint(bp_api)
     app.register_blueprint(bp_page)
@@ -408,16 +411,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.cli.add_command(import_command.import_file)
 
     return app
-
-
-def _jobs(atlas_store: Store, settings: dict):
-    """Export jobs in ``exports/`` beside the store's file (a server store: beside var/)."""
-    from layers.api.jobs import Jobs
-
-    folder = Path(getattr(atlas_store, "path", Path("var") / "store")).parent / "exports"
-    jobs = Jobs(folder, ttl=settings["EXPORT_TTL"], max_running=settings["EXPORT_JOBS"])
-    jobs.cleanup()
-    return jobs
 
 
 if __name__ == "__main__":

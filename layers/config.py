@@ -72,11 +72,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IMPORT_JOBS", 2, "imports that may be inspected or written at once (more are refused with 429)", 1, 32),
     # -- accounts and the security review (等级保护) --
     Setting("ACCOUNTS", "", "the accounts database (users, grants, tokens, layer settings, security log), an "
-            "SQLite file; empty: `accounts.sqlite` beside the store"),
+            "SQLite file; empty: `accounts.sqlite` beside a GeoPackage store, or the PostGIS store's database "
+            "(schema `<schema>_app`, shared by every app server)"),
     Setting("ANONYMOUS", "VIEW", "what visitors who are not logged in may do: VIEW (read and export) or NONE "
             "(log in for everything but the login page and static files)", choices=("VIEW", "NONE")),
     Setting("SECRET_KEY", "", "the key signing session cookies and CSRF tokens (at least 32 characters); empty: "
-            "one generated once into `secret_key` beside the store (mode 0600), shared by all workers"),
+            "one generated once into `secret_key` beside a GeoPackage store (mode 0600), shared by all workers, or "
+            "into the PostGIS store's database, shared by every app server"),
     Setting("SESSION_MINUTES", 30, "minutes without a request after which a login session ends", 1, 24 * 60),
     Setting("COOKIE_SECURE", 0, "1: the session cookie is always marked Secure (HTTPS behind a proxy that does "
             "not say so); 0: marked Secure whenever the request came over HTTPS", 0, 1),

@@ -107,10 +107,9 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[list[str], dict[str, pa
                              "(Chinese CSV files from Excel are often GB18030/GBK)", parameter="encoding")
 
     def unreadable(exc):
-        return UnreadableFile(f"{path.name} is not a readable CSV table (one header row, then one row a feature, "
-                              "every row with the same columns): save it again as CSV", file=path.name,
-                              parameter="file", internal=str(exc))
-
+        return UnreadableFile(f"{path.name} is not a readable CSV table (one header row, then one row a feature, every "
+                              "row with the same columns): save it again as CSV", file=path.name, parameter="file",
+                              internal=str(exc))
     try:
         with open(path, encoding=chosen, newline="") as fh:
             sample = fh.read(64 * 1024)

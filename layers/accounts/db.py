@@ -1,6 +1,7 @@
-"""The accounts database: one SQLite file beside the store (``ATLAS_ACCOUNTS``), WAL mode, a
-connection a call (safe across threads and forked workers). Users, grants, layer settings and the
-security log live here; API tokens in ``tokens.py`` over the same file.
+"""The accounts database: one SQLite file beside a GeoPackage store (``ATLAS_ACCOUNTS``), or the
+app's schema of a PostGIS store's PostgreSQL, shared by every app server (``books``: the SQL is
+written once for both). Users, grants, layer settings and the security log live here; API tokens in
+``tokens.py`` over the same database.
 
 Passwords are kept only as argon2id hashes (argon2-cffi's ``PasswordHasher``). Repeated failed
 logins lock an account for a while; every login, logout and change of permissions is an event in
@@ -8,11 +9,9 @@ the security log, kept ``audit_days`` and pruned as new events are written.
 """
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,29 +19,13 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from geo.errors import InvalidParameter, NotFound, StoreError
+from geo.errors import InvalidParameter, NotFound
 
+from .books import PostgresBook, SQLiteBook
 from .errors import AccountDisabled, Conflict, Locked, LoginFailed
 from .tokens import TokenMixin
 from .policy import Principal, check_name, check_password, check_role
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    name TEXT PRIMARY KEY COLLATE NOCASE, role TEXT NOT NULL, hash TEXT NOT NULL,
-    disabled INTEGER NOT NULL DEFAULT 0, failed_logins INTEGER NOT NULL DEFAULT 0, locked_until TEXT,
-    created TEXT NOT NULL, last_login TEXT, generation INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS grants (
-    user TEXT NOT NULL COLLATE NOCASE REFERENCES users(name) ON DELETE CASCADE, layer TEXT NOT NULL,
-    PRIMARY KEY (user, layer));
-CREATE TABLE IF NOT EXISTS layer_settings (layer TEXT PRIMARY KEY, hidden INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS tokens (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL COLLATE NOCASE REFERENCES users(name),
-    role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created TEXT NOT NULL, last_used TEXT, revoked TEXT);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY, time TEXT NOT NULL, user TEXT, address TEXT, action TEXT NOT NULL,
-    outcome TEXT NOT NULL, detail TEXT);
-CREATE INDEX IF NOT EXISTS events_time ON events(time);
-"""
 WRONG = "wrong user name or password; try again (用户名或密码错误)"
 USER_COLUMNS = "name, role, disabled, failed_logins, locked_until, created, last_login"
 
@@ -72,26 +55,17 @@ class Accounts(TokenMixin):
     ``clock`` (a callable returning an aware datetime) is the time of every decision, so tests can
     move it; ``hasher`` an argon2 ``PasswordHasher`` (default: argon2-cffi's argon2id defaults)."""
 
-    def __init__(self, path: str | Path, *, lock_after: int = 5, lock_minutes: int = 15, audit_days: int = 180,
+    def __init__(self, path, *, lock_after: int = 5, lock_minutes: int = 15, audit_days: int = 180,
                  clock: Callable[[], datetime] | None = None, hasher: PasswordHasher | None = None):
-        self.path = Path(path)
+        """``path``: the SQLite file (str or Path), or the app's PostgreSQL database
+        (``layers.shared.pg.AppDatabase``)."""
+        self._book = SQLiteBook(path) if isinstance(path, (str, Path)) else PostgresBook(path)
+        self.path = self._book.path
         self.lock_after = lock_after
         self.lock_minutes = lock_minutes
         self.audit_days = audit_days
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.hasher = hasher or PasswordHasher()
-        self._readers = threading.local()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not self.path.exists():  # password hashes: readable by the server's user only
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-            with closing(sqlite3.connect(self.path, timeout=10)) as db:
-                db.execute("PRAGMA busy_timeout=10000")
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError("the accounts database cannot be opened; the operator has been told (see the log)",
-                             internal=f"{self.path}: {exc}") from exc
 
     @cached_property
     def _dummy(self) -> str:
@@ -100,35 +74,10 @@ class Accounts(TokenMixin):
 
     @contextmanager
     def _db(self, write: bool = True):
-        """One transaction: committed on success, rolled back on any error. A writing one on a
-        connection of its own; a reading one (``write=False``) on this thread's kept connection,
-        taking no lock (in WAL mode readers never wait): the check on every request stays cheap."""
-        if write:
-            with closing(self._connect()) as db:
-                db.execute("PRAGMA foreign_keys=ON")
-                yield from self._transaction(db, "BEGIN IMMEDIATE")
-            return
-        db = getattr(self._readers, "db", None)
-        if db is None or self._readers.pid != os.getpid():  # a forked worker opens its own
-            db = self._readers.db = self._connect()
-            self._readers.pid = os.getpid()
-        yield from self._transaction(db, "BEGIN")
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA busy_timeout=10000")
-        return db
-
-    @staticmethod
-    def _transaction(db: sqlite3.Connection, begin: str):
-        db.execute(begin)
-        try:
+        """One transaction: committed on success, rolled back on any error; a reading one
+        (``write=False``) takes no lock, so the check on every request stays cheap."""
+        with self._book.transaction(write) as db:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
     def now(self) -> str:
         return iso(self.clock())
@@ -140,15 +89,15 @@ class Accounts(TokenMixin):
         if db is None:
             with self._db() as own:
                 return self.record(action, outcome, user=user, address=address, detail=detail, db=own)
-        db.execute("INSERT INTO events (time, user, address, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        db.execute('INSERT INTO events (time, "user", address, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)',
                    (self.now(), user, address, action, outcome, detail))
         db.execute("DELETE FROM events WHERE time < ?", (iso(self.clock() - timedelta(days=self.audit_days)),))
 
     def events(self, *, user: str | None = None, action: str | None = None, since: str | None = None,
                until: str | None = None, limit: int = 1000) -> list[dict]:
         """Security events, newest first, filtered by user, action and time (ISO 8601, UTC)."""
-        sql, args = "SELECT id, time, user, address, action, outcome, detail FROM events WHERE 1=1", []
-        for clause, value in (("user = ?", user), ("action = ?", action),
+        sql, args = 'SELECT id, time, "user", address, action, outcome, detail FROM events WHERE 1=1', []
+        for clause, value in (('"user" = ?', user), ("action = ?", action),
                               ("time >= ?", since and parse_time(since, "since")),
                               ("time <= ?", until and parse_time(until, "until"))):
             if value:
@@ -167,7 +116,7 @@ class Accounts(TokenMixin):
         return row
 
     def _grants(self, db, name: str) -> frozenset[str]:
-        return frozenset(r[0] for r in db.execute("SELECT layer FROM grants WHERE user = ?", (name,)))
+        return frozenset(r[0] for r in db.execute('SELECT layer FROM grants WHERE "user" = ?', (name,)))
 
     def _user(self, db, row: sqlite3.Row) -> dict:
         return {**{k: row[k] for k in USER_COLUMNS.split(", ")}, "disabled": bool(row["disabled"]),
@@ -198,7 +147,7 @@ class Accounts(TokenMixin):
 
     def has_admin(self) -> bool:
         with self._db(write=False) as db:
-            return db.execute("SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled").fetchone() is not None
+            return db.execute("SELECT 1 FROM users WHERE role = 'admin' AND disabled = 0").fetchone() is not None
 
     def _change(self, name: str, sql: str, args: tuple, action: str, detail: str, by, address,
                 new_generation: bool = True) -> dict:
@@ -234,11 +183,11 @@ class Accounts(TokenMixin):
         with self._db() as db:
             self._row(db, name)
             if add is None:
-                db.execute("DELETE FROM grants WHERE user = ?", (name,))
+                db.execute('DELETE FROM grants WHERE "user" = ?', (name,))
             if add is False:
-                db.executemany("DELETE FROM grants WHERE user = ? AND layer = ?", [(name, v) for v in layers])
+                db.executemany('DELETE FROM grants WHERE "user" = ? AND layer = ?', [(name, v) for v in layers])
             else:
-                db.executemany("INSERT OR IGNORE INTO grants (user, layer) VALUES (?, ?)", [(name, v) for v in layers])
+                db.executemany('INSERT INTO grants ("user", layer) VALUES (?, ?) ON CONFLICT DO NOTHING', [(name, v) for v in layers])
             verb = {None: "set to", True: "added", False: "removed"}[add]
             self.record("grant" if add is not False else "revoke", user=by, address=address,
                         detail=f"{name}: {verb} {','.join(layers) or '(none)'}", db=db)
@@ -319,7 +268,7 @@ class Accounts(TokenMixin):
     # -- layer settings --------------------------------------------------------------------------
     def hidden_layers(self) -> frozenset[str]:
         with self._db(write=False) as db:
-            return frozenset(r[0] for r in db.execute("SELECT layer FROM layer_settings WHERE hidden"))
+            return frozenset(r[0] for r in db.execute("SELECT layer FROM layer_settings WHERE hidden <> 0"))
 
     def set_hidden(self, layer: str, hidden: bool, *, by=None, address=None) -> dict:
         with self._db() as db:

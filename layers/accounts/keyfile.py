@@ -45,3 +45,13 @@ def _read(path: Path) -> str:
         raise ConfigError(f"the session key file {path} holds no usable key; delete it to have a new one made, "
                           "or set ATLAS_SECRET_KEY")
     return key
+
+
+def shared_secret_key(database) -> str:
+    """The key kept in the app's PostgreSQL (``layers.shared.pg``), made by the first app server
+    to start: every server behind the load balancer signs and checks cookies with it."""
+    key = database.setting("secret_key", lambda: secrets.token_hex(32))
+    if len(key) < 32:
+        raise ConfigError(f"the session key in {database.schema}.settings holds no usable key; delete that row "
+                          "to have a new one made, or set ATLAS_SECRET_KEY")
+    return key

@@ -38,11 +38,11 @@ class TokenMixin:
                 raise Forbidden(f"a token's role cannot be above its owner's: {row['name']} is {row['role']}, "
                                 f"asked for {role}; choose one of {', '.join(ROLES[:rank(row['role'])])}",
                                 role=role)
-            cur = db.execute("INSERT INTO tokens (name, owner, role, hash, created) VALUES (?, ?, ?, ?, ?)",
-                             (name.strip(), row["name"], role, digest(token), self.now()))
+            token_id = db.execute("INSERT INTO tokens (name, owner, role, hash, created) VALUES (?, ?, ?, ?, ?) "
+                                  "RETURNING id", (name.strip(), row["name"], role, digest(token), self.now())).fetchone()[0]
             self.record("token_created", user=by or row["name"], address=address,
-                        detail=f"token {cur.lastrowid} {name.strip()!r} of {row['name']} as {role}", db=db)
-            return {"id": cur.lastrowid, "name": name.strip(), "owner": row["name"], "role": role, "token": token}
+                        detail=f"token {token_id} {name.strip()!r} of {row['name']} as {role}", db=db)
+            return {"id": token_id, "name": name.strip(), "owner": row["name"], "role": role, "token": token}
 
     def tokens(self, owner: str | None = None) -> list[dict]:
         """The tokens (never their secret), of one owner or all."""
@@ -73,7 +73,7 @@ class TokenMixin:
         with self._db(write=False) as db:
             row = db.execute("SELECT t.id, t.name, t.role, t.last_used, u.name AS owner, u.role AS owner_role, "
                              "u.generation FROM tokens t JOIN users u ON u.name = t.owner "
-                             "WHERE t.hash = ? AND t.revoked IS NULL AND NOT u.disabled", (digest(token),)).fetchone()
+                             "WHERE t.hash = ? AND t.revoked IS NULL AND u.disabled = 0", (digest(token),)).fetchone()
             if row is None:
                 return None
             role = min(row["role"], row["owner_role"], key=rank)

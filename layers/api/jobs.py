@@ -1,7 +1,8 @@
 """Exports that run in the background, Flask-free: the core of ``POST /api/exports``.
 
 A job is a folder ``<jobs folder>/<id>/`` holding ``state.json`` (its public state plus the pid and
-host of the process running it) and, once done, ``result`` (the exported file). Everything a
+host of the process running it) and, once done, ``result`` (the exported file); with a PostGIS
+store, ``jobs_pg.PgJobs`` keeps the same in its database instead (several app servers). Everything a
 request needs is on disk, so a job started by one worker process is seen — progress, result,
 failure — by a request served by any other::
 
@@ -70,6 +71,7 @@ UNREADABLE_AFTER = 60.0
 #: a direct export is written and detached within seconds.
 ORPHAN_AFTER = 3600.0
 
+PRIVATE = ("pid", "host", "runner", "age")  # what of a job's state an API client never sees
 #: Jobs running in this process, by job folder: the thread running each (one registry for every
 #: ``Jobs`` over the same folder in this process).
 _THREADS: dict[str, threading.Thread] = {}
@@ -108,18 +110,14 @@ class Jobs:
         ``max_running`` jobs run, else create the job and start its thread; its public state."""
         args = dict(args)
         plan_export(store, args)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError("export jobs cannot be started just now; the operator has been told (see the server log)",
-                             internal=f"creating {self.folder}: {exc}") from exc
+        self._prepare()
         with self._exclusive():
             self.cleanup()
             running = self._running_ids()
             if len(running) >= self.max_running:
                 raise TooBusy(f"{len(running)} exports are running, as many as may run at once "
                               f"({self.max_running}); wait for one to finish and start this one again")
-            job_id, job_dir = new_folder(self.folder)
+            job_id, job_dir = self._new()
             now = time.time()
             state = {"id": job_id, "state": "running", "created": iso(now), "updated": iso(now),
                      "expires": iso(now + self.ttl), "pid": os.getpid(), "host": HOST,
@@ -129,14 +127,14 @@ class Jobs:
             thread = threading.Thread(target=self._run, args=(job_dir, state, store, args),
                                       name=f"export-job-{job_id}", daemon=True)
             with _LOCK:
-                write_state(job_dir, state)
+                self._save(job_dir, state)
                 _THREADS[str(job_dir)] = thread  # not started yet: counted as live (see _live)
         try:
             thread.start()
         except BaseException:
             with _LOCK:
                 _THREADS.pop(str(job_dir), None)
-            shutil.rmtree(job_dir, ignore_errors=True)
+            self._forget(job_dir)
             raise
         log.info("export job %s started: %s", job_id, args)
         return self.public(state)
@@ -154,10 +152,7 @@ class Jobs:
                            "download it when its state is done")
         if state["state"] == "failed":
             raise NotFound(f"the export {job_id} has no file: {state.get('detail') or FAILED}")
-        path = job_dir / RESULT_FILE
-        if not path.is_file():
-            raise NotFound(f"the export {job_id} has no file any more; start it again")
-        return path, {k: v for k, v in state.items() if k not in ("pid", "host")}
+        return self._result_file(job_dir, job_id), {k: v for k, v in state.items() if k not in PRIVATE}
 
     def cleanup(self, now: float | None = None) -> list[str]:
         """Remove what no one needs: finished jobs whose last update is older than ``ttl``, jobs
@@ -231,14 +226,14 @@ class Jobs:
     def _current(self, job_id) -> tuple[Path, dict]:
         """The job's folder and its state, with interruption and expiry applied."""
         job_dir = self._job_dir(job_id)
-        state = read_state(job_dir)
+        state = self._load(job_dir)
         if state is None:
             raise NotFound(f"no export job {job_id} (unknown, or finished more than {self.ttl:g} s ago)")
         now = time.time()
         if state["state"] == "running" and not self._live(job_dir, state, now):
             state = self._interrupt(job_dir, state)
         if state["state"] != "running" and self._expired(state, now):
-            shutil.rmtree(job_dir, ignore_errors=True)
+            self._forget(job_dir)
             raise NotFound(f"the export {job_id} has expired (files are kept {self.ttl:g} s); start it again")
         return job_dir, state
 
@@ -258,15 +253,14 @@ class Jobs:
     def _interrupt(self, job_dir: Path, state: dict) -> dict:
         """Mark a job whose runner is gone as failed and remove its partial files."""
         log.warning("export job %s was interrupted (process %s gone or silent)", job_dir.name, state.get("pid"))
-        for path in partial_files(job_dir):
-            remove(path)
+        self._drop_partial(job_dir, everything=True)
         now = time.time()
         state = {**state, "state": "failed", "detail": INTERRUPTED, "updated": iso(now),
                  "expires": iso(now + self.ttl), "filename": None, "filename_utf8": None,
                  "content_disposition": None, "size": None}
         with _LOCK:
             try:
-                write_state(job_dir, state)
+                self._save(job_dir, state)
             except OSError:
                 pass  # the folder went away meanwhile: the state is still what we report
         return state
@@ -274,6 +268,61 @@ class Jobs:
     def _exclusive(self):
         """Starts are serialised: within this process and across processes (``jobfiles.exclusive``)."""
         return exclusive(self.folder, _LOCK)
+
+    # -- where jobs are kept: a folder each (``PgJobs``: PostgreSQL); ``job`` names one, ``str(job)`` unique
+    def _prepare(self) -> None:
+        """Before a start: the jobs folder exists (StoreError when it cannot)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError("export jobs cannot be started just now; the operator has been told (see the server log)",
+                             internal=f"creating {self.folder}: {exc}") from exc
+
+    def _new(self):  # (a new job id, its ``job``), reserved
+        return new_folder(self.folder)
+
+    def _load(self, job) -> dict | None:
+        return read_state(job)
+
+    def _save(self, job, state: dict) -> None:
+        write_state(job, state)
+
+    def _save_own(self, job, state: dict, *, sync: bool = False) -> bool:
+        """The runner's write: ``state`` (its times renewed) kept if the job is still its own
+        (running, by this process); False when another process declared it interrupted."""
+        on_disk = read_state(job)
+        if on_disk is None or on_disk["state"] != "running" or on_disk.get("pid") != state["pid"]:
+            return False
+        now = time.time()
+        state["updated"], state["expires"] = iso(now), iso(now + self.ttl)
+        write_state(job, state, sync=sync)
+        return True
+
+    def _forget(self, job) -> None:
+        shutil.rmtree(job, ignore_errors=True)
+
+    def _workdir(self, job) -> Path:  # where the runner writes the export (a local folder)
+        return job
+
+    def _keep(self, job, path: Path) -> None:
+        """The finished file, kept as the job's result."""
+        os.replace(path, job / RESULT_FILE)
+
+    def _result_file(self, job, job_id: str):
+        """The kept result: a path (or a readable binary file); NotFound when it is gone."""
+        path = job / RESULT_FILE
+        if not path.is_file():
+            raise NotFound(f"the export {job_id} has no file any more; start it again")
+        return path
+
+    def _drop_partial(self, job, *, everything: bool) -> None:
+        """What a job that did not finish leaves (``everything``: state temporaries too)."""
+        for path in partial_files(job):
+            if everything or not path.name.startswith(".state-"):
+                remove(path)
+
+    def _done_with(self, job) -> None:  # the runner's end (done, failed or cancelled)
+        pass
 
     # -- the job's thread --------------------------------------------------------------------------
     def _run(self, job_dir: Path, state: dict, store: Store, args: dict) -> None:
@@ -288,13 +337,9 @@ class Jobs:
         def write(final: bool = False) -> None:
             """Write the state if the job is still ours on disk, else flag it cancelled."""
             with _LOCK:
-                on_disk = read_state(job_dir)
-                if on_disk is None or on_disk["state"] != "running" or on_disk.get("pid") != state["pid"]:
+                if not self._save_own(job_dir, state, sync=final):
                     cancelled.set()
                     return
-                now = time.time()
-                state["updated"], state["expires"] = iso(now), iso(now + self.ttl)
-                write_state(job_dir, state, sync=final)
                 last["write"], last["dirty"] = time.monotonic(), False
 
         def progress(layer: str, done: int, layer_total: int) -> None:
@@ -327,8 +372,8 @@ class Jobs:
             with progress_lock:
                 state["total"], state["format"], state["crs"] = total, plan.format.name, plan.target.name
             beater.start()
-            result = export(store, args, tmp_dir=job_dir, progress=progress)
-            os.replace(result.path, job_dir / RESULT_FILE)
+            result = export(store, args, tmp_dir=self._workdir(job_dir), progress=progress)
+            self._keep(job_dir, result.path)
             result.cleanup()  # its temporary folder gone before the job says done: a done job owns none
             stop.set()
             beater.join()
@@ -341,7 +386,7 @@ class Jobs:
                 state["total"] = max(state["done"], state["total"])
                 write(final=True)
             if cancelled.is_set():
-                remove(job_dir / RESULT_FILE)
+                self._drop_partial(job_dir, everything=False)
                 log.warning("export job %s finished after it had been declared interrupted; its file is dropped",
                             job_id)
             else:
@@ -358,9 +403,7 @@ class Jobs:
             stop.set()
             if beater.is_alive():
                 beater.join()
-            for path in partial_files(job_dir):
-                if not path.name.startswith(".state-"):
-                    remove(path)
+            self._drop_partial(job_dir, everything=False)
             with progress_lock:
                 state.update(state="failed", detail=detail, layer=None, filename=None, filename_utf8=None,
                              media_type=None, content_disposition=None, size=None)
@@ -372,5 +415,6 @@ class Jobs:
             stop.set()
             if result is not None:
                 result.cleanup()
+            self._done_with(job_dir)
             with _LOCK:
                 _THREADS.pop(str(job_dir), None)

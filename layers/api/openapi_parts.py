@@ -96,6 +96,7 @@ ERROR_TEXT = {
     412: "An edit made from an older version (`current_version`, `current`: the stored feature)",
     413: "More than may be answered at once, or a body over the size limit",
     415: "The body is not of the media type the operation takes",
+    428: "An update or delete without the version it started from (send If-Match or `version`)",
     422: "Data that cannot be used as it is (a file, an encoding, a coordinate system)",
     423: "The account is locked after too many failed logins",
     429: "Too many requests or jobs at once; try again later",

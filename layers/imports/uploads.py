@@ -159,10 +159,8 @@ class Uploads:
 
     def state(self, upload_id) -> dict:
         """The upload's state; NotFound for an unknown, malformed or expired id."""
-        if not isinstance(upload_id, str) or not JOB_ID.fullmatch(upload_id):
-            raise NotFound("no such upload (upload ids are 16 letters, digits, - or _)", parameter="id")
-        folder = self.folder / upload_id
-        state = read_state(folder)
+        folder = self._folder(upload_id)
+        state = self._load(folder)
         if state is None:
             raise NotFound(f"no upload {upload_id} (unknown, removed, or older than {self.ttl:g} s); upload the "
                            "file again", parameter="id")
@@ -170,7 +168,7 @@ class Uploads:
         if state["state"] == "running" and not self._live(folder, state, now):
             state = self._interrupt(folder, state)
         if state["state"] != "running" and self._expired(state, now):
-            shutil.rmtree(folder, ignore_errors=True)
+            self._forget(folder)
             raise NotFound(f"the upload {upload_id} has expired (uploads are kept {self.ttl:g} s); upload the file "
                            "again", parameter="id")
         return state
@@ -202,7 +200,7 @@ class Uploads:
             state = {**self.state(upload_id), **changes}
             now = time.time()
             state["updated"], state["expires"] = iso(now), iso(now + self.ttl)
-            write_state(self.folder / upload_id, state)
+            self._save(self._folder(upload_id), state)
         return state
 
     def remove(self, upload_id) -> None:
@@ -210,7 +208,7 @@ class Uploads:
         if state["state"] == "running":
             raise Conflict(f"the upload {upload_id} is busy ({state.get('task')} running); wait for it to end, "
                            "then remove it", parameter="id")
-        shutil.rmtree(self.folder / upload_id, ignore_errors=True)
+        self._forget(self._folder(upload_id))
 
     # -- tasks -----------------------------------------------------------------------------------
     def run(self, upload_id, task: str, work: Callable[[Callable], dict], *, max_running: int = 2,
@@ -234,18 +232,18 @@ class Uploads:
             state = {**state, "state": "running", "task": task, "pid": os.getpid(), "host": HOST, "error": None,
                      "started": iso(now), "updated": iso(now), "expires": iso(now + self.ttl),
                      "progress": {"phase": "queued", "done": 0, "total": 0, "percent": 0}}
-            folder = self.folder / upload_id
+            folder = self._folder(upload_id)
             thread = threading.Thread(target=self._run, args=(folder, state, work, on_end),
                                       name=f"import-{task}-{upload_id}", daemon=True)
             with _LOCK:
-                write_state(folder, state)
+                self._save(folder, state, run=True)
                 _THREADS[str(folder)] = thread
         try:
             thread.start()
         except BaseException:
             with _LOCK:
                 _THREADS.pop(str(folder), None)
-                write_state(folder, {**state, "state": "failed",
+                self._save(folder, {**state, "state": "failed",
                                      "error": {"status": 503, "error": TooBusy.code,
                                                "detail": FAILED.format(task=task)}})
             raise
@@ -254,7 +252,7 @@ class Uploads:
     def wait(self, upload_id, seconds: float) -> dict:
         """Wait up to ``seconds`` for the upload's task run by this process; its state then."""
         with _LOCK:
-            thread = _THREADS.get(str(self.folder / upload_id))
+            thread = _THREADS.get(str(self._folder(upload_id)))
         if thread is not None and seconds > 0:
             thread.join(seconds)
         return self.state(upload_id)
@@ -268,14 +266,9 @@ class Uploads:
         def write(final: bool = False) -> None:
             """Write the state if the task is still ours on disk (not declared interrupted)."""
             with _LOCK:
-                on_disk = read_state(folder)
-                if (on_disk is None or on_disk["state"] != "running" or on_disk.get("pid") != state["pid"]
-                        or on_disk.get("started") != state["started"]):
+                if not self._save_own(folder, state, sync=final):
                     last["gone"] = True
                     return
-                now = time.time()
-                state["updated"], state["expires"] = iso(now), iso(now + self.ttl)
-                write_state(folder, state, sync=final)
                 last["write"], last["dirty"] = time.monotonic(), False
 
         def progress(phase: str, done: int = 0, total: int = 0) -> None:
@@ -349,7 +342,7 @@ class Uploads:
                  "error": {"status": 409, "error": "interrupted", "detail": INTERRUPTED.format(task=task)}}
         with _LOCK:
             try:
-                write_state(folder, state)
+                self._save(folder, state)
             except OSError:
                 pass
         return state
@@ -357,6 +350,35 @@ class Uploads:
     def _exclusive(self):
         """Starts are serialised: within this process and across processes (``jobfiles.exclusive``)."""
         return exclusive(self.folder, _LOCK)
+
+    # -- where uploads are kept: a folder each (``PgUploads`` keeps them in PostgreSQL instead) ---
+    # ``folder`` is what names one upload to these methods (here its folder); ``str(folder)`` is unique.
+    def _folder(self, upload_id):
+        if not isinstance(upload_id, str) or not JOB_ID.fullmatch(upload_id):
+            raise NotFound("no such upload (upload ids are 16 letters, digits, - or _)", parameter="id")
+        return self.folder / upload_id
+
+    def _load(self, folder) -> dict | None:
+        return read_state(folder)
+
+    def _save(self, folder, state: dict, *, run: bool = False) -> None:
+        """Replace the state (``run``: a task of this process starts)."""
+        write_state(folder, state)
+
+    def _save_own(self, folder, state: dict, *, sync: bool = False) -> bool:
+        """The task's write, kept only while the task is still its own (running, this process,
+        this start); False when someone declared it interrupted."""
+        on_disk = read_state(folder)
+        if (on_disk is None or on_disk["state"] != "running" or on_disk.get("pid") != state["pid"]
+                or on_disk.get("started") != state["started"]):
+            return False
+        now = time.time()
+        state["updated"], state["expires"] = iso(now), iso(now + self.ttl)
+        write_state(folder, state, sync=sync)
+        return True
+
+    def _forget(self, folder) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
 
     def cleanup(self, now: float | None = None) -> list[str]:
         """Remove uploads not updated for ``ttl`` seconds, and folders without a readable state

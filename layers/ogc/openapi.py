@@ -101,8 +101,12 @@ def schemas() -> dict:
 
 
 def _get(summary: str, params: list, responses: dict, op_id: str) -> dict:
-    return {"get": {"summary": summary, "operationId": op_id, "parameters": params,
-                    "responses": {**responses, **ERRORS}}}
+    responses = {**responses, **ERRORS}
+    if _ref("f") in params:  # f=html (or Accept: text/html) answers a page, an error too
+        page = {"schema": {"type": "string"}}
+        responses = {code: {**answer, "content": {**answer["content"], core.HTML: page}}
+                     for code, answer in responses.items()}
+    return {"get": {"summary": summary, "operationId": op_id, "parameters": params, "responses": responses}}
 
 
 def document(store: Store, ask: core.Ask) -> dict:

@@ -24,7 +24,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from geo.errors import NotFound
 from layers.accounts import Accounts, InvalidToken, LoginRequired, Principal, policy
-from layers.accounts.keyfile import secret_key
+from layers.accounts.keyfile import secret_key, shared_secret_key
 from layers.accounts.visible import VisibleStore
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,15 @@ def init_app(app) -> None:
 
     cfg = app.config
     folder = store_folder(app)
-    accounts = Accounts(cfg["ACCOUNTS"] or folder / "accounts.sqlite", lock_after=cfg["LOGIN_LOCK_AFTER"],
-                        lock_minutes=cfg["LOGIN_LOCK_MINUTES"], audit_days=cfg["AUDIT_DAYS"])
+    # a PostGIS store: the accounts, the session key and the login counters in its database, shared
+    # by every app server (layers.shared); a GeoPackage store: files beside it (one machine)
+    shared = app.extensions.get("atlas_shared")
+    where = cfg["ACCOUNTS"] or (shared if shared is not None else folder / "accounts.sqlite")
+    accounts = Accounts(where, lock_after=cfg["LOGIN_LOCK_AFTER"], lock_minutes=cfg["LOGIN_LOCK_MINUTES"],
+                        audit_days=cfg["AUDIT_DAYS"])
     app.extensions["atlas_accounts"] = accounts
-    app.secret_key = cfg["SECRET_KEY"] or secret_key(folder / "secret_key")
+    app.secret_key = cfg["SECRET_KEY"] or (shared_secret_key(shared) if shared is not None
+                                           else secret_key(folder / "secret_key"))
     cfg.update(SESSION_COOKIE_NAME=COOKIE, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                SESSION_COOKIE_SECURE=bool(cfg["COOKIE_SECURE"]), SESSION_REFRESH_EACH_REQUEST=True,
                PERMANENT_SESSION_LIFETIME=timedelta(minutes=cfg["SESSION_MINUTES"]),
@@ -84,7 +89,13 @@ def init_app(app) -> None:
     logins.user_loader(accounts.principal)
     app.extensions["atlas_csrf"] = HeaderCSRF(app)
     app.before_request(authenticate)
-    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[])
+    if shared is not None:
+        from layers.shared.limits_pg import PostgresLimits  # noqa: F401 (registers its storage scheme)
+
+        storage = {"storage_uri": "atlas-postgresql://", "storage_options": {"database": shared}}
+    else:  # one machine: each process counts its own (the README says so)
+        storage = {"storage_uri": "memory://"}
+    limiter = Limiter(get_remote_address, app=app, default_limits=[], **storage)
     app.extensions["atlas_limiter"] = limiter
     app.register_blueprint(routes.bp)
     app.view_functions["auth.login"] = limiter.limit(

@@ -49,6 +49,7 @@ from layers import imports as core
 from layers.accounts import Forbidden, LoginRequired
 from layers.imports.undo import undo as undo_import
 from layers.imports.uploads import Uploads
+from layers.imports.uploads_pg import PgUploads
 
 from . import auth
 
@@ -60,11 +61,15 @@ EXTENSION = "atlas_uploads"
 
 @bp.record_once
 def _setup(state) -> None:
-    """The uploads' folder beside the store, cleaned at start-up."""
+    """The uploads' folder beside a GeoPackage store (one machine), or the PostGIS store's database
+    (any app server takes any upload, ``PgUploads``); cleaned at start-up."""
     app = state.app
-    store = app.extensions["atlas_store"]
-    folder = Path(getattr(store, "path", Path("var") / "store")).parent / "imports"
-    uploads = Uploads(folder, ttl=app.config["EXPORT_TTL"])
+    store, shared = app.extensions["atlas_store"], app.extensions.get("atlas_shared")
+    if shared is not None:
+        uploads = PgUploads(shared, shared.scratch / "imports", ttl=app.config["EXPORT_TTL"])
+    else:
+        folder = Path(getattr(store, "path", Path("var") / "store")).parent / "imports"
+        uploads = Uploads(folder, ttl=app.config["EXPORT_TTL"])
     uploads.cleanup()
     app.extensions[EXTENSION] = uploads
 
