@@ -90,7 +90,7 @@ def test_a_next_page_of_a_large_postgis_layer_is_one_range_of_the_key_index(tmp_
                       "ACCOUNTS": str(tmp_path / "accounts.sqlite")})
     client = app.test_client()
     first = client.get("/ogc/collections/big/items?limit=1000", headers={"Accept": "application/geo+json"})
-    nxt = [link["href"] for link in first.get_json()["links"] if link["rel"] == "next"][0]
+    nxt = next(link["href"] for link in first.get_json()["links"] if link["rel"] == "next")
     server_log = pg.log_path()
     start = server_log.stat().st_size
     second = client.get(nxt.split("localhost", 1)[1], headers={"Accept": "application/geo+json"})
