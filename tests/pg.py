@@ -103,6 +103,12 @@ def fresh_url(**params) -> str:
     return url(schema=f"t{os.getpid()}_{next(_names)}", **params)
 
 
+def log_path() -> Path:
+    """The test cluster's server log (what auto_explain writes, for tests that check a plan)."""
+    url()
+    return _state["folder"] / "server.log"
+
+
 def connect():
     """A plain psycopg connection to the test database, as another program (QGIS, psql) would open."""
     import psycopg

@@ -1,7 +1,8 @@
 """The OGC API – Features at /ogc over the small atlas: what GDAL, QGIS and OWSLib need from the
 landing page, the OpenAPI document, the collections and queryables; content negotiation; CRSs in
 the authority's axis order (checked against pyproj); filters answered or refused with 400; tags;
-permissions (hidden layers, Bearer tokens); the zh/en pages, escaped."""
+permissions (hidden layers, Bearer tokens); the zh/en pages, escaped. Every test runs on both
+backends: the small store itself, and its copy in PostGIS."""
 from __future__ import annotations
 
 import json
@@ -9,11 +10,30 @@ import json
 import pytest
 from pyproj import Transformer
 
-from tests.auth_helpers import add_users, bearer, make_app, tokens
+from server import create_app
+from tests.auth_helpers import add_users, bearer, make_app, postgis_copy, tokens
 
 GEO = {"Accept": "application/geo+json, application/json"}  # what GDAL sends
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 URI = "http://www.opengis.net/def/crs/EPSG/0/"
+
+
+@pytest.fixture(scope="module", params=["gpkg", "postgis"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def app(backend, built_store, tmp_path_factory):
+    """The service over the small store (``client`` of tests/conftest.py uses this app)."""
+    if backend == "gpkg":
+        yield create_app({"STORE": str(built_store.path), "TESTING": True})
+        return
+    folder = tmp_path_factory.mktemp("ogc-pg")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)  # a server store's folders (exports, imports) are under var/ here
+        yield create_app({"STORE": postgis_copy(built_store), "TESTING": True,
+                          "ACCOUNTS": str(folder / "accounts.sqlite")})
 
 
 def get_json(client, path, **headers):
@@ -214,8 +234,9 @@ def test_pages_in_both_languages_escape_the_data(client):
     assert "ogrinfo OAPIF:" in landing and "https://" not in landing.replace("https://json-schema", "")
 
 
-def test_hidden_layers_are_absent_and_tokens_work(built_store, tmp_path):
-    app = make_app(built_store, tmp_path / "hidden", ANONYMOUS="NONE")
+def test_hidden_layers_are_absent_and_tokens_work(built_store, backend, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app(built_store, tmp_path / "hidden", backend=backend, ANONYMOUS="NONE")
     add_users(app)
     app.extensions["atlas_accounts"].set_hidden("parks", True, by="test")
     keys = tokens(app)

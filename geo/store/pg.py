@@ -38,6 +38,7 @@ from psycopg import sql
 from ..errors import InvalidParameter, NotFound, StoreError
 from . import order as ordering
 from . import pg_ddl as ddl
+from . import where as filters
 from .base import Field, LayerInfo, Query, Rows, Store, sort_order
 from .gpkg_rows import attribute_columns, like_pattern, rows_to_frame
 from .pg_edit import PostGISEditor
@@ -47,6 +48,20 @@ from .pg_sql import col, compare, keyset, order_clause, read_expr, typed_values
 from .pg_log import PostGISLog
 
 log = logging.getLogger(__name__)
+
+
+def _filter_column(name: str, kind: str) -> str:
+    """A field as a filter compares it, with SQLite's meaning: text by code point (the "C"
+    collation, whatever the database's), dates as their ISO text (a malformed date in a filter then
+    matches what it matches on the GeoPackage store instead of failing a cast). ``%`` doubled: the
+    text becomes part of a psycopg statement."""
+    quoted = 't."' + name.replace('"', '""').replace("%", "%%") + '"'
+    if kind == "str":
+        return f'{quoted} COLLATE "C"'
+    if kind == "date":
+        return f"to_char({quoted}, 'YYYY-MM-DD') COLLATE \"C\""
+    return quoted
+
 
 class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
     def __init__(self, url: str, *, key: str):
@@ -147,9 +162,8 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
                          fields=self.fields(layer), crs="EPSG:4326")
 
     def _conditions(self, layer: str, meta: dict, query: Query) -> tuple[list[sql.Composable], list]:
-        """The WHERE conditions of ``query`` on the table ``t`` and their parameters. (A backend-neutral
-        CQL2 expression, ``Query.where`` when the interface has one, is translated here too: into
-        conditions over ``col``/``compare`` of checked fields, its values parameters.)"""
+        """The WHERE conditions of ``query`` on the table ``t`` and their parameters; ``Query.where``
+        (a CQL2 tree) compiled by ``geo.store.where``'s postgis dialect over the checked fields."""
         fields = meta["fields"]
         conds, params = [], []
         if query.bbox is not None:
@@ -181,7 +195,7 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
                 conds.append(sql.SQL("false"))
             else:
                 conds.append(sql.SQL("{}::text = ANY(%s)").format(col(self.key)) if fields[self.key] != "str"
-                             else sql.SQL("{} = ANY(%s)").format(col(self.key)))
+                             else sql.SQL("{} COLLATE \"C\" = ANY(%s)").format(col(self.key)))  # its index's
                 params.append([str(i) for i in query.ids])
         ordering.check_ranges(layer, fields, query.ranges)
         ordering.check_contains(layer, fields, query.contains)
@@ -196,6 +210,11 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
             expr = read_expr(name, fields[name])
             conds.append(sql.SQL("{}::text COLLATE \"C\" ILIKE %s ESCAPE '\\'").format(expr))
             params.append(like_pattern(text))
+        if query.where is not None:  # every name checked against the fields, every value bound
+            text, bound = filters.to_sql(query.where, fields, dialect="postgis",
+                                         column=lambda n: _filter_column(n, fields[n]), geometry="t.geom")
+            conds.append(sql.SQL(text))
+            params += bound
         return conds, params
 
     def _from(self, layer: str, meta: dict, query: Query, extra=((), ())) -> tuple[sql.Composable, list]:
@@ -229,7 +248,7 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
         meta = self._layer(layer)
         extra = ((), ())
         if order is not None and query.after is not None:
-            c, p = keyset(order, tuple(query.after), meta["fields"])
+            c, p = keyset(order, tuple(query.after), meta["fields"], never_null=self._never_null(layer, meta, order))
             extra = ((c,), p)
         base, params = self._from(layer, meta, query, extra)
         tail = order_clause(order, meta["fields"]) if order is not None else sql.SQL("ORDER BY t.fid")
@@ -241,6 +260,18 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
             statement += sql.SQL(" OFFSET %s")
             params.append(query.offset)
         return statement, params
+
+    def _never_null(self, layer: str, meta: dict, order) -> frozenset:
+        """The key, when a descending order has it and the layer has no row without one (known per
+        store version; rows written from outside, QGIS, may lack it): a page backwards is then one
+        range of the key's index too."""
+        if self.key not in meta["fields"] or not any(d for n, d in order if n == self.key):
+            return frozenset()
+        statement = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} IS NULL)").format(
+            self._t(layer), sql.Identifier(self.key))
+        missing = self._cached(("null keys", layer), lambda: self._run(
+            f"reading {layer}", lambda con: con.execute(statement).fetchone()[0]))
+        return frozenset() if missing else frozenset((self.key,))
 
     def _feature_select(self, meta: dict, columns: list[str]) -> sql.Composable:
         return sql.SQL(", ").join([*(read_expr(c, meta["fields"][c]) for c in columns), sql.SQL("ST_AsBinary(t.geom)")])
@@ -261,7 +292,7 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
 
     def _bbox_only(self, query: Query) -> bool:
         return (query.bbox is not None and not any(query.equals.values()) and not query.text
-                and query.ids is None and not query.ranges and not query.contains)
+                and query.ids is None and not query.ranges and not query.contains and query.where is None)
 
     def query(self, layer: str, query: Query) -> gpd.GeoDataFrame:
         if query.as_of is not None:

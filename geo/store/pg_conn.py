@@ -7,9 +7,10 @@ import atexit
 import os
 import re
 import threading
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import StoreError
 
@@ -42,7 +43,8 @@ def parse_url(url: str) -> tuple[str, dict]:
                "pool_min": int(own.get("pool_min", 1)), "pool_max": int(own.get("pool_max", 10)),
                "pool_timeout": _millis(own.get("pool_timeout", "10s"), "pool_timeout")}
     scheme = "postgresql" if parts.scheme in ("postgres", "postgresql") else parts.scheme
-    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), "")), options
+    # %20, not +, for a space: libpq decodes only %-escapes (options=-c%20a=1%20-c%20b=2)
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest, quote_via=quote), "")), options
 
 
 def pool(conninfo: str, options: dict):
@@ -54,10 +56,12 @@ def pool(conninfo: str, options: dict):
     with _pools_lock:
         pool = _pools.get(key)
         if pool is None:
+            # the URL's own options (e.g. options=-c%20search_path%3D…) kept, the store's after them
+            given = conninfo_to_dict(conninfo).get("options", "")
+            ours = f"-c statement_timeout={options['statement_timeout']} -c datestyle=ISO -c timezone=UTC"
             pool = ConnectionPool(conninfo, min_size=options["pool_min"], max_size=options["pool_max"], open=False,
                                   kwargs={"autocommit": True, "application_name": "weihai-atlas",
-                                          "options": f"-c statement_timeout={options['statement_timeout']} "
-                                                     "-c datestyle=ISO -c timezone=UTC"},
+                                          "options": f"{given} {ours}".strip()},
                                   name="atlas", timeout=options["pool_timeout"] / 1000)
             pool.open(wait=False)
             _pools[key] = pool

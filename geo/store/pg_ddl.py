@@ -2,7 +2,8 @@
 
 One schema is one store (``?schema=`` in the URL, ``atlas`` by default). Layer tables are named as
 the layers, each ``fid bigint`` identity primary key, the attribute columns, ``geom geometry(<type>,
-4326)`` with a GiST index, and a unique index on the key field. Beside them:
+4326)`` with a GiST index, and a unique btree index on the key field in the order the store pages by
+(text in the "C" collation, NULL first). Beside them:
 
 - ``atlas_revisions(id, time, actor, message, layers, changes, prev_hash, hash)``,
   ``atlas_changes(rev, seq, layer, key, fid, op, before, before_geom, after, after_geom)`` and
@@ -214,8 +215,12 @@ def create_layer_table(con, schema: str, name: str, geometry_type: str, fields, 
 def index_layer(con, schema: str, name: str, key: str, fields) -> None:
     table = ident(schema, name)
     con.execute(sql.SQL("CREATE INDEX ON {} USING gist (geom)").format(table))
-    if key in {f.name for f in fields}:
-        con.execute(sql.SQL("CREATE UNIQUE INDEX ON {} ({})").format(table, sql.Identifier(key)))
+    kinds = {f.name: f.type for f in fields}
+    if key in kinds:
+        # in the order the store reads and pages by (pg_sql.order_expr: text by code point, NULL the
+        # smallest), so a page after a cursor is one range of this index
+        collate = sql.SQL(' COLLATE "C"') if kinds[key] in ("str", "json") else sql.SQL("")
+        con.execute(sql.SQL("CREATE UNIQUE INDEX ON {} ({}{} NULLS FIRST)").format(table, sql.Identifier(key), collate))
 
 
 def install_triggers(con, schema: str, name: str, key: str) -> None:

@@ -97,7 +97,7 @@ class PostGISEditor:
 
     def _key_match(self, meta: dict) -> sql.Composable:
         key = sql.Identifier(self.key)
-        return (sql.SQL("{} = ANY(%s)").format(key) if meta["fields"].get(self.key) == "str"
+        return (sql.SQL("{} COLLATE \"C\" = ANY(%s)").format(key) if meta["fields"].get(self.key) == "str"
                 else sql.SQL("{}::text = ANY(%s)").format(key))
 
     def _current(self, con, layer: str, meta: dict, keys=None) -> dict:

@@ -1,7 +1,8 @@
 """SQL pieces of the PostGIS store over a layer's columns (names already checked against its schema,
 always ``sql.Identifier``; values always parameters): how a column is read, ordered and compared
 with SQLite's meaning (text by code point, booleans as 0/1, NULL the smallest, numbers before
-text), filter values typed for their column, and the keyset condition of a cursor."""
+text), filter values typed for their column, and the keyset condition of a cursor (a row-value
+comparison, one index range, wherever it means the same as the general form)."""
 from __future__ import annotations
 
 from psycopg import sql
@@ -72,9 +73,40 @@ def typed_values(values, kind: str) -> list:
     return out
 
 
-def keyset(order, after, kinds: dict) -> tuple[sql.Composable, list]:
+def _row_value(order, after, kinds: dict, never_null) -> tuple[sql.Composable, list] | None:
+    """``(a, b, key) > (%s, %s, %s)`` (``<`` descending) when it means what the runs mean: every
+    field in one direction, no NULL in the cursor, each value of its column's kind (numbers or
+    text); descending, only when no field can be NULL (NULL, the smallest, comes after the cursor
+    then, and a row comparison with a NULL is not true). One range of a btree index on those
+    fields (the key's unique index: ``pg_ddl.index_layer``), where the runs ORed are none."""
+    directions = {d for _, d in order}
+    if len(directions) != 1 or any(v is None for v in after):
+        return None
+    descending = directions.pop()
+    if descending and not all(n in never_null for n, _ in order):
+        return None
+    marks = []
+    for (name, _), value in zip(order, after):
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if (kinds[name] in NUMERIC) != numeric:
+            return None
+        marks.append(sql.SQL("%s") if numeric else sql.SQL("%s::text"))
+    exprs = [order_expr(n, kinds[n]) for n, _ in order]
+    op = sql.SQL("<" if descending else ">")
+    if len(order) == 1:
+        return sql.SQL("{} {} {}").format(exprs[0], op, marks[0]), list(after)
+    return (sql.SQL("({}) {} ({})").format(sql.SQL(", ").join(exprs), op, sql.SQL(", ").join(marks)),
+            list(after))
+
+
+def keyset(order, after, kinds: dict, *, never_null=frozenset()) -> tuple[sql.Composable, list]:
     """The rows beyond the cursor ``after`` in ``order`` (see gpkg_table: the runs "equal on the
-    fields before, beyond on this one", NULL the smallest), ORed in one condition."""
+    fields before, beyond on this one", NULL the smallest): a row-value comparison where that means
+    the same (``_row_value``), else the runs ORed in one condition. ``never_null``: fields known to
+    hold no NULL (their "is NULL" runs are left out)."""
+    fast = _row_value(order, after, kinds, never_null)
+    if fast is not None:
+        return fast
     runs, params = [], []
     for i in range(len(order) - 1, -1, -1):
         prefix, values = [], []
@@ -93,7 +125,7 @@ def keyset(order, after, kinds: dict) -> tuple[sql.Composable, list]:
             continue
         c, p = compare(name, kinds[name], "<" if descending else ">", value)
         runs.append((prefix + [c], values + p))
-        if descending:
+        if descending and name not in never_null:
             runs.append((prefix + [sql.SQL("{} IS NULL").format(col(name))], values))
     if not runs:
         return sql.SQL("false"), []

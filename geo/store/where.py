@@ -9,11 +9,15 @@ checked against the layer's fields and quoted, every value is a parameter (``?``
 
 Meaning, on both dialects: SQL's three-valued logic (a comparison with a missing value is not
 true, so ``NOT (a = 1)`` leaves out rows where ``a`` is NULL, as CQL2 says); LIKE is case-sensitive
-(SQLite's LIKE is not, so SQLite compiles it to GLOB); CASEI and ILIKE compare lower-cased text;
-dates are ISO text (``YYYY-MM-DD``). Spatial predicates call ``spatial(op, geom, geometry_sql)``
-when given (the GeoPackage backend puts its R-tree prefilter in front of an exact test); else
-SQLite calls the ``atlas_intersects(blob, wkb)`` function its connections register, PostGIS
-``ST_Intersects(geom, ST_GeomFromText(%s, 4326))``.
+(SQLite's LIKE is not, so SQLite compiles it to GLOB), ``\\`` escaping the next character and a
+lone ``\\`` at the end standing for itself; CASEI and ILIKE compare text lower-cased in A-Z only
+(SQLite's ``lower``; PostGIS's ``lower`` of text in the "C" collation); dates are ISO text
+(``YYYY-MM-DD``). The backend's ``column(name)`` gives each dialect the rest of SQLite's meaning
+(the PostGIS store compares text in the "C" collation, by code point, and dates as their ISO text).
+Spatial predicates call ``spatial(op, geom, geometry_sql)`` when given (the GeoPackage backend puts
+its R-tree prefilter in front of an exact test); else SQLite calls the ``atlas_intersects(blob, wkb)``
+function its connections register, PostGIS ``ST_Intersects(geom, ST_GeomFromText(%s, 4326))`` with
+the literal's WKT at full precision (a missing geometry intersects nothing, on both).
 """
 from __future__ import annotations
 
@@ -61,6 +65,25 @@ def like_to_glob(pattern: str) -> str:
     return "".join(out)
 
 
+def like_to_postgres(pattern: str) -> str:
+    """A LIKE pattern as PostgreSQL's ``LIKE … ESCAPE '\\'`` takes it with the meaning
+    ``like_to_glob`` gives it: ``\\`` escapes the next character, a lone ``\\`` at the end is itself."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            if i + 1 < len(pattern):
+                i += 1
+                ch = pattern[i]
+                out.append("\\" + ch if ch in "%_\\" else ch)
+            else:
+                out.append("\\\\")
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 class _Compiler:
     def __init__(self, fields: Mapping[str, str], dialect: str, column: Callable[[str], str], geometry: str,
                  spatial: Callable | None):
@@ -79,7 +102,11 @@ class _Compiler:
         return self.mark
 
     def lower(self, text: str) -> str:
-        return _ascii_lower(text) if self.dialect == "sqlite" else text.lower()
+        return _ascii_lower(text)  # both dialects' lower() change only A-Z
+
+    def lower_sql(self, sql: str) -> str:
+        """SQL lower-casing A-Z only: SQLite's lower(); PostgreSQL's in the "C" collation."""
+        return f"lower({sql})" if self.dialect == "sqlite" else f'lower({sql} COLLATE "C")'
 
     # -- conditions -----------------------------------------------------------------------------
     def cond(self, e) -> str:
@@ -136,7 +163,7 @@ class _Compiler:
             kind, sql = self.operand(e.arg, what)
             if kind != "str":
                 raise InvalidParameter(f"filter: CASEI applies to text; {self.name(e.arg)} is {kind}", parameter=P)
-            return "casei", f"lower({sql})"
+            return "casei", self.lower_sql(sql)
         if isinstance(e, cql2.Property):
             if e.name in GEOMETRY_NAMES and e.name not in self.fields:
                 raise InvalidParameter(f"filter: the geometry can only be tested with S_INTERSECTS, not {what}",
@@ -197,12 +224,12 @@ class _Compiler:
 
     def compare(self, e: cql2.Compare) -> str:
         left, right, op = e.left, e.right, e.op
-        if not isinstance(left, (cql2.Property, cql2.CaseI)) and isinstance(right, (cql2.Property, cql2.CaseI)):
+        if not _of_property(left) and _of_property(right):
             left, right = right, left
             op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
-        if isinstance(left, (cql2.Property, cql2.CaseI)):
+        if _of_property(left):
             kind, sql = self.operand(left, op)
-            if isinstance(right, (cql2.Property, cql2.CaseI)):
+            if _of_property(right):
                 other, rsql = self.operand(right, op)
                 same = kind == other or (kind in _NUMBER and other in _NUMBER)
                 if not same:
@@ -229,13 +256,13 @@ class _Compiler:
             raise InvalidParameter("filter: LIKE needs a quoted pattern such as '威海%'", parameter=P)
         text = pattern.value
         if nocase and kind == "str":
-            sql = f"lower({sql})"
+            sql = self.lower_sql(sql)
         if nocase:
             text = self.lower(text)
         neg = "NOT " if e.negate else ""
         if self.dialect == "sqlite":
             return f"({sql} {neg}GLOB {self.bind(like_to_glob(text))})"
-        return f"({sql} {neg}LIKE {self.bind(text)} ESCAPE '\\')"
+        return f"({sql} {neg}LIKE {self.bind(like_to_postgres(text))} ESCAPE '\\')"
 
     def spatial_cond(self, e: cql2.Spatial) -> str:
         sides = (e.left, e.right)
@@ -253,7 +280,15 @@ class _Compiler:
             return f"({sql})"
         if self.dialect == "sqlite":
             return f"(atlas_intersects({self.geometry}, {self.bind(shapely.to_wkb(geom))}) = 1)"
-        return f"ST_Intersects({self.geometry}, ST_GeomFromText({self.bind(shapely.to_wkt(geom))}, 4326))"
+        wkt = shapely.to_wkt(geom, rounding_precision=-1)  # the literal as given, not rounded to 6 decimals
+        return f"({self.geometry} IS NOT NULL AND ST_Intersects({self.geometry}, ST_GeomFromText({self.bind(wkt)}, 4326)))"
+
+
+def _of_property(e) -> bool:
+    """A property, or CASEI of one (CASEI of a literal is a value)."""
+    while isinstance(e, cql2.CaseI):
+        e = e.arg
+    return isinstance(e, cql2.Property)
 
 
 def _describe(e) -> str:

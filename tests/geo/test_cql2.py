@@ -9,7 +9,7 @@ import shapely
 from geo import cql2
 from geo.errors import InvalidParameter
 from geo.store import Query
-from geo.store.where import like_to_glob, to_sql
+from geo.store.where import like_to_glob, like_to_postgres, to_sql
 
 FIELDS = {"id": "str", "name_zh": "str", "year": "int", "area_m2": "float", "open": "bool", "built": "date",
           "figures": "json", "类别": "str"}
@@ -52,8 +52,17 @@ def test_sqlite_sql(text, sql, params):
 def test_postgis_sql():
     sql, params = to_sql(cql2.parse("name_zh LIKE '威海%' AND S_INTERSECTS(geom, POINT(122.1 37.5))"), FIELDS,
                          dialect="postgis", column=lambda n: f't."{n}"', geometry="t.geom")
-    assert sql == "((t.\"name_zh\" LIKE %s ESCAPE '\\') AND ST_Intersects(t.geom, ST_GeomFromText(%s, 4326)))"
+    assert sql == ("((t.\"name_zh\" LIKE %s ESCAPE '\\') AND "
+                   "(t.geom IS NOT NULL AND ST_Intersects(t.geom, ST_GeomFromText(%s, 4326))))")
     assert params == ["威海%", "POINT (122.1 37.5)"]
+    _, params = to_sql(cql2.parse("S_INTERSECTS(geometry, POINT(122.123456789 37.5))"), FIELDS, dialect="postgis")
+    assert params == ["POINT (122.123456789 37.5)"]  # the literal as given, not rounded to 6 decimals
+
+
+def test_postgis_lower_and_like_patterns():
+    sql, params = to_sql(cql2.parse(r"CASEI(name_zh) LIKE CASEI('ÄB\_%\\') AND 类别 > 'b'"), FIELDS, dialect="postgis")
+    assert sql == """((lower("name_zh" COLLATE "C") LIKE %s ESCAPE '\\') AND ("类别" > %s))"""
+    assert params == ["Äb\\_%\\\\", "b"]  # A-Z lowered only; the lone backslash at the end is itself
 
 
 @pytest.mark.parametrize("text", [
@@ -98,6 +107,8 @@ def test_errors_name_the_problem(text, words):
 
 def test_like_to_glob_escapes():
     assert like_to_glob(r"100\%*?[x]_") == "100%[*][?][[]x]?"
+    assert like_to_postgres(r"100\%\a\\_\\") == r"100\%a\\_\\"
+    assert like_to_postgres("end\\") == "end\\\\"
 
 
 def test_envelope_order_and_geometry_mapping():

@@ -296,3 +296,4 @@ def test_a_bounded_count_is_exact_up_to_its_bound(random_layer, backend):
     assert store.count("lines", q, at_most=10_000) == exact  # under the bound: exact
     assert store.count("lines", q, at_most=100) > 100  # over it: "more than 100"
     assert store.count("lines", q, at_most=exact) == exact
+
