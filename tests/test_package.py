@@ -154,6 +154,9 @@ def test_gunicorn_serves_the_installed_package(installed, tmp_path):
         assert {layer["id"]: layer["count"] > 0 for layer in json.loads(body)["layers"]} == {
             "districts": True, "zones": True, "parks": True, "roads": True, "projects": True}
 
+        status, kind, body = _get(f"{base}/ogc/collections?f=html&lang=zh")  # from templates/ogc/
+        assert (status, kind) == (200, "text/html") and "roads" in body.decode("utf-8")
+
         status, kind, body = _get(f"{base}/no-such-page")
         error = body.decode("utf-8")
         assert (status, kind) == (404, "text/html")
@@ -167,3 +170,13 @@ def test_gunicorn_serves_the_installed_package(installed, tmp_path):
             server.kill()
             server.wait(5)
         print(log.read_text())  # shown when the test fails
+
+
+def test_every_package_of_the_checkout_is_installed():
+    """A package added without its line in pyproject.toml is missing from the wheel (and only an
+    installed server would show it): every folder of geo/ and layers/ with an __init__.py is listed."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for top in ("geo", "layers") for p in (ROOT / top).rglob("__init__.py")}
+    assert found - listed == set(), f"not in [tool.setuptools] packages: {sorted(found - listed)}"
