@@ -27,7 +27,6 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import geopandas as gpd
 import numpy as np
@@ -43,7 +42,7 @@ from .base import Field, LayerInfo, Query, Rows, Store, sort_order
 from .gpkg_rows import attribute_columns, like_pattern, rows_to_frame
 from .pg_edit import PostGISEditor
 from .pg_layers import PostGISLayers
-from .pg_conn import close_pools, parse_url, pool, store_error  # noqa: F401 (close_pools: for the tests)
+from .pg_conn import close_pools, connection, parse_url  # noqa: F401 (close_pools: for the tests)
 from .pg_sql import col, compare, keyset, order_clause, read_expr, typed_values
 from .pg_log import PostGISLog
 
@@ -74,21 +73,9 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
         self._lock = threading.Lock()
 
     # -- connections ---------------------------------------------------------------------------
-    def _pool(self):
-        return pool(self.conninfo, self.options)
-
-    @contextmanager
     def _connection(self, what: str):
         """A pooled autocommit connection; every psycopg failure a StoreError (detail logged)."""
-        try:
-            with self._pool().connection() as con:
-                yield con
-        except psycopg.Error as exc:
-            raise store_error(exc, f"{what} in schema {self.schema}", self.options) from exc
-        except Exception as exc:
-            if type(exc).__name__ == "PoolTimeout":
-                raise store_error(exc, what, self.options) from exc
-            raise
+        return connection(self.conninfo, self.options, what, self.schema)
 
     def _run(self, what: str, fn):
         with self._connection(what) as con:
