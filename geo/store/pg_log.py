@@ -4,7 +4,6 @@ the rows as stored, and ``verify`` is the same check (``revisions.check_chain``)
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 import geopandas as gpd
 import psycopg
@@ -13,6 +12,7 @@ from psycopg import sql
 from ..errors import NotFound, StoreError
 from . import asof, revisions
 from .base import Change, Query, Revision, VerifyReport
+from .logged import LazyChanges
 from .gpkg_log import GeoPackageLog
 from .gpkg_table import GeoPackageTable
 
@@ -103,46 +103,17 @@ def update_documents(con, schema: str, updates) -> None:
         write_document(con, schema, name, change(None if row is None else json.loads(row[0])))
 
 
-class StoredChanges(Sequence):
-    """The changes of a large revision, read from the log when asked for (see ``logged.StoredChanges``)."""
-
-    _BATCH = 5000
+class StoredChanges(LazyChanges):
+    """``LazyChanges`` of a PostGIS store, read from its log over its pool."""
 
     def __init__(self, store, rid: int, count: int):
         self.store, self.rid, self.count = store, int(rid), int(count)
-
-    def __len__(self) -> int:
-        return self.count
+        self._where = store.url
 
     def _rows(self, start: int, stop: int):
         for low in range(start, stop, self._BATCH):
             yield from self.store._run("reading the log", lambda con, low=low: read_changes(
                 con, self.store.schema, self.rid, start=low, stop=min(stop, low + self._BATCH)))
-
-    def __iter__(self):
-        return self._rows(0, self.count)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            start, stop, step = index.indices(self.count)
-            if step != 1:
-                return tuple(self)[index]
-            return tuple(self._rows(start, max(start, stop)))
-        i = index + self.count if index < 0 else index
-        if not 0 <= i < self.count:
-            raise IndexError("revision change index out of range")
-        return next(self._rows(i, i + 1))
-
-    def __eq__(self, other):
-        if isinstance(other, (tuple, list, Sequence)):
-            return len(self) == len(other) and tuple(self) == tuple(other)
-        return NotImplemented
-
-    def __hash__(self):
-        return hash((self.store.url, self.rid, self.count))
-
-    def __repr__(self) -> str:
-        return f"StoredChanges(revision {self.rid}, {self.count} changes)"
 
 
 class PostGISLog:
