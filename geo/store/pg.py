@@ -39,6 +39,8 @@ from . import order as ordering
 from . import pg_ddl as ddl
 from . import where as filters
 from .base import Field, LayerInfo, Query, Rows, Store, sort_order
+from .common import CommonStore
+from .editing import SharedEdits
 from .gpkg_rows import attribute_columns, like_pattern, rows_to_frame
 from .pg_edit import PostGISEditor
 from .pg_layers import PostGISLayers
@@ -62,7 +64,7 @@ def _filter_column(name: str, kind: str) -> str:
     return quoted
 
 
-class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
+class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, SharedEdits, Store):
     def __init__(self, url: str, *, key: str):
         self.url = str(url)
         self.key = key
@@ -342,11 +344,7 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
             after = tuple(int(last[n]) if isinstance(last[n], bool) else last[n] for n, _ in order)
         return Rows(frame.reset_index(drop=True), bounds, after)
 
-    def totals(self, layer: str, query: Query, fields) -> dict:
-        if query.as_of is not None:
-            return self._asof_totals(layer, query, fields)
-        meta = self._layer(layer)
-        self._check_totals(layer, meta["fields"], fields)
+    def _table_totals(self, layer: str, meta: dict, query: Query, fields) -> dict:
         base, params = self._from(layer, meta, query)
         sums = [sql.SQL("sum({})::float8").format(col(f)) if meta["fields"][f] == "float"
                 else sql.SQL("sum({})").format(col(f)) for f in fields]
@@ -360,21 +358,3 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
             return out
         return dict(self._cached(("totals", layer, statement.as_string(None), tuple(map(repr, params))), read))
 
-    _TOTALS = ("int", "float")
-
-    def _check_totals(self, layer: str, types: dict, fields) -> None:
-        for name in fields:
-            if types.get(name) not in self._TOTALS:
-                raise InvalidParameter(f"only fields of numbers can be totalled; {name!r} of layer {layer!r} is "
-                                       f"{types.get(name, 'not a field')}", parameter="totals")
-
-    def find(self, feature_id: str, *, as_of: str | None = None):
-        if as_of is not None:
-            return self._asof_find(feature_id, as_of)
-        for layer, meta in self._schema().items():
-            if self.key not in meta["fields"]:
-                continue
-            frame = self.query(layer, Query(ids=(feature_id,), limit=1))
-            if len(frame):
-                return layer, frame
-        return None

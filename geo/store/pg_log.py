@@ -13,8 +13,6 @@ from ..errors import NotFound, StoreError
 from . import asof, revisions
 from .base import Change, Query, Revision, VerifyReport
 from .logged import LazyChanges
-from .gpkg_log import GeoPackageLog
-from .gpkg_table import GeoPackageTable
 
 #: a revision of up to this many changes holds them; a larger one reads them when asked (StoredChanges)
 HELD = 10_000
@@ -117,14 +115,6 @@ class StoredChanges(LazyChanges):
 
 
 class PostGISLog:
-    # the as-of reads over ``_as_of`` and the comparison are the GeoPackage store's, backend-neutral
-    _asof_query = GeoPackageLog._asof_query
-    _asof_count = GeoPackageLog._asof_count
-    _asof_stream = GeoPackageLog._asof_stream
-    compare = GeoPackageLog.compare
-    _asof_rows = GeoPackageTable._asof_rows
-    _asof_totals = GeoPackageTable._asof_totals
-
     def _seal(self, *, wait: bool) -> None:
         """Hash what direct edits left unhashed (a write, only when there is any). ``wait``: for the
         head lock (verify); otherwise a write under way is left to do it."""
@@ -290,27 +280,11 @@ class PostGISLog:
                         statement += sql.SQL(" WHERE t.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)")
                         params = [float(v) for v in bbox]
                     rows = [(*r[:-1], _bytes(r[-1])) for r in con.execute(statement + sql.SQL(" ORDER BY t.fid"), params)]
-                later = [(k, fid, before, _bytes(g)) for k, fid, before, g in con.execute(sql.SQL(
-                    "SELECT key, fid, before, before_geom FROM {} WHERE layer = %s AND rev > %s ORDER BY rev, seq")
-                    .format(self._t("atlas_changes")), (layer, point))]
+                later = self._changes_after(con, layer, point)
             current = asof.frame_of(rows, columns, meta["fields"], gpkg=False)
             key = self.key if self.key in meta["fields"] else None
             return asof.state(current, later, columns, meta["fields"], key), meta
         return self._run(f"reading {layer} as of {when}", read)
-
-    def _asof_find(self, feature_id: str, when: str):
-        live = list(self._schema())
-        dropped = self.dropped_layers()
-        for layer in live + [d for d in dropped if d not in live]:
-            try:
-                frame = self._asof_query(layer, Query(ids=(feature_id,), limit=1, as_of=when))
-            except Exception as exc:  # a layer whose history starts later: not there then
-                if getattr(exc, "code", None) == "invalid_parameter":
-                    continue
-                raise
-            if len(frame):
-                return layer, frame
-        return None
 
     # -- backups and clean-up ----------------------------------------------------------------------
     def backup(self, path) -> None:
