@@ -42,6 +42,14 @@ class CommonStore:
                 return layer, frame
         return None
 
+    def _columns(self, layer: str, meta: dict, query: Query) -> list[str]:
+        if query.columns is None:
+            return list(meta["fields"])
+        unknown = [c for c in query.columns if c not in meta["fields"]]
+        if unknown:
+            raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter="fields")
+        return list(query.columns)
+
     def totals(self, layer: str, query: Query, fields) -> dict:
         if query.as_of is not None:
             return self._asof_totals(layer, query, fields)

@@ -21,6 +21,7 @@ import shapely
 
 from ..errors import Conflict, CRSError, InvalidParameter, NotFound, StoreError
 from .base import Field, Revision, check_layer_name
+from .gpkg_bulk import db_column
 from .gpkg_geom import fit
 from .gpkg_rows import field_types
 from .gpkg_write import _FIELD_NAME, db_value, logical
@@ -59,6 +60,29 @@ def _fitted(layer: str, layer_type: str, geoms) -> tuple[np.ndarray, list[bytes]
 def _geoms_for(layer: str, layer_type: str, geoms) -> list[bytes]:
     """Each geometry checked for the layer (vectorised where it is cheap), as WKB."""
     return _fitted(layer, layer_type, geoms)[1]
+
+
+def chunk_columns(chunk, meta: dict, key: str, keys: list[str]) -> dict[str, list]:
+    """The stored values of every field of the frame ``chunk`` (None where it has no such column),
+    a column at a time; ``keys``: the chunk's keys as text."""
+    columns = {f: db_column(chunk[f] if f in chunk.columns and f != chunk.geometry.name else None, kind, f,
+                            len(chunk)) for f, kind in meta["fields"].items()}
+    kind = meta["fields"][key]
+    columns[key] = keys if kind == "str" else [db_value(k, kind, key) for k in keys]
+    return columns
+
+
+def fids_for(wanted, taken, top: int) -> tuple[list[int], int]:
+    """(the fid each new row gets: its own ``wanted`` one where it is free, else the next after
+    ``top``; the highest fid then)."""
+    fids = []
+    for fid in wanted:
+        if fid is None or fid in taken:
+            top += 1
+            fid = top
+        top = max(top, fid)
+        fids.append(fid)
+    return fids, top
 
 
 def check_build(layers, fields, key: str) -> dict[str, dict[str, str]]:

@@ -236,14 +236,6 @@ class GeoPackageStore(GeoPackageTable, GeoPackageLog, CommonStore, SharedEdits, 
         return (query.bbox is not None and not any(query.equals.values()) and not query.text
                 and query.ids is None and not query.ranges and not query.contains and query.where is None)
 
-    def _columns(self, layer: str, meta: dict, query: Query) -> list[str]:
-        if query.columns is None:
-            return list(meta["fields"])
-        unknown = [c for c in query.columns if c not in meta["fields"]]
-        if unknown:
-            raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter="fields")
-        return list(query.columns)
-
     def _select(self, layer: str, query: Query) -> tuple[str, list, list[str], dict]:
         meta = self._layer(layer)
         columns = self._columns(layer, meta, query)

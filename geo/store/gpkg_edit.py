@@ -10,12 +10,12 @@ import shapely
 from ..errors import Conflict, InvalidParameter, NotFound
 from . import gpkg_ddl as ddl
 from .base import Field, Revision, check_layer_name
-from .editing import _fitted, check_field_name, check_new_layer, dropped_fields, new_field
+from .editing import _fitted, check_field_name, chunk_columns, check_new_layer, dropped_fields, new_field
 from ..memory import give_back
-from .gpkg_bulk import db_column, triggers_aside, triggers_back
+from .gpkg_bulk import triggers_aside, triggers_back
 from .gpkg_docs import update_documents
 from .gpkg_geom import blobs
-from .gpkg_write import GeoPackageWriter, _q, db_value
+from .gpkg_write import GeoPackageWriter, _q
 
 #: features inserted per chunk by ``_add_rows``
 _BULK = 5_000
@@ -63,7 +63,6 @@ class GeoPackageEditor(GeoPackageWriter):
         if not len(frame):
             self._insert(tx, layer, meta, [])
             return
-        key_kind = meta["fields"][self.key]
         # in chunks: the geometries checked and encoded, the values converted a column at a time,
         # and the log written as it goes (``_spill``), so memory holds one chunk, not the frame twice.
         # Many features: the insert triggers set aside and their work done a chunk at a time
@@ -75,10 +74,7 @@ class GeoPackageEditor(GeoPackageWriter):
         for start in range(0, len(frame), _BULK):
             chunk = frame.iloc[start:start + _BULK]
             checked, geoms = _fitted(layer, meta["type"], chunk.geometry)
-            columns = {f: db_column(chunk[f] if f in chunk.columns and f != chunk.geometry.name else None, kind, f,
-                                    len(chunk)) for f, kind in meta["fields"].items()}
-            columns[self.key] = keys[start:start + _BULK] if key_kind == "str" else \
-                [db_value(k, key_kind, self.key) for k in keys[start:start + _BULK]]
+            columns = chunk_columns(chunk, meta, self.key, keys[start:start + _BULK])
             bounds = shapely.bounds(checked)
             extent = (float(np.nanmin(bounds[:, 0])), float(np.nanmin(bounds[:, 1])),
                       float(np.nanmax(bounds[:, 2])), float(np.nanmax(bounds[:, 3]))) if len(bounds) else None

@@ -245,6 +245,8 @@ class GeoPackageWriter:
 
     def _insert(self, tx: _Tx, layer: str, meta: dict, rows: list[tuple]) -> None:
         """rows: (fid or None, props, WKB). Recorded as adds."""
+        from .editing import fids_for  # (editing builds on this module)
+
         con = tx.con
         top = con.execute(f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
                           f"COALESCE((SELECT MAX({_q(meta['fid'])}) FROM {_q(layer)}), 0))", (layer,)).fetchone()[0]
@@ -256,12 +258,9 @@ class GeoPackageWriter:
                                                 f"{_q(meta['fid'])} IN ({', '.join('?' * len(batch))})", batch)}
         cols = ", ".join([_q(meta["fid"]), *map(_q, meta["fields"]), _q(meta["geom"])])
         marks = ", ".join("?" * (len(meta["fields"]) + 2))
+        fids, top = fids_for([r[0] for r in rows], taken, top)
         values = []
-        for fid, props, geom in rows:
-            if fid is None or fid in taken:
-                top += 1
-                fid = top
-            top = max(top, fid)
+        for fid, (_, props, geom) in zip(fids, rows):
             values.append([fid, *self._row_values(meta, props), blob_from_wkb(geom)])
             tx.changes.append((layer, str(props[self.key]), fid, "add", None, None,
                                {f: logical(v, k) for (f, k), v in zip(meta["fields"].items(), values[-1][1:-1])},

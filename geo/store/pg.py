@@ -212,14 +212,6 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, Shared
         where = (sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds)) if conds else sql.SQL("")
         return sql.SQL("FROM {} AS t").format(self._t(layer)) + where, params
 
-    def _columns(self, layer: str, meta: dict, query: Query) -> list[str]:
-        if query.columns is None:
-            return list(meta["fields"])
-        unknown = [c for c in query.columns if c not in meta["fields"]]
-        if unknown:
-            raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter="fields")
-        return list(query.columns)
-
     def _order(self, layer: str, meta: dict, query: Query):
         order = sort_order(query, self.key)
         if order is None:

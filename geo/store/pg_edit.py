@@ -15,8 +15,7 @@ from psycopg import sql
 from ..errors import StoreError
 from . import pg_ddl as ddl
 from .base import Revision
-from .editing import _fitted
-from .gpkg_bulk import db_column
+from .editing import _fitted, chunk_columns, fids_for
 from .gpkg_write import db_value
 
 _BULK = 10_000
@@ -147,13 +146,7 @@ class PostGISEditor:
         wanted = [r[0] for r in rows if r[0] is not None]
         taken = {r[0] for r in con.execute(sql.SQL("SELECT fid FROM {} WHERE fid = ANY(%s)").format(self._t(layer)),
                                            (wanted,))} if wanted else set()
-        fids = []
-        for fid, _, _ in rows:
-            if fid is None or fid in taken:
-                top += 1
-                fid = top
-            top = max(top, fid)
-            fids.append(fid)
+        fids, top = fids_for([r[0] for r in rows], taken, top)
         columns = {f: [db_value(r[1].get(f), kind, f) for r in rows] for f, kind in meta["fields"].items()}
         geoms = [None if r[2] is None else shapely.from_wkb(r[2]) for r in rows]
         self._copy_rows(con, layer, meta, fids, columns, _ewkb(geoms))
@@ -195,15 +188,11 @@ class PostGISEditor:
         tx.layers.add(layer)
         if not len(frame):
             return
-        key_kind = meta["fields"][self.key]
         top = self._top_fid(tx.con, layer)
         for start in range(0, len(frame), _BULK):
             chunk = frame.iloc[start:start + _BULK]
             checked, _ = _fitted(layer, meta["type"], chunk.geometry)
-            columns = {f: db_column(chunk[f] if f in chunk.columns and f != chunk.geometry.name else None, kind, f,
-                                    len(chunk)) for f, kind in meta["fields"].items()}
-            columns[self.key] = keys[start:start + _BULK] if key_kind == "str" else \
-                [db_value(k, key_kind, self.key) for k in keys[start:start + _BULK]]
+            columns = chunk_columns(chunk, meta, self.key, keys[start:start + _BULK])
             fids = range(top + 1, top + 1 + len(chunk))
             top += len(chunk)
             self._copy_rows(tx.con, layer, meta, fids, columns, _ewkb(checked))
