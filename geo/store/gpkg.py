@@ -25,17 +25,19 @@ from pathlib import Path
 import geopandas as gpd
 import pyogrio
 
-from ..errors import CRSError, InvalidParameter, NotFound, StoreError
+from ..errors import InvalidParameter, NotFound, StoreError
 from ..files import pid_alive
 from . import gpkg_ddl as ddl
 from . import where as filters
-from .base import Field, LayerInfo, Query, Revision, Store, check_layer_name, sort_order
+from .base import Field, LayerInfo, Query, Revision, Store, sort_order
+from .common import CommonStore
+from .editing import SharedEdits, check_build
 from .gpkg_ddl import read_schema
 from .gpkg_geom import intersects, spatial_test
 from .gpkg_log import GeoPackageLog
 from .gpkg_table import GeoPackageTable
 from .gpkg_rows import like_pattern, quote
-from .gpkg_rows import UNAVAILABLE as _UNAVAILABLE, field_types, rows_to_frame, to_arrow
+from .gpkg_rows import UNAVAILABLE as _UNAVAILABLE, rows_to_frame, to_arrow
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ _VERSION = ("SELECT (SELECT MAX(id) FROM gpkg_atlas_revisions), "
 _quote, _like_pattern = quote, like_pattern  # the names this module uses
 
 
-class GeoPackageStore(GeoPackageTable, GeoPackageLog, Store):
+class GeoPackageStore(GeoPackageTable, GeoPackageLog, CommonStore, SharedEdits, Store):
     def __init__(self, path: Path, *, key: str):
         self.path = Path(path)
         self.url = f"gpkg://{self.path}"
@@ -234,14 +236,6 @@ class GeoPackageStore(GeoPackageTable, GeoPackageLog, Store):
         return (query.bbox is not None and not any(query.equals.values()) and not query.text
                 and query.ids is None and not query.ranges and not query.contains and query.where is None)
 
-    def _columns(self, layer: str, meta: dict, query: Query) -> list[str]:
-        if query.columns is None:
-            return list(meta["fields"])
-        unknown = [c for c in query.columns if c not in meta["fields"]]
-        if unknown:
-            raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter="fields")
-        return list(query.columns)
-
     def _select(self, layer: str, query: Query) -> tuple[str, list, list[str], dict]:
         meta = self._layer(layer)
         columns = self._columns(layer, meta, query)
@@ -316,34 +310,10 @@ class GeoPackageStore(GeoPackageTable, GeoPackageLog, Store):
         finally:
             con.close()
 
-    def find(self, feature_id: str, *, as_of: str | None = None) -> tuple[str, gpd.GeoDataFrame] | None:
-        if as_of is not None:
-            return self._asof_find(feature_id, as_of)
-        for layer, meta in self._schema().items():
-            if self.key not in meta["fields"]:
-                continue
-            frame = self.query(layer, Query(ids=(feature_id,), limit=1))
-            if len(frame):
-                return layer, frame
-        return None
-
     # -- writing -------------------------------------------------------------------------------
     def replace(self, layers: Mapping[str, gpd.GeoDataFrame],
                 fields: Mapping[str, Sequence[Field]] | None = None, *, message: str = "build") -> Revision:
-        if not layers:
-            raise StoreError("nothing to write: no layers were given, so the store was left as it was")
-        types = {}
-        for name, frame in layers.items():
-            check_layer_name(name)
-            if frame.crs is None:
-                raise CRSError(f"layer {name!r} has no coordinate system; set it (EPSG:4326) before storing")
-            if frame.crs.to_epsg() != 4326:
-                raise CRSError(f"layer {name!r} is in {frame.crs.to_string()}; the store keeps WGS84 "
-                               "(EPSG:4326): reproject it first")
-            key = self.key
-            if key not in frame.columns or frame[key].isna().any() or frame[key].duplicated().any():
-                raise StoreError(f"layer {name!r} needs a unique, non-empty {key!r} for every feature")
-            types[name] = field_types(name, frame, (fields or {}).get(name, ()))
+        types = check_build(layers, fields, self.key)
         self.cleanup()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.gpkg")

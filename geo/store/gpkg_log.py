@@ -129,8 +129,7 @@ class GeoPackageLog(GeoPackageEditor):
                 where = f" WHERE {_q(meta['fid'])} IN ({rtree.replace('SELECT r.id', 'SELECT r.id', 1)})"
             rows = con.execute(f"SELECT {cols} FROM {_q(layer)}{where} ORDER BY {_q(meta['fid'])}", params).fetchall()
         current = asof.frame_of(rows, columns, meta["fields"], gpkg=True)
-        later = con.execute("SELECT key, fid, before, before_geom FROM gpkg_atlas_changes WHERE layer = ? AND rev > ? "
-                            "ORDER BY rev, seq", (layer, point)).fetchall()
+        later = self._changes_after(con, layer, point)
         key = self.key if self.key in meta["fields"] else None
         return asof.state(current, later, columns, meta["fields"], key), meta
 
@@ -144,48 +143,6 @@ class GeoPackageLog(GeoPackageEditor):
             finally:
                 con.execute("COMMIT")
         return self._run(f"reading {layer} as of {when}", read)
-
-    def _asof_query(self, layer: str, query: Query, *, page: bool = True) -> gpd.GeoDataFrame:
-        frame, meta = self._as_of(layer, query.as_of, query.bbox)
-        return asof.select(frame, layer, query, meta["fields"], self.key, page=page)
-
-    def _asof_count(self, layer: str, query: Query) -> int:
-        frame, meta = self._as_of(layer, query.as_of, query.bbox)
-        return int(asof.mask(frame, layer, query, meta["fields"], self.key).sum())
-
-    def _asof_stream(self, layer: str, query: Query, chunk_size: int):
-        out = self._asof_query(layer, query)
-        for start in range(0, len(out), chunk_size):
-            yield out.iloc[start:start + chunk_size].reset_index(drop=True)
-
-    def _asof_find(self, feature_id: str, when: str):
-        def read(con):
-            live = list(self._schema())
-            dropped = [r[0] for r in con.execute("SELECT name FROM gpkg_atlas_layers WHERE dropped = 1")]
-            return live + [d for d in dropped if d not in live]
-        for layer in self._run("reading the log", read):
-            try:
-                frame = self._asof_query(layer, Query(ids=(feature_id,), limit=1, as_of=when))
-            except Exception as exc:  # a layer whose history starts later: not there then
-                if getattr(exc, "code", None) == "invalid_parameter":
-                    continue
-                raise
-            if len(frame):
-                return layer, frame
-        return None
-
-    def compare(self, layer: str, t1: str, t2: str):
-        a = self._asof_query(layer, Query(as_of=t1))
-        b = self._asof_query(layer, Query(as_of=t2))
-        key = self.key
-        ka, kb = set(a[key].astype(str)), set(b[key].astype(str))
-        added = b[b[key].astype(str).isin(kb - ka)].reset_index(drop=True)
-        removed = a[a[key].astype(str).isin(ka - kb)].reset_index(drop=True)
-        columns = [c for c in a.columns if c != "geometry"]
-        ia, ib = a.set_index(a[key].astype(str)), b.set_index(b[key].astype(str))
-        changed = [(ia.loc[k], ib.loc[k]) for k in b[key].astype(str) if k in ka and
-                   asof.differs(ia.loc[k], ib.loc[k], columns)]
-        return added, removed, changed
 
     # -- backups ------------------------------------------------------------------------------
     def backup(self, path) -> None:

@@ -35,10 +35,8 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-import shapely
 
 from ..errors import InvalidParameter, StoreError
-from . import asof
 from . import order as ordering
 from .base import Query, Rows, sort_order
 from .gpkg_rows import UNAVAILABLE, attribute_columns, like_pattern, rows_to_frame
@@ -47,7 +45,6 @@ from .gpkg_rows import quote as _q
 log = logging.getLogger(__name__)
 SORT_INDEX_MIN_ROWS = 5_000
 MAX_SORT_INDEXES = 16
-_TOTALS = ("int", "float")
 
 
 def order_by(order) -> str:
@@ -197,22 +194,7 @@ class GeoPackageTable:
             after = tuple(last[n] for n, _ in order)
         return Rows(frame.reset_index(drop=True), bounds, after)
 
-    def _asof_rows(self, layer: str, query: Query) -> Rows:
-        order = sort_order(query, self.key) or ((self.key, False),)
-        wanted = replace(query, columns=None, order_by=order, limit=None if query.limit is None else query.limit + 1)
-        frame = self._asof_query(layer, wanted)
-        more = query.limit is not None and len(frame) > query.limit
-        frame = frame.iloc[:query.limit] if more else frame
-        bounds = shapely.bounds(frame.geometry.values) if len(frame) else np.zeros((0, 4))
-        after = ordering.cursor(frame.iloc[-1], order) if more else None
-        columns = list(frame.columns.drop("geometry")) if query.columns is None else list(query.columns)
-        return Rows(pd.DataFrame(frame[columns]).reset_index(drop=True), np.asarray(bounds, dtype="float64"), after)
-
-    def totals(self, layer: str, query: Query, fields) -> dict:
-        if query.as_of is not None:
-            return self._asof_totals(layer, query, fields)
-        meta = self._layer(layer)
-        self._check_totals(layer, meta["fields"], fields)
+    def _table_totals(self, layer: str, meta: dict, query: Query, fields) -> dict:
         base, params = self._from(layer, meta, query)
         sums = "".join(f", SUM(t.{_q(f)})" for f in fields)
         sql = f"SELECT COUNT(*){sums} {base}"
@@ -228,23 +210,6 @@ class GeoPackageTable:
             while len(self._counts) > 512:
                 self._counts.popitem(last=False)
         return dict(found)
-
-    def _check_totals(self, layer: str, types: dict, fields) -> None:
-        for name in fields:
-            if types.get(name) not in _TOTALS:
-                raise InvalidParameter(f"only fields of numbers can be totalled; {name!r} of layer {layer!r} is "
-                                       f"{types.get(name, 'not a field')}", parameter="totals")
-
-    def _asof_totals(self, layer: str, query: Query, fields) -> dict:
-        then, meta = self._as_of(layer, query.as_of, query.bbox)
-        self._check_totals(layer, meta["fields"], fields)
-        frame = asof.select(then, layer, replace(query, order_by=(), after=None, columns=None), meta["fields"],
-                            self.key, page=False)
-        out = {"count": len(frame)}
-        for name in fields:
-            column = frame[name].dropna()
-            out[name] = None if column.empty else column.sum().item()
-        return out
 
     # -- sort indexes ----------------------------------------------------------------------------
     def _sort_index(self, layer: str, meta: dict, name: str) -> None:

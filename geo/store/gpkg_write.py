@@ -22,7 +22,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from ..errors import Conflict, CRSError, InvalidParameter, NotFound, Stale, StoreError
+from ..errors import InvalidParameter, StoreError
 from . import gpkg_ddl as ddl
 from . import revisions
 from .base import Field
@@ -31,6 +31,7 @@ from .gpkg_rows import to_arrow, wkb
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CHUNK = 5000
+_LOG_TABLES = {"revisions": "gpkg_atlas_revisions", "changes": "gpkg_atlas_changes", "layers": "gpkg_atlas_layers"}
 #: a write's change rows go to the log in batches of this many (``_spill``)
 _SPILL = 5_000
 
@@ -160,15 +161,16 @@ class GeoPackageWriter:
         if self._run("reading the log", pending):
             self._transact(None, "", None)
 
-    # -- helpers inside a transaction ----------------------------------------------------------
-    def _meta(self, tx: _Tx, layer: str) -> dict:
-        if layer not in tx.schema:
-            raise NotFound(f"no layer {layer!r}; the layers are: {', '.join(tx.schema) or '(none)'}",
-                           parameter="layer")
-        if self.key not in tx.schema[layer]["fields"]:
-            raise InvalidParameter(f"layer {layer!r} has no key field {self.key!r}; it cannot be edited here")
-        return tx.schema[layer]
+    # -- the log's tables (``common.CommonStore``) -----------------------------------------------
+    def _log(self, con, statement: str, params=()):
+        """``statement`` over the log's tables (``{revisions}``, ``{changes}``, ``{layers}``; values ``%s``)."""
+        return con.execute(statement.format(**_LOG_TABLES).replace("%s", "?"), params)
 
+    @staticmethod
+    def _key_in(keys) -> tuple[str, list]:
+        return f"IN ({', '.join(['%s'] * len(keys))})", list(keys)
+
+    # -- helpers inside a transaction ----------------------------------------------------------
     def _current(self, con, layer: str, meta: dict, keys=None) -> dict:
         """{key: (fid, props, WKB)} of the layer's rows (those of ``keys`` if given)."""
         fields = list(meta["fields"])
@@ -188,27 +190,6 @@ class GeoPackageWriter:
                 k = str(row[ki]) if ki is not None else str(row[0])
                 out[k] = (row[0], props, wkb(row[-1]) if row[-1] is not None else None)
         return out
-
-    def _version_of(self, con, layer: str, keys) -> dict:
-        base = con.execute("SELECT base_rev FROM gpkg_atlas_layers WHERE name = ?", (layer,)).fetchone()
-        floor = base[0] if base else 0
-        out = {str(k): floor for k in keys}
-        listed = list(out)
-        for i in range(0, len(listed), _CHUNK):
-            batch = listed[i:i + _CHUNK]
-            for k, rev in con.execute(f"SELECT key, MAX(rev) FROM gpkg_atlas_changes WHERE layer = ? AND key IN "
-                                      f"({', '.join('?' * len(batch))}) GROUP BY key", [layer, *batch]):
-                out[k] = max(floor, rev)
-        return out
-
-    def _check_version(self, con, layer, key, expected) -> None:
-        if expected is None:
-            return
-        current = self._version_of(con, layer, [key])[str(key)]
-        if int(expected) != current:
-            raise Stale(f"要素 {key} 已被他人修改 / feature {key!r} was changed by someone else since version "
-                        f"{expected} (now {current}); reload it, redo your change and save again",
-                        current=current, key=str(key))
 
     def _row_values(self, meta: dict, props: dict) -> list:
         return [db_value(props.get(f), kind, f) for f, kind in meta["fields"].items()]
@@ -264,6 +245,8 @@ class GeoPackageWriter:
 
     def _insert(self, tx: _Tx, layer: str, meta: dict, rows: list[tuple]) -> None:
         """rows: (fid or None, props, WKB). Recorded as adds."""
+        from .editing import fids_for  # (editing builds on this module)
+
         con = tx.con
         top = con.execute(f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
                           f"COALESCE((SELECT MAX({_q(meta['fid'])}) FROM {_q(layer)}), 0))", (layer,)).fetchone()[0]
@@ -275,12 +258,9 @@ class GeoPackageWriter:
                                                 f"{_q(meta['fid'])} IN ({', '.join('?' * len(batch))})", batch)}
         cols = ", ".join([_q(meta["fid"]), *map(_q, meta["fields"]), _q(meta["geom"])])
         marks = ", ".join("?" * (len(meta["fields"]) + 2))
+        fids, top = fids_for([r[0] for r in rows], taken, top)
         values = []
-        for fid, props, geom in rows:
-            if fid is None or fid in taken:
-                top += 1
-                fid = top
-            top = max(top, fid)
+        for fid, (_, props, geom) in zip(fids, rows):
             values.append([fid, *self._row_values(meta, props), blob_from_wkb(geom)])
             tx.changes.append((layer, str(props[self.key]), fid, "add", None, None,
                                {f: logical(v, k) for (f, k), v in zip(meta["fields"].items(), values[-1][1:-1])},
@@ -365,15 +345,3 @@ class GeoPackageWriter:
     def _drop_tmp(tmp: Path) -> None:
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(f"{tmp}{suffix}").unlink(missing_ok=True)
-
-    def _check_frame(self, layer: str, frame) -> None:
-        if not isinstance(frame, gpd.GeoDataFrame) or frame.crs is None or frame.crs.to_epsg() != 4326:
-            raise CRSError(f"features for layer {layer!r} must be a GeoDataFrame in WGS84 (EPSG:4326)")
-        if self.key not in frame.columns or frame[self.key].isna().any():
-            raise InvalidParameter(f"every feature needs its {self.key!r}", parameter=self.key)
-        keys = frame[self.key]
-        # keys already text are compared as they are (no copy of the column as text to do it)
-        text = keys if pd.api.types.infer_dtype(keys, skipna=False) == "string" else keys.astype(str)
-        dup = keys[text.duplicated()]
-        if len(dup):
-            raise Conflict(f"{self.key} {dup.iloc[0]!r} is given twice; keys must be unique", parameter=self.key)

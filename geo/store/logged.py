@@ -126,26 +126,22 @@ def _loads(text):
     return None if text is None else json.loads(text)
 
 
-class StoredChanges(Sequence):
+class LazyChanges(Sequence):
     """The changes of a large revision, read from the store's log when they are asked for (a
     revision of a million features does not hold them all in memory). A read-only sequence of
-    ``Change``; equal to a tuple of the same changes."""
+    ``Change``; equal to a tuple of the same changes. A backend gives ``_rows(start, stop)`` (the
+    changes of those positions, in order) and ``_where`` (the store it reads, for the hash)."""
 
     _BATCH = 5000
+    rid: int
+    count: int
+    _where: str
 
-    def __init__(self, path: str, rid: int, count: int):
-        self.path, self.rid, self.count = str(path), int(rid), int(count)
+    def _rows(self, start: int, stop: int):
+        raise NotImplementedError
 
     def __len__(self) -> int:
         return self.count
-
-    def _rows(self, start: int, stop: int):
-        with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as con:
-            for low in range(start, stop, self._BATCH):
-                for r in con.execute("SELECT layer, key, op, before, before_geom, after, after_geom FROM "
-                                     "gpkg_atlas_changes WHERE rev = ? AND seq >= ? AND seq < ? ORDER BY seq",
-                                     (self.rid, low, min(stop, low + self._BATCH))):
-                    yield Change(r[0], r[1], r[2], _loads(r[3]), r[4], _loads(r[5]), r[6])
 
     def __iter__(self):
         return self._rows(0, self.count)
@@ -162,12 +158,28 @@ class StoredChanges(Sequence):
         return next(self._rows(i, i + 1))
 
     def __eq__(self, other):
-        if isinstance(other, (tuple, list, StoredChanges)):
+        if isinstance(other, (tuple, list, LazyChanges)):
             return len(self) == len(other) and tuple(self) == tuple(other)
         return NotImplemented
 
     def __hash__(self):
-        return hash((self.path, self.rid, self.count))
+        return hash((self._where, self.rid, self.count))
 
     def __repr__(self) -> str:
         return f"StoredChanges(revision {self.rid}, {self.count} changes)"
+
+
+class StoredChanges(LazyChanges):
+    """``LazyChanges`` of a GeoPackage store, read from its file."""
+
+    def __init__(self, path: str, rid: int, count: int):
+        self.path, self.rid, self.count = str(path), int(rid), int(count)
+        self._where = self.path
+
+    def _rows(self, start: int, stop: int):
+        with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as con:
+            for low in range(start, stop, self._BATCH):
+                for r in con.execute("SELECT layer, key, op, before, before_geom, after, after_geom FROM "
+                                     "gpkg_atlas_changes WHERE rev = ? AND seq >= ? AND seq < ? ORDER BY seq",
+                                     (self.rid, low, min(stop, low + self._BATCH))):
+                    yield Change(r[0], r[1], r[2], _loads(r[3]), r[4], _loads(r[5]), r[6])

@@ -27,7 +27,6 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import geopandas as gpd
 import numpy as np
@@ -40,10 +39,12 @@ from . import order as ordering
 from . import pg_ddl as ddl
 from . import where as filters
 from .base import Field, LayerInfo, Query, Rows, Store, sort_order
+from .common import CommonStore
+from .editing import SharedEdits
 from .gpkg_rows import attribute_columns, like_pattern, rows_to_frame
 from .pg_edit import PostGISEditor
 from .pg_layers import PostGISLayers
-from .pg_conn import close_pools, parse_url, pool, store_error  # noqa: F401 (close_pools: for the tests)
+from .pg_conn import close_pools, connection, parse_url  # noqa: F401 (close_pools: for the tests)
 from .pg_sql import col, compare, keyset, order_clause, read_expr, typed_values
 from .pg_log import PostGISLog
 
@@ -63,7 +64,7 @@ def _filter_column(name: str, kind: str) -> str:
     return quoted
 
 
-class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
+class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, SharedEdits, Store):
     def __init__(self, url: str, *, key: str):
         self.url = str(url)
         self.key = key
@@ -74,21 +75,9 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
         self._lock = threading.Lock()
 
     # -- connections ---------------------------------------------------------------------------
-    def _pool(self):
-        return pool(self.conninfo, self.options)
-
-    @contextmanager
     def _connection(self, what: str):
         """A pooled autocommit connection; every psycopg failure a StoreError (detail logged)."""
-        try:
-            with self._pool().connection() as con:
-                yield con
-        except psycopg.Error as exc:
-            raise store_error(exc, f"{what} in schema {self.schema}", self.options) from exc
-        except Exception as exc:
-            if type(exc).__name__ == "PoolTimeout":
-                raise store_error(exc, what, self.options) from exc
-            raise
+        return connection(self.conninfo, self.options, what, self.schema)
 
     def _run(self, what: str, fn):
         with self._connection(what) as con:
@@ -223,14 +212,6 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
         where = (sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds)) if conds else sql.SQL("")
         return sql.SQL("FROM {} AS t").format(self._t(layer)) + where, params
 
-    def _columns(self, layer: str, meta: dict, query: Query) -> list[str]:
-        if query.columns is None:
-            return list(meta["fields"])
-        unknown = [c for c in query.columns if c not in meta["fields"]]
-        if unknown:
-            raise InvalidParameter(f"layer {layer!r} has no field {unknown[0]!r}", parameter="fields")
-        return list(query.columns)
-
     def _order(self, layer: str, meta: dict, query: Query):
         order = sort_order(query, self.key)
         if order is None:
@@ -355,11 +336,7 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
             after = tuple(int(last[n]) if isinstance(last[n], bool) else last[n] for n, _ in order)
         return Rows(frame.reset_index(drop=True), bounds, after)
 
-    def totals(self, layer: str, query: Query, fields) -> dict:
-        if query.as_of is not None:
-            return self._asof_totals(layer, query, fields)
-        meta = self._layer(layer)
-        self._check_totals(layer, meta["fields"], fields)
+    def _table_totals(self, layer: str, meta: dict, query: Query, fields) -> dict:
         base, params = self._from(layer, meta, query)
         sums = [sql.SQL("sum({})::float8").format(col(f)) if meta["fields"][f] == "float"
                 else sql.SQL("sum({})").format(col(f)) for f in fields]
@@ -373,21 +350,3 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, Store):
             return out
         return dict(self._cached(("totals", layer, statement.as_string(None), tuple(map(repr, params))), read))
 
-    _TOTALS = ("int", "float")
-
-    def _check_totals(self, layer: str, types: dict, fields) -> None:
-        for name in fields:
-            if types.get(name) not in self._TOTALS:
-                raise InvalidParameter(f"only fields of numbers can be totalled; {name!r} of layer {layer!r} is "
-                                       f"{types.get(name, 'not a field')}", parameter="totals")
-
-    def find(self, feature_id: str, *, as_of: str | None = None):
-        if as_of is not None:
-            return self._asof_find(feature_id, as_of)
-        for layer, meta in self._schema().items():
-            if self.key not in meta["fields"]:
-                continue
-            frame = self.query(layer, Query(ids=(feature_id,), limit=1))
-            if len(frame):
-                return layer, frame
-        return None

@@ -7,6 +7,7 @@ import atexit
 import os
 import re
 import threading
+from contextlib import contextmanager
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -78,6 +79,21 @@ def close_pools() -> None:
 
 
 atexit.register(close_pools)
+
+
+@contextmanager
+def connection(conninfo: str, options: dict, what: str, schema: str):
+    """A pooled autocommit connection of the database's pool; every psycopg failure, and a pool
+    that gave none in time, a StoreError (``what`` and ``schema`` in its detail for the log)."""
+    try:
+        with pool(conninfo, options).connection() as con:
+            yield con
+    except psycopg.Error as exc:
+        raise store_error(exc, f"{what} in schema {schema}", options) from exc
+    except Exception as exc:
+        if type(exc).__name__ == "PoolTimeout":
+            raise store_error(exc, what, options) from exc
+        raise
 
 
 def store_error(exc: Exception, what: str, options: dict) -> StoreError:

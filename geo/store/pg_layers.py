@@ -3,36 +3,21 @@ field, a rename, a drop and a restore of a layer; each one transaction and revis
 (``PostGISEditor._transact``), the tables made and changed by ``pg_ddl``."""
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from psycopg import sql
 
-from ..errors import Conflict, CRSError, GeoError, InvalidParameter, NotFound, StoreError
+from ..errors import Conflict, GeoError, InvalidParameter, NotFound, StoreError
 from . import pg_ddl as ddl
 from .base import Field, Revision, check_layer_name
+from .editing import check_build, check_field_name, check_new_layer, dropped_fields, new_field
 from .gpkg_bulk import db_column
-from .gpkg_rows import field_types
-from .gpkg_write import _FIELD_NAME
 from .pg_edit import _BULK, _ewkb
 
 
 class PostGISLayers:
     def replace(self, layers, fields=None, *, message: str = "build") -> Revision:
-        if not layers:
-            raise StoreError("nothing to write: no layers were given, so the store was left as it was")
-        types = {}
-        for name, frame in layers.items():
-            check_layer_name(name)
-            if frame.crs is None:
-                raise CRSError(f"layer {name!r} has no coordinate system; set it (EPSG:4326) before storing")
-            if frame.crs.to_epsg() != 4326:
-                raise CRSError(f"layer {name!r} is in {frame.crs.to_string()}; the store keeps WGS84 "
-                               "(EPSG:4326): reproject it first")
-            key = self.key
-            if key not in frame.columns or frame[key].isna().any() or frame[key].duplicated().any():
-                raise StoreError(f"layer {name!r} needs a unique, non-empty {key!r} for every feature")
-            types[name] = field_types(name, frame, (fields or {}).get(name, ()))
+        types = check_build(layers, fields, self.key)
 
         def work(tx):
             con = tx.con
@@ -74,17 +59,7 @@ class PostGISLayers:
                      features=None, progress=None, documents=None) -> Revision:
         from .pg_log import update_documents
 
-        check_layer_name(name)
-        if geometry_type not in ddl.GEOMETRY_TYPES:
-            raise InvalidParameter(f"geometry type must be one of {', '.join(ddl.GEOMETRY_TYPES)}, "
-                                   f"got {geometry_type!r}", parameter="geometry_type")
-        fields = list(fields)
-        if self.key not in {f.name for f in fields}:
-            fields.insert(0, Field(self.key, "str"))
-        for f in fields:
-            if not _FIELD_NAME.match(f.name) or f.name.lower() in ("fid", "geom"):
-                raise InvalidParameter(f"field name {f.name!r}: use letters, digits and '_' (not fid or geom)",
-                                       parameter="fields")
+        fields = check_new_layer(name, geometry_type, ddl.GEOMETRY_TYPES, fields, self.key)
         if features is not None:
             self._check_frame(name, features)
 
@@ -108,19 +83,13 @@ class PostGISLayers:
         return self._transact(actor, message, work)
 
     def add_field(self, layer: str, field: Field, *, actor: str, message: str) -> Revision:
-        if not _FIELD_NAME.match(field.name) or field.name.lower() in ("fid", "geom"):
-            raise InvalidParameter(f"field name {field.name!r}: use letters, digits and '_'", parameter="field")
+        check_field_name(field)
 
         def work(tx):
-            if layer not in tx.schema:
-                raise NotFound(f"no layer {layer!r}", parameter="layer")
-            meta = tx.schema[layer]
-            if field.name in meta["fields"]:
-                raise Conflict(f"layer {layer!r} already has a field {field.name!r}", parameter="field")
+            meta, fields = new_field(tx, layer, field)
             tx.con.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
                 self._t(layer), sql.Identifier(field.name), sql.SQL(ddl.sql_type(field.type))))
             tx.layers.add(layer)
-            fields = [Field(n, t) for n, t in meta["fields"].items()] + [field]
             ddl.remember(tx.con, self.schema, layer, meta["type"], fields, self.key, tx.rid, since=False)
 
         return self._transact(actor, message, work)
@@ -170,7 +139,7 @@ class PostGISLayers:
                     self._t("atlas_layers")), (layer,)).fetchone()
                 if row is None:
                     raise NotFound(f"no layer {layer!r}", parameter="layer")
-                fields = [Field(n, t) for n, t in json.loads(row[1])]
+                fields = dropped_fields(row[1])
                 ddl.create_layer_table(con, self.schema, layer, row[0], fields, self.key)
                 ddl.index_layer(con, self.schema, layer, self.key, fields)
                 ddl.install_triggers(con, self.schema, layer, self.key)
@@ -178,10 +147,6 @@ class PostGISLayers:
                                     "WHERE name = %s").format(self._t("atlas_layers"), self._t("atlas_layers")),
                             (layer,))
                 tx.schema = ddl.read_schema(con, self.schema)
-            meta = self._meta(tx, layer)
-            self._check_since(con, layer, point)
-            current = self._current(con, layer, meta)
-            target = self._rolled_back(con, layer, dict(current), point)
-            self._apply(tx, layer, meta, current, target)
+            self._roll_back_layer(tx, layer, point)
 
         return self._transact(actor, message, work)

@@ -4,7 +4,6 @@ the rows as stored, and ``verify`` is the same check (``revisions.check_chain``)
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 import geopandas as gpd
 import psycopg
@@ -13,8 +12,7 @@ from psycopg import sql
 from ..errors import NotFound, StoreError
 from . import asof, revisions
 from .base import Change, Query, Revision, VerifyReport
-from .gpkg_log import GeoPackageLog
-from .gpkg_table import GeoPackageTable
+from .logged import LazyChanges
 
 #: a revision of up to this many changes holds them; a larger one reads them when asked (StoredChanges)
 HELD = 10_000
@@ -103,57 +101,20 @@ def update_documents(con, schema: str, updates) -> None:
         write_document(con, schema, name, change(None if row is None else json.loads(row[0])))
 
 
-class StoredChanges(Sequence):
-    """The changes of a large revision, read from the log when asked for (see ``logged.StoredChanges``)."""
-
-    _BATCH = 5000
+class StoredChanges(LazyChanges):
+    """``LazyChanges`` of a PostGIS store, read from its log over its pool."""
 
     def __init__(self, store, rid: int, count: int):
         self.store, self.rid, self.count = store, int(rid), int(count)
-
-    def __len__(self) -> int:
-        return self.count
+        self._where = store.url
 
     def _rows(self, start: int, stop: int):
         for low in range(start, stop, self._BATCH):
             yield from self.store._run("reading the log", lambda con, low=low: read_changes(
                 con, self.store.schema, self.rid, start=low, stop=min(stop, low + self._BATCH)))
 
-    def __iter__(self):
-        return self._rows(0, self.count)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            start, stop, step = index.indices(self.count)
-            if step != 1:
-                return tuple(self)[index]
-            return tuple(self._rows(start, max(start, stop)))
-        i = index + self.count if index < 0 else index
-        if not 0 <= i < self.count:
-            raise IndexError("revision change index out of range")
-        return next(self._rows(i, i + 1))
-
-    def __eq__(self, other):
-        if isinstance(other, (tuple, list, Sequence)):
-            return len(self) == len(other) and tuple(self) == tuple(other)
-        return NotImplemented
-
-    def __hash__(self):
-        return hash((self.store.url, self.rid, self.count))
-
-    def __repr__(self) -> str:
-        return f"StoredChanges(revision {self.rid}, {self.count} changes)"
-
 
 class PostGISLog:
-    # the as-of reads over ``_as_of`` and the comparison are the GeoPackage store's, backend-neutral
-    _asof_query = GeoPackageLog._asof_query
-    _asof_count = GeoPackageLog._asof_count
-    _asof_stream = GeoPackageLog._asof_stream
-    compare = GeoPackageLog.compare
-    _asof_rows = GeoPackageTable._asof_rows
-    _asof_totals = GeoPackageTable._asof_totals
-
     def _seal(self, *, wait: bool) -> None:
         """Hash what direct edits left unhashed (a write, only when there is any). ``wait``: for the
         head lock (verify); otherwise a write under way is left to do it."""
@@ -319,27 +280,11 @@ class PostGISLog:
                         statement += sql.SQL(" WHERE t.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)")
                         params = [float(v) for v in bbox]
                     rows = [(*r[:-1], _bytes(r[-1])) for r in con.execute(statement + sql.SQL(" ORDER BY t.fid"), params)]
-                later = [(k, fid, before, _bytes(g)) for k, fid, before, g in con.execute(sql.SQL(
-                    "SELECT key, fid, before, before_geom FROM {} WHERE layer = %s AND rev > %s ORDER BY rev, seq")
-                    .format(self._t("atlas_changes")), (layer, point))]
+                later = self._changes_after(con, layer, point)
             current = asof.frame_of(rows, columns, meta["fields"], gpkg=False)
             key = self.key if self.key in meta["fields"] else None
             return asof.state(current, later, columns, meta["fields"], key), meta
         return self._run(f"reading {layer} as of {when}", read)
-
-    def _asof_find(self, feature_id: str, when: str):
-        live = list(self._schema())
-        dropped = self.dropped_layers()
-        for layer in live + [d for d in dropped if d not in live]:
-            try:
-                frame = self._asof_query(layer, Query(ids=(feature_id,), limit=1, as_of=when))
-            except Exception as exc:  # a layer whose history starts later: not there then
-                if getattr(exc, "code", None) == "invalid_parameter":
-                    continue
-                raise
-            if len(frame):
-                return layer, frame
-        return None
 
     # -- backups and clean-up ----------------------------------------------------------------------
     def backup(self, path) -> None:

@@ -11,28 +11,21 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from geo.errors import NotFound
 
-from layers.shared.pgfiles import Exclusive, Tasks
+from layers.shared.pgfiles import Exclusive, TaskRef, Tasks
 
-from .jobfiles import JOB_ID, TMP_PREFIX, iso, newest_mtime, ts
+from .jobfiles import JOB_ID, STATES, TMP_PREFIX, iso, newest_mtime, ts
 from .jobs import _LOCK, _THREADS, Jobs
 
 log = logging.getLogger(__name__)
 RESULT = "result"
 
 
-@dataclass(frozen=True)
-class PgJob:
-    """What names one job to ``Jobs``' persistence methods (``Path``-like: ``.name`` is the id)."""
-    schema: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"postgresql:{self.schema}/{self.name}"
+#: what names one job to ``Jobs``' persistence methods
+PgJob = TaskRef
 
 
 class PgJobs(Jobs):
@@ -46,7 +39,7 @@ class PgJobs(Jobs):
     def _job_dir(self, job_id) -> PgJob:
         if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
             raise NotFound("no such export job (job ids are 16 letters, digits, - or _)")
-        return PgJob(self.tasks.database.schema, job_id)
+        return self.tasks.ref(job_id)
 
     def _prepare(self) -> None:
         self.tasks.database.create()
@@ -58,11 +51,11 @@ class PgJobs(Jobs):
         import secrets
 
         job_id = secrets.token_urlsafe(12)
-        return job_id, PgJob(self.tasks.database.schema, job_id)
+        return job_id, self.tasks.ref(job_id)
 
     def _load(self, job: PgJob) -> dict | None:
         state = self.tasks.load(job.name)
-        return state if state is not None and state.get("state") in ("running", "done", "failed") else None
+        return state if state is not None and state.get("state") in STATES else None
 
     def _save(self, job: PgJob, state: dict) -> None:
         if not self.tasks.insert(job.name, state):
@@ -133,7 +126,7 @@ class PgJobs(Jobs):
             entries = []
         for path in entries:
             if path.is_dir() and (path.name.startswith(TMP_PREFIX) or JOB_ID.fullmatch(path.name)) \
-                    and str(PgJob(self.tasks.database.schema, path.name)) not in _THREADS \
+                    and str(self.tasks.ref(path.name)) not in _THREADS \
                     and now - newest_mtime(path) > self.orphan_after:
                 shutil.rmtree(path, ignore_errors=True)
         if removed:

@@ -13,12 +13,11 @@ import logging
 import secrets
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from geo.errors import NotFound, TooLarge
 
-from layers.shared.pgfiles import Exclusive, Tasks
+from layers.shared.pgfiles import Exclusive, TaskRef, Tasks
 
 from ..api.jobfiles import JOB_ID, STATES, iso, ts
 from .uploads import _LOCK, _THREADS, FILE_DIR, Uploads, safe_name, shapefile_parts
@@ -28,13 +27,8 @@ log = logging.getLogger(__name__)
 RECEIVING = "receiving"
 
 
-@dataclass(frozen=True)
-class PgUpload:
-    schema: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"postgresql:{self.schema}/{self.name}"
+#: what names one upload to ``Uploads``' persistence methods
+PgUpload = TaskRef
 
 
 class PgUploads(Uploads):
@@ -49,7 +43,7 @@ class PgUploads(Uploads):
     def _folder(self, upload_id) -> PgUpload:
         if not isinstance(upload_id, str) or not JOB_ID.fullmatch(upload_id):
             raise NotFound("no such upload (upload ids are 16 letters, digits, - or _)", parameter="id")
-        return PgUpload(self.tasks.database.schema, upload_id)
+        return self.tasks.ref(upload_id)
 
     def _load(self, upload: PgUpload) -> dict | None:
         state = self.tasks.load(upload.name)

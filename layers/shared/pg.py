@@ -25,7 +25,7 @@ from pathlib import Path
 from psycopg import sql
 
 from geo.errors import ConfigError, StoreError
-from geo.store.pg_conn import pool, store_error
+from geo.store.pg_conn import connection, pool, store_error
 
 log = logging.getLogger(__name__)
 #: the most bytes one row of ``files`` holds
@@ -88,21 +88,10 @@ class AppDatabase:
     def t(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)
 
-    @contextmanager
     def connection(self, what: str):
         """A pooled autocommit connection; a psycopg failure is a StoreError (its detail logged)."""
-        import psycopg
-
         self.create()
-        try:
-            with pool(self.conninfo, self.options).connection() as con:
-                yield con
-        except psycopg.Error as exc:
-            raise store_error(exc, f"{what} in schema {self.schema}", self.options) from exc
-        except Exception as exc:
-            if type(exc).__name__ == "PoolTimeout":
-                raise store_error(exc, what, self.options) from exc
-            raise
+        return connection(self.conninfo, self.options, what, self.schema)
 
     @contextmanager
     def transaction(self, what: str, *, lock: int | None = None):

@@ -17,6 +17,7 @@ import os
 import secrets
 import socket
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from psycopg.types.json import Jsonb
@@ -37,12 +38,26 @@ def runner() -> str:
     return RUNNER
 
 
+@dataclass(frozen=True)
+class TaskRef:
+    """What names one task to the persistence methods of ``Jobs`` and ``Uploads`` (``Path``-like:
+    ``.name`` is the id; ``str()`` names it among every server's tasks)."""
+    schema: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"postgresql:{self.schema}/{self.name}"
+
+
 class Tasks:
     """The tasks of one ``kind`` ('export' or 'upload') in ``database``."""
 
     def __init__(self, database, kind: str):
         self.database, self.kind = database, kind
         database.create()
+
+    def ref(self, task_id: str) -> TaskRef:
+        return TaskRef(self.database.schema, task_id)
 
     # -- state ---------------------------------------------------------------------------------
     def insert(self, task_id: str, state: dict) -> bool:
