@@ -37,7 +37,7 @@ from geo.store import Query, Store, sort_order
 
 from .. import catalog
 from .features import records
-from .params import FEATURE_PARAMS, FILTERS, MAX_TEXT, filters_for_layer, parse_query, split_list
+from .params import FEATURE_PARAMS, MAX_TEXT, layer_query, split_list
 
 #: the parameters of /rows that are not per-field filters
 ROW_PARAMS = tuple(p for p in FEATURE_PARAMS if p != "simplify") + ("sort", "after")
@@ -196,11 +196,7 @@ def layer_rows(store: Store, layer: str, args: Mapping, *, max_limit: int = MAX_
     own = {k: v for k, v in given.items() if k in ROW_PARAMS}
     filters = field_filters(layer, types, {k: v for k, v in given.items() if k not in ROW_PARAMS})
     common = {k: v for k, v in own.items() if k not in ("sort", "after")}
-    scoped = filters_for_layer(layer, list(types), common)
-    query, _ = parse_query({k: v for k, v in common.items() if k not in FILTERS} if scoped is None else scoped,
-                           layer, default_limit=DEFAULT_LIMIT, max_limit=min(max_limit, MAX_LIMIT))
-    if scoped is None:  # a filter this layer cannot match: nothing of it
-        query = replace(query, ids=())
+    query, _ = layer_query(layer, list(types), common, default_limit=DEFAULT_LIMIT, max_limit=min(max_limit, MAX_LIMIT))
     query = narrow(query, filters, parse_sort(own.get("sort"), layer, types))
     order = sort_order(query, catalog.KEY) or ((catalog.KEY, False),)
     if own.get("after"):
