@@ -305,7 +305,7 @@ def _at(store: Store, ind: Indicator, params: dict, as_of: str | None) -> dict:
                     "network layer yet.")]
     else:  # land_figures (compute() has checked the layer)
         stats = statistics(store, params["layer"], {"as_of": as_of} if as_of else {}, group=("district", "status"),
-                           by="geometry")
+                           by="geometry", div=div)  # the same divisions, not built again
         district_m2 = shapely.area(div.polygons)
         per = {}
         for g in stats["groups"]:

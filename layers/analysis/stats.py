@@ -305,11 +305,13 @@ def _title(store: Store, layer: str) -> dict:
 
 
 def statistics(store: Store, layer: str, args: Mapping | None = None, *, group: str | Sequence[str] = ("district", "status"),
-               by: str = "field", districts_layer: str = DISTRICTS_LAYER, chunk_size: int = CHUNK_SIZE) -> dict:
+               by: str = "field", districts_layer: str = DISTRICTS_LAYER, chunk_size: int = CHUNK_SIZE,
+               div: Divisions | None = None) -> dict:
     """Count, area and length of the features of ``layer`` that ``args`` (the filters of
     /api/layers/<id>: bbox, district, category, status, q, ids, as_of) select, per group of
     ``group`` (one or two of ``GROUPS``), with subtotals (two groups) and totals, and the ``rule``
-    that placed features in districts (``by``). NotFound for a layer the store (as the asker sees
+    that placed features in districts (``by``; ``div``: the divisions of ``districts_layer`` at the
+    query's time, when the caller has them). NotFound for a layer the store (as the asker sees
     it) does not have; InvalidParameter naming the parameter for anything else."""
     args = dict(args or {})
     names = [f.name for f in store.fields(layer)]  # NotFound first, before any parameter is judged
@@ -328,7 +330,10 @@ def statistics(store: Store, layer: str, args: Mapping | None = None, *, group: 
     attrs = [g for g in group if not (split and g == "district")]
     columns = tuple(dict.fromkeys([c for c in (catalog.KEY, *attrs) if c in names]))
     query = replace(query, limit=None, offset=0, columns=columns)
-    div = divisions(store, query.as_of, districts_layer) if split else None
+    if split and div is None:  # (a caller that has the divisions of this time already passes them)
+        div = divisions(store, query.as_of, districts_layer)
+    elif not split:
+        div = None
     feature_keys: dict[str, list] = {g: [] for g in attrs}
     parts: list[tuple] = []
     totals = [0, 0.0, 0.0]
