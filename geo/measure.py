@@ -19,6 +19,21 @@ def projected(geoms, crs: str = WGS84) -> np.ndarray:
     return reproject(geoms, crs, MEASURE_CRS)
 
 
+def repaired(geoms) -> np.ndarray:
+    """``geoms`` with every invalid shape made valid (``make_valid``; a missing one stays missing):
+    projecting can make a valid ring cross itself, and an overlay of an invalid shape fails."""
+    geoms = np.array(geoms, dtype=object)
+    broken = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
+    if broken.any():
+        geoms[broken] = shapely.make_valid(geoms[broken])
+    return geoms
+
+
+def projected_valid(geoms, crs: str = WGS84) -> np.ndarray:
+    """``projected``, then ``repaired``: shapes in EPSG:4550 fit for an overlay."""
+    return repaired(projected(geoms, crs))
+
+
 def raw_measures(geoms_4550) -> tuple[np.ndarray, np.ndarray]:
     """Unrounded (area in m², length in m) of geometries already in EPSG:4550: the area of areas
     (0 for lines and points), the length of lines (0 for areas, whose perimeter is not a length,

@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 
 from geo.errors import InvalidParameter, NotFound
-from geo.measure import M2_PER_MU, MEASURE_CRS, projected
+from geo.measure import M2_PER_MU, MEASURE_CRS, projected, repaired
 from geo.store import Query, Store
 
 from .. import catalog
@@ -160,9 +160,7 @@ def _bases(store: Store, params: dict, div, as_of: str | None) -> tuple[np.ndarr
                                 "so the area of the district polygons of the districts layer is the base.")
     frame = _read(store, layer, "base_layer", params.get("base_category", ""), as_of)
     geoms = projected(frame.geometry.values)
-    geoms = geoms[shapely.get_dimensions(geoms) == 2]
-    bad = ~shapely.is_valid(geoms)
-    geoms[bad] = shapely.make_valid(geoms[bad])
+    geoms = repaired(geoms[shapely.get_dimensions(geoms) == 2])
     merged = shapely.union_all(geoms) if len(geoms) else shapely.Polygon()
     cats = params.get("base_category") or ""
     which = f"{layer}" + (f"（类别 {cats}）" if cats else "")

@@ -26,7 +26,7 @@ import shapely
 
 from geo.crs import WGS84, reproject
 from geo.errors import InvalidGeometry, InvalidParameter, NotFound
-from geo.measure import MEASURE_CRS, projected, raw_measures
+from geo.measure import MEASURE_CRS, projected, projected_valid, raw_measures
 from geo.store import Query, Store
 
 from .. import catalog
@@ -228,10 +228,7 @@ def read(store: Store, layer: str, filters: Mapping, bbox=None, chunk_size: int 
     columns = tuple(c for c in (catalog.KEY, *ATTRIBUTES) if c in names)
     query = replace(query, limit=None, offset=0, columns=columns, bbox=bbox)
     for chunk in store.stream(layer, query, chunk_size=chunk_size):
-        geoms = projected(chunk.geometry.values)
-        broken = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
-        geoms[broken] = shapely.make_valid(geoms[broken])
-        yield chunk, geoms
+        yield chunk, projected_valid(chunk.geometry.values)
 
 
 def measured(area_m2: float, length_m: float) -> dict:

@@ -24,6 +24,7 @@ from geo.measure import (
     M2_PER_MU,
     MEASURE_CRS,
     projected,
+    repaired,
     raw_measures,
 )
 from geo.store import Query, Store
@@ -139,9 +140,7 @@ def divisions(store: Store, as_of: str | None = None, layer: str = DISTRICTS_LAY
     codes = frame["district"].astype(object).to_numpy()
     geoms = projected(frame.geometry.values)
     keep = ~pd.isna(codes) & ~shapely.is_missing(geoms) & (codes != "371000")
-    codes, geoms = codes[keep].astype(str), geoms[keep]
-    bad = ~shapely.is_valid(geoms)
-    geoms[bad] = shapely.make_valid(geoms[bad])
+    codes, geoms = codes[keep].astype(str), repaired(geoms[keep])
     ordered = np.array(sorted(set(codes)), dtype=object)
     polygons = np.array([shapely.union_all(geoms[codes == c]) for c in ordered], dtype=object)  # a few districts
     shapely.prepare(polygons)
@@ -180,9 +179,7 @@ def _split(geoms: np.ndarray, area: np.ndarray, length: np.ndarray, div: Divisio
     point_f, point_p = _first(fi, candidates[dims[fi[candidates]] == 0])
     placed[point_f] = True
     cut = candidates[dims[fi[candidates]] > 0]
-    shapes = geoms[fi[cut]]
-    broken = ~shapely.is_valid(shapes)
-    shapes[broken] = shapely.make_valid(shapes[broken])
+    shapes = repaired(geoms[fi[cut]])
     pieces = shapely.intersection(shapes, div.polygons[di[cut]])
     kind = dims[fi[cut]]
     piece_area = np.where(kind == 2, shapely.area(pieces), 0.0)

@@ -49,3 +49,24 @@ def test_known_areas_in_square_metres_hectares_and_mu(make, m2, ha, mu):
     assert m["area_ha"][0] == pytest.approx(ha, rel=1e-6)
     assert m["area_mu"][0] == pytest.approx(mu, abs=0.1)
     assert m["length_km"][0] == 0
+
+
+def test_repaired_makes_invalid_shapes_valid_and_leaves_the_rest():
+    from geo.measure import repaired
+
+    bow_tie = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2), (0, 0)])  # crosses itself: invalid
+    square = shapely.box(0, 0, 1, 1)
+    out = repaired([bow_tie, square, None])
+    assert not shapely.is_valid(bow_tie) and shapely.is_valid(out[0])
+    assert shapely.area(out[0]) == pytest.approx(2.0)  # its two triangles of 1 m² each
+    assert out[1] is square and out[2] is None
+
+
+def test_points_beside_areas_and_lines_measure_nothing_and_leave_the_others_as_they_were():
+    square = shapely.box(122.10, 37.50, 122.11, 37.51)
+    line = shapely.LineString([(122.10, 37.50), (122.11, 37.50)])
+    alone = measure([square, line])
+    mixed = measure([shapely.Point(122.1, 37.5), square, None, line])
+    assert list(mixed["area_m2"]) == [0.0, alone["area_m2"][0], 0.0, 0.0]
+    assert list(mixed["length_km"]) == [0.0, 0.0, 0.0, alone["length_km"][1]]
+    assert alone["area_m2"][0] > 800_000  # about 0.89 km² at 37.5°N: measured in EPSG:4550, not degrees
