@@ -190,7 +190,7 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
                                                  if n not in (catalog.KEY, attrs.geometry.name, *MEASURES)]
         fields += [Field(m, "float") for m in MEASURES]
         attrs = attrs[[f.name for f in fields] + [attrs.geometry.name]]
-        _check_shapes(attrs, kind, inspection.file)
+        _check_shapes(attrs, inspection.file)
         meta = layermeta.for_import(layer, fields, inspection.fields, attrs, title_zh=title_zh, title_en=title_en,
                                     style_field=style_field)
         report("check", _CHECKS, _CHECKS)
@@ -203,13 +203,14 @@ def commit(store: Store, inspection: Inspection, *, layer: str, mode: str = "new
                                  documents=layermeta.with_entry(layer, meta))  # in the layer's transaction
         report("write", count, count)
         return Result(layer, mode, (rev.id,), count, 0, 0, repaired, dropped_z)
-    known = {f.name for f in store.fields(layer)}
+    schema = {f.name: f.type for f in store.fields(layer)}
+    known = set(schema)
     unknown = [c for c in attrs.columns if c != attrs.geometry.name and c not in known]
     if unknown:
         raise InvalidParameter(f"layer {layer!r} has no field {', '.join(map(repr, unknown))} that {inspection.file} "
                                f"brings; its fields are {', '.join(sorted(known))}: rename the columns or import as "
                                "a new layer", parameter="fields")
-    attrs = _cast(attrs, {f.name: f.type for f in store.fields(layer)})
+    attrs = _cast(attrs, schema)
     _check_catalog(layer, attrs, inspection.file, adding=mode == "append")
     if mode == "append":
         present = store.versions(layer, list(attrs[catalog.KEY]))
@@ -289,7 +290,7 @@ def _check_catalog(layer: str, frame: gpd.GeoDataFrame, file: str, *, adding: bo
                                        f"feature of {layer!r} needs name_zh, category and district", parameter=name)
 
 
-def _check_shapes(frame: gpd.GeoDataFrame, kind: str, file: str) -> None:
+def _check_shapes(frame: gpd.GeoDataFrame, file: str) -> None:
     geoms = np.asarray(frame.geometry.array, dtype=object)
     b = shapely.bounds(geoms)
     if not ((b[:, 0] >= -180) & (b[:, 2] <= 180) & (b[:, 1] >= -90) & (b[:, 3] <= 90)).all():
