@@ -4,12 +4,17 @@ Mapbox Vector Tiles (``.mvt``, for other clients and the comparison), with the s
 ``/api/layers/<id>`` (``layers.api.params``), and the feature under a click (``at``).
 
 Where a tile's features come from:
-- a zoomed-in tile (``OVERVIEW_MAX_ZOOM`` and above, or any tile of a past time ``as_of``): the
-  store's bbox query for the tile, per request, through the store interface;
-- a zoomed-out tile of a layer over ``OVERVIEW_MIN`` features: the layer's *overview*, the whole
+- a zoomed-in tile (``OVERVIEW_MAX_ZOOM`` and above, or any tile of a past time ``as_of``, or under
+  a text, range or spatial filter): the store's bbox query for the tile, per request, through the
+  store interface;
+- any other tile of a layer over ``OVERVIEW_MIN`` features: the layer's *overview*, the whole
   layer read once per store revision (``Store.version()``) with its geometry simplified to half a
-  pixel at ``OVERVIEW_MAX_ZOOM - 1``, held in memory and cut by box in numpy: a city-wide view of a
-  million features does not read a million rows for every tile. Up to ``LEVEL_MAX_ZOOM`` the PNG
+  pixel at ``OVERVIEW_MAX_ZOOM - 1``, held in memory in the store's order with a grid index over
+  the features' boxes (``geo.tiles.index``): a tile's features are found and gathered in numpy,
+  without a query to the store, and drawn as the store's would be (the same features in the same
+  order; at ``OVERVIEW_MAX_ZOOM - 1`` simplified alike, so the same pixels; below it simplified
+  finer than the store's path would, so within a pixel: tests/layers/test_tiles_overview.py). Up to
+  ``LEVEL_MAX_ZOOM`` the PNG
   tiles are cut from one picture of the whole layer at their zoom, drawn once per revision and
   filters (the unfiltered ones ahead, by ``warm``). A store that can make tiles itself
   (PostGIS ``ST_AsMVT``) can take the ``mvt`` path over through ``Store.tile_mvt`` when it has one.
