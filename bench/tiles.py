@@ -122,7 +122,7 @@ class Gunicorn:
             [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers), "--threads", str(threads),
              "--worker-connections", str(CONNECTIONS), "--timeout", "300", "-b", f"127.0.0.1:{port}",
              "server:create_app()"],
-            cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
         self.url = f"http://127.0.0.1:{port}"
         self.workers = workers
 

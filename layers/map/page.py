@@ -244,12 +244,14 @@ def layer_config(layer: dict, visible: bool, tiles_above: int = 0) -> dict:
 def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "", max_limit: int = 10000,
                api: str = "/api", static: str = "/static/", vendor: str = "/vendor/",
                standalone: str = "/export/map.html", session: str | None = None, ogc: str | None = None,
-               extra_basemaps=(), internet_basemaps: bool = True, tiles_above: int = 0, tiles: str = "/tiles/") -> Page:
+               extra_basemaps=(), internet_basemaps: bool = True, tiles_above: int = 0, tiles: str = "/tiles/",
+               tiles_version: str | None = None) -> Page:
     """The map page for ``layers`` (the ``/api/layers`` list) and the URL's parameters ``args``.
     ``session``: the URL of ``/api/session`` when the server has accounts (the page then offers login
     and, to editors, editing); None: a read-only atlas, the page asks nothing about accounts.
     ``extra_basemaps``/``internet_basemaps``: see ``basemaps``; ``tiles_above``: layers of more
-    features are drawn from the tiles under ``tiles`` (0: none)."""
+    features are drawn from the tiles under ``tiles`` (0: none), their URLs naming the store's revision
+    ``tiles_version`` (the server then lets the browser keep them: a pan back costs nothing)."""
     ids = [lay["id"] for lay in layers]
     offered = basemaps(tianditu_key, _one(args, "lang") or "zh", extra=extra_basemaps, internet=internet_basemaps)
     view = parse_view(args, ids, list(offered))
@@ -282,6 +284,7 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
         "title": {"zh": "精致威海规划图", "en": "Weihai Planning Atlas"},
         "layers": [layer_config(lay, visible[lay["id"]], tiles_above) for lay in layers],
         "tiles": tiles,
+        "tilesVersion": tiles_version,
         "basemap": view.basemap,
         "basemaps": {b.id: b.title for b in offered.values()},
         "filters": view.filters,
