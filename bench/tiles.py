@@ -137,6 +137,16 @@ class Gunicorn:
             time.sleep(0.5)
         raise RuntimeError(f"the workers did not build their tiles' copies in {timeout} s; see {self.log}")
 
+    def worker_mb(self) -> list[float]:
+        """Each worker's resident memory (MB)."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        out = []
+        for pid in children:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out.append(int(line.split()[1]) / 1024)
+        return out
+
     def stop(self):
         os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.wait(30)
@@ -254,6 +264,7 @@ def run() -> str:
         server = Gunicorn(path, folder / "gunicorn.log")
         try:
             warm_s = server.wait_warm()
+            memory = server.worker_mb()
             base = server.url
             per_tile = _server_tiles(base)
             print("server tiles", per_tile, flush=True)
@@ -279,10 +290,17 @@ def run() -> str:
         finally:
             if server is not None:
                 server.stop()
-    return _section(results, per_tile, dev, built, warm_s, click, load)
+    return _section(results, per_tile, dev, built, warm_s, click, load, memory)
 
 
-def _section(results: dict, per_tile: dict, dev: dict, built: float, warm_s: float, click: float, load: float) -> str:
+#: The same script on main before the in-memory path for zooms 11-14 (commit 915af2d, load 2.8):
+#: zooms 12-14 read the store per tile.
+BEFORE = {"city": (738, 748, 107), "district": (2004, 587, 545), "street": (1214, 818, 207),
+          "tiles": {12: 58.1, 13: 25.9, 14: 14.1}, "warm_s": 32}
+
+
+def _section(results: dict, per_tile: dict, dev: dict, built: float, warm_s: float, click: float, load: float,
+             memory: list[float]) -> str:
     lines = ["## A million features: raster tiles against vector tiles", "",
              "Data: `bench/synthetic.py` `road_lines(1,000,000)` (MultiLineStrings of 6 vertices, every atlas field) in a "
              "GeoPackage store" + (f", written in {built:.0f} s" if built else "") + ". Served as `make serve` does: "
@@ -315,10 +333,16 @@ def _section(results: dict, per_tile: dict, dev: dict, built: float, warm_s: flo
     lines += ["", f"The district's raster load under Flask's threaded development server instead (one process): "
               f"drawn {dev['draw_ms']:,.0f} ms, pan {dev['pan_ms']:,.0f} ms, tiles in flight {dev['in_flight']:.0f}, "
               f"tile wait {dev['ttfb_ms']:,.0f} ms.", "",
+              "Before (the same script on main, commit 915af2d, load 2.8; zooms 12–14 read the store per tile): "
+              + "; ".join(f"{v} drawn {BEFORE[v][0]:,} ms (floor {BEFORE[v][1]:,}), pan {BEFORE[v][2]:,} ms"
+                          for v in ("city", "district", "street"))
+              + "; a tile at zoom " + ", ".join(f"{z} {ms} ms" for z, ms in BEFORE["tiles"].items())
+              + f"; both workers ready {BEFORE['warm_s']} s after the start.", "",
               f"Once per store revision, each worker builds in the background at start (and again on the first tile "
-              f"after an edit) its copies of the layer (the overview, the layer in memory with its index, and the "
-              f"pictures of zooms 8–10 that zoomed-out tiles are cut from): {warm_s:.0f} s from the server's start "
-              f"until both workers were ready. Click query (`/api/layers/million/at`, zoom 16): {click:.1f} ms median. "
+              f"after an edit) its copy of the layer (the overview: the whole layer simplified to half a pixel at zoom "
+              f"14, in numpy arrays with a grid index over the features' boxes) and the pictures of zooms 8–10 that "
+              f"zoomed-out tiles are cut from: {warm_s:.0f} s from the server's start until both workers were ready; "
+              f"each worker then holds {', '.join(f'{m:,.0f}' for m in memory)} MB. Click query (`/api/layers/million/at`, zoom 16): {click:.1f} ms median. "
               "The table's loads run after these.", "",
               f"At the city's zoom the raster tiles draw {city_mvt['draw_ms'] / max(city_png['draw_ms'], 1):.1f}x sooner "
               f"and weigh {city_mvt['bytes'] / max(city_png['bytes'], 1):.0f}x less than the vector tiles, which carry "
