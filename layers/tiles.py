@@ -13,10 +13,10 @@ Where a tile's features come from:
   the features' boxes (``geo.tiles.index``): a tile's features are found and gathered in numpy,
   without a query to the store, and drawn as the store's would be (the same features in the same
   order; at ``OVERVIEW_MAX_ZOOM - 1`` simplified alike, so the same pixels; below it simplified
-  finer than the store's path would, so within a pixel: tests/layers/test_tiles_overview.py). Up to
-  ``LEVEL_MAX_ZOOM`` the PNG
-  tiles are cut from one picture of the whole layer at their zoom, drawn once per revision and
-  filters (the unfiltered ones ahead, by ``warm``). A store that can make tiles itself
+  finer than the store's path would, so within a pixel: tests/layers/test_tiles_overview.py); while
+  it is rebuilt, tiles from ``STORE_WHILE_BUILDING`` up come from the store. Up to ``LEVEL_MAX_ZOOM``
+  the PNG tiles are cut from one picture of the whole layer at their zoom, drawn once per revision
+  and filters (the unfiltered ones ahead, by ``warm``). A store that can make tiles itself
   (PostGIS ``ST_AsMVT``) can take the ``mvt`` path over through ``Store.tile_mvt`` when it has one.
 
 Finished tiles are kept in a least-recently-used cache bounded in bytes, keyed by the store's
@@ -56,6 +56,9 @@ AT_PARAMS = ("lon", "lat", "zoom", "district", "category", "status", "as_of")
 #: pixel of the zoom below it: up to that zoom the same drawing as the store's bbox query per tile
 #: (the same features, simplified alike), above it within a fraction of a pixel.
 OVERVIEW_MAX_ZOOM = 15
+#: From this zoom on, a tile asked for while the overview is out of date (after an edit, at the
+#: start) is the store's bbox query, the overview rebuilt in the background: no wait for it.
+STORE_WHILE_BUILDING = 12
 OVERVIEW_MIN = 50_000
 #: Pixels around a tile whose features are drawn too (a line's width, a point's disc).
 PAD_PX = 8
@@ -148,6 +151,7 @@ class Tiles:
         self._levels: OrderedDict[tuple, tuple[tuple[int, int], np.ndarray]] = OrderedDict()
         self._levels_size = 0
         self._level_lock = threading.Lock()
+        self._building: set[str] = set()
 
     # -- what a layer looks like ----------------------------------------------------------------
     def _style(self, store: Store, layer: str) -> tuple[dict, str | None]:
@@ -230,7 +234,32 @@ class Tiles:
 
     def _from_overview(self, z: int, query: Query, layer: str) -> bool:
         simple = not (query.text or query.ranges or query.contains or query.as_of)
-        return simple and z < OVERVIEW_MAX_ZOOM and self._count(layer) > OVERVIEW_MIN
+        if not (simple and z < OVERVIEW_MAX_ZOOM and self._count(layer) > OVERVIEW_MIN):
+            return False
+        if z < STORE_WHILE_BUILDING:
+            return True
+        have = self._overviews.get(layer)
+        if have is not None and have.version == self.store.version():
+            return True
+        self._build_later(layer)
+        return False
+
+    def _build_later(self, layer: str) -> None:  # in a background thread, one at a time
+        with self._guard:
+            if layer in self._building:
+                return
+            self._building.add(layer)
+
+        def build():
+            try:
+                self.overview(self.store, layer, [f.name for f in self.store.fields(layer)])
+            except Exception:  # a background thread: nothing above it would report it
+                log.exception("the overview of %s could not be built; tiles will try again", layer)
+            finally:
+                with self._guard:
+                    self._building.discard(layer)
+
+        threading.Thread(target=build, name=f"atlas-overview-{layer}", daemon=True).start()
 
     def warm(self, above: int) -> None:
         """Build the overview of every layer of more than ``above`` features (and

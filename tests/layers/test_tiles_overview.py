@@ -8,6 +8,7 @@ order; ``Shapes.take`` gathers exactly what ``Shapes.only`` keeps."""
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import shapely
 from PIL import Image
 
 from bench.synthetic import road_lines, site_points, zone_polygons
-from geo.store import open_store
+from geo.store import Query, open_store
 from geo.tiles import grid, raster
 from geo.tiles.index import BoxIndex
 from layers import build as builder
@@ -158,3 +159,34 @@ def test_take_gathers_what_only_keeps():
     for dx in range(-2, 3):
         np.testing.assert_array_equal(raster.render_shapes(taken, colours, z, x + dx, y),
                                       raster.render_shapes(kept, colours, z, x + dx, y))
+
+
+def test_after_an_edit_zoomed_in_tiles_do_not_wait_for_the_overview(tmp_path, monkeypatch):
+    """After an edit a district's tile is drawn at once from the store's query (with the edit),
+    while the overview is rebuilt in the background; once rebuilt, tiles come from it again."""
+    monkeypatch.setattr(tiles_module, "OVERVIEW_MIN", 1_000)
+    store = open_store(tmp_path / "atlas.gpkg", key="id")
+    builder.write(store, {"big_roads": _squeeze(road_lines(3_000, seed=8))})
+    counting = CountingStore(store)
+    tiles = Tiles(counting, cache_bytes=0)
+    z = 13
+    x, y = grid.tile_of(*CENTRE, z)
+    tiles.tile(counting, "big_roads", 11, *grid.tile_of(*CENTRE, 11), "png", {})  # builds the overview
+    before = counting.queries
+    drawn = _rgba(tiles.tile(counting, "big_roads", z, x, y, "png", {}).body)
+    assert counting.queries == before
+    inside = list(store.query("big_roads", Query(bbox=grid.tile_bounds(z, x, y)))["id"])
+    store.delete("big_roads", inside, actor="测试员", message="删除图块内的道路")
+    before = counting.queries
+    after = _rgba(tiles.tile(counting, "big_roads", z, x, y, "png", {}).body)
+    assert counting.queries == before + 1, "the tile waited for the overview instead of asking the store"
+    assert (drawn[:, :, 3] > 0).sum() > (after[:, :, 3] > 0).sum()  # the deleted roads are gone
+    deadline = time.monotonic() + 30
+    while tiles._overviews["big_roads"].version != store.version():
+        assert time.monotonic() < deadline, "the overview was not rebuilt in the background"
+        time.sleep(0.05)
+    before = counting.queries
+    again = _rgba(tiles.tile(counting, "big_roads", z, x, y, "png", {}).body)
+    assert counting.queries == before
+    assert (again != after).any(axis=2).sum() <= (after[:, :, 3] > 0).sum() / 100  # the tolerance above
+    assert _near_same(again, after) and _near_same(after, again)
