@@ -154,7 +154,7 @@ class Shapes:
     exterior: np.ndarray    # (P,) bool
     vertex_owner: np.ndarray  # (V,) feature of each vertex
 
-    def only(self, features: np.ndarray) -> "Shapes":
+    def only(self, features: np.ndarray) -> Shapes:
         """The vertices of the features where ``features`` (a mask over features) is true; part
         and feature numbers are kept, so per-part and per-feature arrays still apply."""
         keep = features[self.vertex_owner]
@@ -166,7 +166,7 @@ class Shapes:
         n = int(self.owner.max()) + 1 if len(self.owner) else 0
         return np.searchsorted(self.vertex_owner, np.arange(n + 1))
 
-    def take(self, features: np.ndarray) -> "Shapes":
+    def take(self, features: np.ndarray) -> Shapes:
         """The features numbered ``features`` (ascending), gathered without looking at the others:
         their vertices in order, their parts numbered anew from 0 (``owner`` and ``exterior`` cut to
         them), their feature numbers kept (per-feature arrays still apply)."""

@@ -11,7 +11,6 @@ from folium.template import Template
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import escape
 
-
 #: The first thing the page does (while its scripts load): ask for the tiles of its first view,
 #: as images, which Leaflet's tile layer then finds already loaded or on their way (an image of the
 #: same URL is used again within a page). ``p``: the tiled layers' URLs (``{z}/{x}/{y}``), the
