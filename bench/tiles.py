@@ -118,11 +118,12 @@ class Gunicorn:
         env = {**os.environ, "ATLAS_STORE": str(store), "ATLAS_TILE_CACHE_MB": "0", "ATLAS_LOG_LEVEL": "INFO",
                "PYTHONPATH": str(ROOT)}
         self.log = log
+        self._out = open(log, "wb")  # noqa: SIM115 (closed by stop)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers), "--threads", str(threads),
              "--worker-connections", str(CONNECTIONS), "--timeout", "300", "-b", f"127.0.0.1:{port}",
              "server:create_app()"],
-            cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT, env=env, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True)
         self.url = f"http://127.0.0.1:{port}"
         self.workers = workers
 
@@ -150,6 +151,7 @@ class Gunicorn:
     def stop(self):
         os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.wait(30)
+        self._out.close()
 
 
 def _wait_drawn(page) -> float:
