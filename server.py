@@ -185,7 +185,7 @@ def index():
                               api=url_for("api.layers").rsplit("/layers", 1)[0], static=f"{root}/static/",
                               vendor=f"{root}/vendor/", standalone=url_for("page.standalone_map"),
                               session=url_for("auth.session"), ogc=url_for("ogc.landing"),
-                              tiles_above=cfg["TILES_ABOVE"],
+                              tiles_above=cfg["TILES_ABOVE"], tiles_version=current_app.extensions["atlas_store"].version(),
                               tiles=f"{root}/tiles/", internet_basemaps=bool(cfg["INTERNET_BASEMAPS"]),
                               extra_basemaps=[*basemaps.local(cfg["BASEMAP_DIR"] or None, f"{root}/basemap/"),
                                               *basemaps.parse(cfg["BASEMAPS"])])

@@ -4,14 +4,19 @@ Mapbox Vector Tiles (``.mvt``, for other clients and the comparison), with the s
 ``/api/layers/<id>`` (``layers.api.params``), and the feature under a click (``at``).
 
 Where a tile's features come from:
-- a zoomed-in tile (``OVERVIEW_MAX_ZOOM`` and above, or any tile of a past time ``as_of``): the
-  store's bbox query for the tile, per request, through the store interface;
-- a zoomed-out tile of a layer over ``OVERVIEW_MIN`` features: the layer's *overview*, the whole
+- a zoomed-in tile (``OVERVIEW_MAX_ZOOM`` and above, or any tile of a past time ``as_of``, or under
+  a text, range or spatial filter): the store's bbox query for the tile, per request, through the
+  store interface;
+- any other tile of a layer over ``OVERVIEW_MIN`` features: the layer's *overview*, the whole
   layer read once per store revision (``Store.version()``) with its geometry simplified to half a
-  pixel at ``OVERVIEW_MAX_ZOOM - 1``, held in memory and cut by box in numpy: a city-wide view of a
-  million features does not read a million rows for every tile. Up to ``LEVEL_MAX_ZOOM`` the PNG
-  tiles are cut from one picture of the whole layer at their zoom, drawn once per revision and
-  filters (the unfiltered ones ahead, by ``warm``). A store that can make tiles itself
+  pixel at ``OVERVIEW_MAX_ZOOM - 1``, held in memory in the store's order with a grid index over
+  the features' boxes (``geo.tiles.index``): a tile's features are found and gathered in numpy,
+  without a query to the store, and drawn as the store's would be (the same features in the same
+  order; at ``OVERVIEW_MAX_ZOOM - 1`` simplified alike, so the same pixels; below it simplified
+  finer than the store's path would, so within a pixel: tests/layers/test_tiles_overview.py); while
+  it is rebuilt, tiles from ``STORE_WHILE_BUILDING`` up come from the store. Up to ``LEVEL_MAX_ZOOM``
+  the PNG tiles are cut from one picture of the whole layer at their zoom, drawn once per revision
+  and filters (the unfiltered ones ahead, by ``warm``). A store that can make tiles itself
   (PostGIS ``ST_AsMVT``) can take the ``mvt`` path over through ``Store.tile_mvt`` when it has one.
 
 Finished tiles are kept in a least-recently-used cache bounded in bytes, keyed by the store's
@@ -34,6 +39,7 @@ import shapely
 from geo.errors import InvalidParameter
 from geo.store import Query, Store
 from geo.tiles import grid, mvt, pick, raster
+from geo.tiles.index import BoxIndex
 
 from . import catalog
 from .api import features as core
@@ -46,8 +52,13 @@ FORMATS = {"png": "image/png", "mvt": "application/vnd.mapbox-vector-tile"}
 #: The parameters of a tile and of ``at``: the page's filters and time, nothing else.
 TILE_PARAMS = ("district", "category", "status", "as_of", "v")
 AT_PARAMS = ("lon", "lat", "zoom", "district", "category", "status", "as_of")
-#: Tiles below this zoom come from the overview (when the layer has one).
-OVERVIEW_MAX_ZOOM = 12
+#: Tiles below this zoom come from the overview (when the layer has one), simplified to half a
+#: pixel of the zoom below it: up to that zoom the same drawing as the store's bbox query per tile
+#: (the same features, simplified alike), above it within a fraction of a pixel.
+OVERVIEW_MAX_ZOOM = 15
+#: From this zoom on, a tile asked for while the overview is out of date (after an edit, at the
+#: start) is the store's bbox query, the overview rebuilt in the background: no wait for it.
+STORE_WHILE_BUILDING = 12
 OVERVIEW_MIN = 50_000
 #: Pixels around a tile whose features are drawn too (a line's width, a point's disc).
 PAD_PX = 8
@@ -72,9 +83,9 @@ class Tile:
 
 @dataclass
 class Overview:
-    """A layer in memory for zoomed-out tiles: each feature's box, the columns the filters and
-    the style read, its colour, and its simplified geometry (as shapely geometries for vector
-    tiles and as ``raster.Shapes`` for drawing)."""
+    """A layer in memory for zoomed-out tiles: each feature's box (and an index over them), the
+    columns the filters and the style read, its colour, and its simplified geometry (as shapely
+    geometries for vector tiles and as ``raster.Shapes`` for drawing), in the store's order."""
 
     version: str
     frame: pd.DataFrame
@@ -83,6 +94,20 @@ class Overview:
     shapes: raster.Shapes
     colours: np.ndarray
     seconds: float
+    index: BoxIndex | None = None
+
+    def which(self, bbox, query: Query) -> np.ndarray:
+        """The numbers (ascending: the store's order) of the features in ``bbox`` matching
+        ``query``'s filters (equals, ids), found through the index, filters tested only on them."""
+        if self.index is None:
+            return np.flatnonzero(self.mask(bbox, query))
+        found = self.index.query(bbox)
+        keep = np.ones(len(found), dtype=bool)
+        for name, values in query.equals.items():
+            keep &= self.frame[name].iloc[found].isin(list(values)).to_numpy()
+        if query.ids is not None:
+            keep &= self.frame[catalog.KEY].iloc[found].isin(list(query.ids)).to_numpy()
+        return found[keep]
 
     def mask(self, bbox, query: Query) -> np.ndarray:
         """Which features are in ``bbox`` and match ``query``'s filters (equals, ids)."""
@@ -95,8 +120,7 @@ class Overview:
             mask &= self.frame[catalog.KEY].isin(list(query.ids)).to_numpy()
         return mask
 
-    def select(self, mask: np.ndarray) -> gpd.GeoDataFrame:
-        which = np.flatnonzero(mask)
+    def select(self, which: np.ndarray) -> gpd.GeoDataFrame:
         return gpd.GeoDataFrame(self.frame.iloc[which].reset_index(drop=True),
                                 geometry=gpd.GeoSeries(self.geoms[which], crs="EPSG:4326"))
 
@@ -127,6 +151,7 @@ class Tiles:
         self._levels: OrderedDict[tuple, tuple[tuple[int, int], np.ndarray]] = OrderedDict()
         self._levels_size = 0
         self._level_lock = threading.Lock()
+        self._building: set[str] = set()
 
     # -- what a layer looks like ----------------------------------------------------------------
     def _style(self, store: Store, layer: str) -> tuple[dict, str | None]:
@@ -184,19 +209,16 @@ class Tiles:
             tolerance = grid.degrees_per_pixel(OVERVIEW_MAX_ZOOM - 1) / 2
             frames, geoms, bounds = [], [], []
             for chunk in self.store.stream(layer, Query(columns=columns), chunk_size=100_000):
-                g = chunk.geometry.values
-                bounds.append(shapely.bounds(np.asarray(g, dtype=object)))
-                polygonal = np.isin(shapely.get_type_id(np.asarray(g, dtype=object)), (3, 6))
-                simple = shapely.simplify(np.asarray(g, dtype=object), tolerance, preserve_topology=False)
-                if polygonal.any():  # polygons keep their shape (and do not vanish) when small
-                    simple[polygonal] = shapely.simplify(np.asarray(g, dtype=object)[polygonal], tolerance,
-                                                         preserve_topology=True)
-                geoms.append(simple)
+                g = np.asarray(chunk.geometry.values, dtype=object)
+                bounds.append(shapely.bounds(g))
+                # as ``features`` simplifies a tile read from the store (polygons keep their shape)
+                geoms.append(shapely.simplify(g, tolerance, preserve_topology=True))
                 frames.append(pd.DataFrame(chunk.drop(columns=chunk.geometry.name)))
             frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
             simple = np.concatenate(geoms) if geoms else np.array([], dtype=object)
-            built = Overview(version, frame, simple, np.concatenate(bounds) if bounds else np.zeros((0, 4)),
-                             raster.shapes(simple, kind_of(st["geometry"])), self._colours(frame, st, by), 0.0)
+            boxes = np.concatenate(bounds) if bounds else np.zeros((0, 4))
+            built = Overview(version, frame, simple, boxes, raster.shapes(simple, kind_of(st["geometry"])),
+                             self._colours(frame, st, by), 0.0, BoxIndex(boxes))
             built.seconds = time.perf_counter() - started
             if self.store.version() == version:  # a write during the read: serve it, keep nothing
                 self._overviews[layer] = built
@@ -212,12 +234,38 @@ class Tiles:
 
     def _from_overview(self, z: int, query: Query, layer: str) -> bool:
         simple = not (query.text or query.ranges or query.contains or query.as_of)
-        return simple and z < OVERVIEW_MAX_ZOOM and self._count(layer) > OVERVIEW_MIN
+        if not (simple and z < OVERVIEW_MAX_ZOOM and self._count(layer) > OVERVIEW_MIN):
+            return False
+        if z < STORE_WHILE_BUILDING:
+            return True
+        have = self._overviews.get(layer)
+        if have is not None and have.version == self.store.version():
+            return True
+        self._build_later(layer)
+        return False
+
+    def _build_later(self, layer: str) -> None:  # in a background thread, one at a time
+        with self._guard:
+            if layer in self._building:
+                return
+            self._building.add(layer)
+
+        def build():
+            try:
+                self.overview(self.store, layer, [f.name for f in self.store.fields(layer)])
+            except Exception:  # a background thread: nothing above it would report it
+                log.exception("the overview of %s could not be built; tiles will try again", layer)
+            finally:
+                with self._guard:
+                    self._building.discard(layer)
+
+        threading.Thread(target=build, name=f"atlas-overview-{layer}", daemon=True).start()
 
     def warm(self, above: int) -> None:
         """Build the overview of every layer of more than ``above`` features (and
         ``OVERVIEW_MIN``) now, so the first zoomed-out view does not wait for it (a server's
         start-up runs this in the background). A failure is logged: the next tile meets it again."""
+        started, done = time.perf_counter(), []
         try:
             for layer in self.store.layers():
                 if self._count(layer) > max(above, OVERVIEW_MIN):
@@ -225,6 +273,8 @@ class Tiles:
                     found = self.overview(self.store, layer, fields)
                     for z in WARM_ZOOMS:
                         self._level(self.store, layer, found, z, Query())
+                    done.append(layer)
+            log.info("tiles ready in %.1f s: %s", time.perf_counter() - started, ", ".join(done) or "no large layer")
         except Exception:  # a background thread: nothing above it would report it
             log.exception("the tiles' overviews could not be built ahead; tiles will build them when asked")
 
@@ -236,7 +286,7 @@ class Tiles:
             return gpd.GeoDataFrame({catalog.KEY: []}, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
         if self._from_overview(z, query, layer):
             found = self.overview(store, layer, fields)
-            return found.select(found.mask(bbox, query))
+            return found.select(found.which(bbox, query))
         frame = store.query(layer, replace(query, bbox=bbox, columns=self._columns(fields, by)))
         tolerance = grid.degrees_per_pixel(z) / 2
         if z < 16 and len(frame):
@@ -318,10 +368,10 @@ class Tiles:
             if level is not None:
                 piece = raster.crop(level[1], level[0], x, y)
                 return raster.png(piece) if piece[:, :, 3].any() else raster.empty_png()
-            mask = found.mask(bbox, query)
-            if not mask.any():
+            which = found.which(bbox, query)
+            if not len(which):
                 return raster.empty_png()
-            drawn, colours = found.shapes.only(mask), found.colours
+            drawn, colours = found.shapes.take(which), found.colours
         else:
             frame = self.features(store, layer, z, bbox, query, fields, by)
             if not len(frame):

@@ -33,7 +33,11 @@
       return;
     }
     var format = window.ATLAS_TILE_FORMAT === 'mvt' ? 'mvt' : 'png';
-    var url = tileUrl(layer, L.extend({}, filters, {as_of: Atlas.asOf || null}), format);
+    // Tiles named by the store's revision the page was made for are kept by the browser (the server
+    // says immutable); after an edit (force) they are asked for unnamed, revalidated by their ETag.
+    if (force) { layer._tilesEdited = true; }
+    var version = layer._tilesEdited ? null : (Atlas.config.tilesVersion || null);
+    var url = tileUrl(layer, L.extend({}, filters, {as_of: Atlas.asOf || null, v: version}), format);
     if (layer._tiles && layer._tiles._atlasUrl === url) {
       if (force) { layer._tiles.redraw(); }
       return;

@@ -11,20 +11,48 @@ from folium.template import Template
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import escape
 
+#: The first thing the page does (while its scripts load): ask for the tiles of its first view,
+#: as images, which Leaflet's tile layer then finds already loaded or on their way (an image of the
+#: same URL is used again within a page). ``p``: the tiled layers' URLs (``{z}/{x}/{y}``), the
+#: view's centre (lat, lon) and zoom; the tiles are Leaflet's for a map the size of the window.
+PREFETCH_JS = """(function (p) {
+  if (window.ATLAS_TILE_FORMAT === 'mvt') { return; }
+  var z = p.zoom, n = Math.pow(2, z), size = 256 * n, lat = Math.max(-85.0511287798, Math.min(85.0511287798, p.center[0])) * Math.PI / 180;
+  var cx = Math.floor((p.center[1] + 180) / 360 * size), cy = Math.floor((1 - Math.log(Math.tan(lat) + 1 / Math.cos(lat)) / Math.PI) / 2 * size);
+  var w = document.documentElement.clientWidth / 2, h = document.documentElement.clientHeight / 2, tiles = [];
+  for (var y = Math.max(0, Math.floor((cy - h) / 256)); y <= Math.min(n - 1, Math.ceil((cy + h) / 256) - 1); y++) {
+    for (var x = Math.max(0, Math.floor((cx - w) / 256)); x <= Math.min(n - 1, Math.ceil((cx + w) / 256) - 1); x++) {
+      tiles.push([Math.pow(x * 256 + 128 - cx, 2) + Math.pow(y * 256 + 128 - cy, 2), x, y]);
+    }
+  }
+  tiles.sort(function (a, b) { return a[0] - b[0]; });
+  window.ATLAS_PREFETCHED = [];
+  p.urls.forEach(function (url) {
+    tiles.forEach(function (t) {
+      var image = new Image();
+      image.src = url.replace('{z}', z).replace('{x}', t[1]).replace('{y}', t[2]);
+      window.ATLAS_PREFETCHED.push(image);
+    });
+  });
+}(%s));"""
+
 
 class AtlasFigure(Figure):
-    """The HTML document: language, escaped title, our CSS, the map."""
+    """The HTML document: language, escaped title, the first view's tiles asked for (``prefetch``,
+    see PREFETCH_JS), our CSS, the map."""
 
     _template = Template(
         "<!DOCTYPE html>\n<html lang=\"{{ this.html_lang }}\">\n<head>\n"
         "<title>{{ this.page_title|e }}</title>\n<link rel=\"icon\" href=\"data:,\">\n"
+        "{% if this.prefetch_js %}<script>{{ this.prefetch_js }}</script>\n{% endif %}"
         "{{ this.header.render(**kwargs) }}\n</head>\n<body>\n{{ this.html.render(**kwargs) }}\n</body>\n"
         "<script>\n{{ this.script.render(**kwargs) }}\n</script>\n</html>\n")
 
-    def __init__(self, lang: str, title: str):
+    def __init__(self, lang: str, title: str, prefetch: dict | None = None):
         super().__init__(height="100%")
         self.html_lang = "zh-CN" if lang == "zh" else "en"
         self.page_title = title
+        self.prefetch_js = PREFETCH_JS % htmlsafe_json_dumps(prefetch, sort_keys=False) if prefetch else None
 
 
 class AtlasMap(folium.Map):

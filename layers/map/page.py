@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from folium.map import LayerControl
 
@@ -241,15 +242,28 @@ def layer_config(layer: dict, visible: bool, tiles_above: int = 0) -> dict:
     }
 
 
+def _prefetch(layers, visible, view: View, tiles_above: int, tiles: str, version: str | None) -> dict | None:
+    """What the page asks for first (elements.PREFETCH_JS): the URLs of its tiled layers' tiles
+    as atlas-tiles.js makes them, for a view named by the URL, unfiltered and now."""
+    if view.center is None or view.zoom is None or view.as_of or any(view.filters.values()):
+        return None
+    query = f"?v={quote(version, safe='')}" if version else ""
+    urls = [f"{tiles}{quote(lay['id'], safe='')}/{{z}}/{{x}}/{{y}}.png{query}" for lay in layers
+            if visible[lay["id"]] and layer_config(lay, True, tiles_above)["mode"] == "tiles"]
+    return {"urls": urls, "center": list(view.center), "zoom": view.zoom} if urls else None
+
+
 def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "", max_limit: int = 10000,
                api: str = "/api", static: str = "/static/", vendor: str = "/vendor/",
                standalone: str = "/export/map.html", session: str | None = None, ogc: str | None = None,
-               extra_basemaps=(), internet_basemaps: bool = True, tiles_above: int = 0, tiles: str = "/tiles/") -> Page:
+               extra_basemaps=(), internet_basemaps: bool = True, tiles_above: int = 0, tiles: str = "/tiles/",
+               tiles_version: str | None = None) -> Page:
     """The map page for ``layers`` (the ``/api/layers`` list) and the URL's parameters ``args``.
     ``session``: the URL of ``/api/session`` when the server has accounts (the page then offers login
     and, to editors, editing); None: a read-only atlas, the page asks nothing about accounts.
     ``extra_basemaps``/``internet_basemaps``: see ``basemaps``; ``tiles_above``: layers of more
-    features are drawn from the tiles under ``tiles`` (0: none)."""
+    features are drawn from the tiles under ``tiles`` (0: none), their URLs naming the store's revision
+    ``tiles_version`` (the server then lets the browser keep them: a pan back costs nothing)."""
     ids = [lay["id"] for lay in layers]
     offered = basemaps(tianditu_key, _one(args, "lang") or "zh", extra=extra_basemaps, internet=internet_basemaps)
     view = parse_view(args, ids, list(offered))
@@ -268,7 +282,8 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
            ("atlas_indicators_css", assets.static_url("atlas-indicators.css", static)),
            ("atlas_table_css", assets.static_url("atlas-table.css", static)),
            ("atlas_analysis_css", assets.static_url("atlas-analysis.css", static))]
-    figure = AtlasFigure(lang, f"{title} · {'Weihai Planning Atlas' if lang == 'zh' else '精致威海规划图'}")
+    figure = AtlasFigure(lang, f"{title} · {'Weihai Planning Atlas' if lang == 'zh' else '精致威海规划图'}",
+                         prefetch=_prefetch(layers, visible, view, tiles_above, tiles, tiles_version))
     fmap = AtlasMap(location=list(center), zoom_start=view.zoom or 9, tiles=None, zoom_control=False,
                     min_zoom=MIN_ZOOM, max_zoom=MAX_ZOOM, js=js, css=css)
     figure.add_child(fmap, name="map")
@@ -282,6 +297,7 @@ def build_page(layers: Sequence[dict], args: Mapping, *, tianditu_key: str = "",
         "title": {"zh": "精致威海规划图", "en": "Weihai Planning Atlas"},
         "layers": [layer_config(lay, visible[lay["id"]], tiles_above) for lay in layers],
         "tiles": tiles,
+        "tilesVersion": tiles_version,
         "basemap": view.basemap,
         "basemaps": {b.id: b.title for b in offered.values()},
         "filters": view.filters,

@@ -86,3 +86,34 @@ def test_filters_reach_the_tiles_and_the_click(open_map, million_server):
     assert all("status=" not in u for u in _tiles_seen(page))
     page.page.mouse.click(x, y)
     page.page.wait_for_selector(f".atlas-popup[data-feature-id='{million_server.lone_id}']", timeout=10_000)
+
+
+def test_tiles_name_the_revision_until_an_edit(open_map, million_server):
+    """The page's tile URLs name the store's revision (the browser keeps them: the server says
+    immutable); a redraw after an edit asks for them unnamed, revalidated by their ETag."""
+    page = open_map(f"?layers=sites&center={LONE[1]},{LONE[0]}&zoom=15", server=million_server)
+    version = million_server.server.app.extensions["atlas_store"].version()
+    seen = _tiles_seen(page)
+    assert seen and all(f"v={version}" in u for u in seen), seen
+    page.js("() => Atlas.layers.sites.refresh(true)")  # what the page does after an edit
+    page.wait_idle()
+    again = _tiles_seen(page)
+    assert again and all("v=" not in u for u in again), again
+
+
+def test_the_first_views_tiles_are_asked_for_first_and_once(open_map, million_server):
+    """The page asks for its first view's tiles while its scripts load, not after they have run
+    (elements.PREFETCH_JS); Leaflet's tile layer then uses those very images: each fetched once."""
+    page = open_map(f"?layers=sites&center={LONE[1]},{LONE[0]}&zoom=14", server=million_server)
+    seen = _tiles_seen(page)
+    prefetched = page.js("() => (window.ATLAS_PREFETCHED || []).map(i => i.src)")
+    assert seen and set(seen) <= set(prefetched), (seen, prefetched)
+    fetched = page.js("() => performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/tiles/sites/'))")
+    assert len(fetched) == len(set(fetched)), sorted(fetched)
+    scripts_run = page.js("() => performance.getEntriesByType('navigation')[0].domInteractive")
+    first_tile = page.js("() => Math.min(...performance.getEntriesByType('resource')"
+                         ".filter(e => e.name.includes('/tiles/sites/')).map(e => e.startTime))")
+    assert first_tile < scripts_run, (first_tile, scripts_run)
+    # a filtered view is not guessed at: the page asks for its tiles as it draws them
+    page.open(f"?layers=sites&center={LONE[1]},{LONE[0]}&zoom=14&status=operating")
+    assert page.js("() => window.ATLAS_PREFETCHED === undefined")
