@@ -318,6 +318,12 @@ def _section(title, results, notes, started, build_s, load_start, load_end) -> s
             counts.append(f"{name} " + "/".join(str(res["info"].get(k, {}).get("features", "?")) for k in KINDS[:3]))
     if counts:
         lines += ["", "Features returned (centre 1000 / centre 10 / outskirts 1000): " + "; ".join(counts) + "."]
+        got = {name: tuple(res["info"].get(k, {}).get("features") for k in KINDS[:3])
+               for name, res in (("pygeoapi", py), ("atlas GeoPackage", gp), ("atlas PostGIS", pg), ("tipg", tg))
+               if res and res.get("info")}
+        if len(set(got.values())) > 1:
+            lines += ["", "**The servers do not return the same features**: the rows above do not compare like "
+                      "with like where they differ."]
     errors = [f"{name} {k}: {res['info'][k]['errors']}" for name, res in (("atlas GeoPackage", gp),
               ("atlas PostGIS", pg), ("tipg", tg)) if res for k in KINDS if res["info"].get(k, {}).get("errors")]
     if errors:
