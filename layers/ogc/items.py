@@ -114,7 +114,9 @@ def decode_cursor(token: str) -> tuple[str, object]:
 # -- writing features ------------------------------------------------------------------------------
 def encode(frame, fields, target: refs.RefSystem) -> list[bytes]:
     """Each row as a GeoJSON Feature (bytes) in ``target``'s coordinates and axis order."""
-    moved = frame.set_geometry(refs.from_wgs84(frame.geometry.values, target), crs=None) if len(frame) else frame
+    moved = frame
+    if len(frame) and (target.uri != refs.CRS84 or target.swap):  # CRS84: the store's own coordinates
+        moved = frame.set_geometry(refs.from_wgs84(frame.geometry.values, target), crs=None)
     return api_features.features_json(moved, decimals=target.decimals,
                                       json_fields=tuple(f.name for f in fields if f.type == "json"))
 
