@@ -146,12 +146,16 @@ def page(store: Store, layer: str, query: Query, poly, want: int):
     store's filter it would run row by row on every match of the box before the page is cut), and
     rows are read on from the last one until ``want`` pass or none is left. The rows come from the
     store's spatial index (``Query.bbox``) for a sparse box, in key order alone for a dense one
-    (``DENSE``; both counts the store keeps while its version holds)."""
+    (``DENSE``; both counts the store keeps while its version holds) on a GeoPackage, whose R-tree
+    gives every match of the box to be sorted by key before a page is cut. (PostgreSQL plans the
+    box and the order together and is given both.)"""
     if poly is None:
         return store.query(layer, replace(query, limit=want))
     shapely.prepare(poly)
-    share = store.count(layer, Query(bbox=query.bbox)) / max(store.count(layer, Query()), 1)
-    walk = share >= DENSE
+    walk = False
+    if getattr(store, "path", None) is not None:  # a GeoPackage: its R-tree gives ids, not the key order
+        share = store.count(layer, Query(bbox=query.bbox)) / max(store.count(layer, Query()), 1)
+        walk = share >= DENSE
     if walk:
         query = replace(query, bbox=None)
     parts, kept = [], 0
