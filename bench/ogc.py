@@ -331,6 +331,8 @@ def _section(title, results, notes, started, build_s, load_start, load_end) -> s
               ("atlas PostGIS", pg), ("tipg", tg)) if res for k in KINDS if res["info"].get(k, {}).get("errors")]
     if errors:
         lines += ["", "Errors under wrk: " + "; ".join(errors) + "."]
+    if os.environ.get("BENCH_OGC_NOTE"):  # what the person running it says of the sitting
+        notes.append(os.environ["BENCH_OGC_NOTE"])
     lines += [""] + [f"- {n}" for n in notes]
     lines += [f"- Load average at the start {load_start[0]:.2f} / {load_start[1]:.2f} / {load_start[2]:.2f}, at the "
               f"end {load_end[0]:.2f} / {load_end[1]:.2f} / {load_end[2]:.2f} (1/5/15 min).", ""]
