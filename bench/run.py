@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 SUITES = ["bench.api", "bench.page", "bench.export", "bench.load", "bench.edits", "bench.peer", "bench.table", "bench.stats",
-          "bench.imports", "bench.tiles"]
+          "bench.imports", "bench.tiles", "bench.ogc"]
 
 
 def _suite(name: str) -> str:
