@@ -2,6 +2,8 @@
 retry), what a job that did not finish leaves behind, and times as UTC ISO text."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import json
 import os
 import re
@@ -124,6 +126,17 @@ def partial_files(job_dir: Path) -> list[Path]:
     except OSError:
         return []
     return [p for p in entries if p.name.startswith((TMP_PREFIX, ".state-")) or p.name == RESULT_FILE]
+
+
+def still_dead(load, live, job, seen: Mapping) -> dict | None:
+    """Under the lock the runner writes its state under: the job's state now, if it is still the
+    "running" state ``seen`` (read earlier) and its runner is still not ``live``; None when it has
+    ended, been taken over or written again since (a job that just finished is not a dead one)."""
+    now = load(job)
+    if now is None or now.get("state") != "running" or now.get("pid") != seen.get("pid") \
+            or live(job, now, time.time()):
+        return None
+    return now
 
 
 def runner_alive(state: dict, thread, *, stale_after: float, now: float) -> bool:

@@ -40,21 +40,8 @@ from geo.store import Store
 
 from .export import export, plan_export, size
 from .jobfiles import (
-    JOB_ID,
-    exclusive,
-    HOST,
-    RESULT_FILE,
-    TMP_PREFIX,
-    new_folder,
-    iso,
-    newest_mtime,
-    partial_files,
-    read_state,
-    remove,
-    runner_alive,
-    running_ids,
-    ts,
-    write_state,
+    JOB_ID, exclusive, HOST, RESULT_FILE, TMP_PREFIX, new_folder, still_dead,
+    iso, newest_mtime, partial_files, read_state, remove, runner_alive, running_ids, ts, write_state,
 )
 
 
@@ -251,14 +238,15 @@ class Jobs:
         return updated is None or now - updated > self.ttl
 
     def _interrupt(self, job_dir: Path, state: dict) -> dict:
-        """Mark a job whose runner is gone as failed and remove its partial files."""
-        log.warning("export job %s was interrupted (process %s gone or silent)", job_dir.name, state.get("pid"))
-        self._drop_partial(job_dir, everything=True)
-        now = time.time()
-        state = {**state, "state": "failed", "detail": INTERRUPTED, "updated": iso(now),
-                 "expires": iso(now + self.ttl), "filename": None, "filename_utf8": None,
-                 "content_disposition": None, "size": None}
+        """Mark a job whose runner is gone as failed and remove its partial files (``still_dead``)."""
         with _LOCK:
+            if (dead := still_dead(self._load, self._live, job_dir, state)) is None:
+                return self._load(job_dir) or state
+            log.warning("export job %s was interrupted (process %s gone or silent)", job_dir.name, state.get("pid"))
+            self._drop_partial(job_dir, everything=True)
+            now = time.time()
+            state = {**dead, "state": "failed", "detail": INTERRUPTED, "updated": iso(now), "expires": iso(now + self.ttl),
+                     "filename": None, "filename_utf8": None, "content_disposition": None, "size": None}
             try:
                 self._save(job_dir, state)
             except OSError:

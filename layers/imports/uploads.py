@@ -48,6 +48,7 @@ from ..api.jobfiles import (
     new_folder,
     newest_mtime,
     read_state,
+    still_dead,
     runner_alive,
     running_ids,
     ts,
@@ -334,13 +335,15 @@ class Uploads:
         return runner_alive(state, thread, stale_after=self.stale_after, now=now)
 
     def _interrupt(self, folder: Path, state: dict) -> dict:
-        task = state.get("task") or "import"
-        log.warning("upload %s: its %s was interrupted (process %s gone or silent)", folder.name, task,
-                    state.get("pid"))
-        now = time.time()
-        state = {**state, "state": "failed", "updated": iso(now), "expires": iso(now + self.ttl),
-                 "error": {"status": 409, "error": "interrupted", "detail": INTERRUPTED.format(task=task)}}
-        with _LOCK:
+        with _LOCK:  # (``still_dead``: a task that has just finished is not a dead one)
+            if (dead := still_dead(self._load, self._live, folder, state)) is None:
+                return self._load(folder) or state
+            task = state.get("task") or "import"
+            log.warning("upload %s: its %s was interrupted (process %s gone or silent)", folder.name, task,
+                        state.get("pid"))
+            now = time.time()
+            state = {**dead, "state": "failed", "updated": iso(now), "expires": iso(now + self.ttl),
+                     "error": {"status": 409, "error": "interrupted", "detail": INTERRUPTED.format(task=task)}}
             try:
                 self._save(folder, state)
             except OSError:

@@ -429,6 +429,20 @@ def test_a_job_declared_interrupted_elsewhere_stops(built_store, folder):
     assert [p.name for p in (folder / job_id).iterdir()] == ["state.json"]
 
 
+def test_a_job_that_finishes_while_it_is_looked_at_is_not_taken_for_a_dead_one(built_store, folder):
+    """A reader that read "running" just before the job finished (and its thread ended) finds it
+    gone from this process's threads: it must not declare it interrupted over its "done" state
+    and remove its file (seen as a flaky failure of the suite under load)."""
+    jobs = Jobs(folder)
+    job_id = jobs.start(built_store, {"layers": "roads"})["id"]
+    read_while_running = {**jobfiles.read_state(folder / job_id), "state": "running"}
+    assert wait_for(jobs, job_id)["state"] == "done"
+    after = jobs._interrupt(folder / job_id, read_while_running)
+    assert after["state"] == "done" and jobs.status(job_id)["state"] == "done"
+    path, _ = jobs.result(job_id)
+    assert Path(path).stat().st_size > 0  # its file is still there
+
+
 # -- cleanup -------------------------------------------------------------------------------------
 def test_expired_done_job_is_removed(built_store, folder):
     jobs = Jobs(folder, ttl=3600)
