@@ -12,6 +12,8 @@ M2_PER_HECTARE = 10000.0
 M2_PER_KM2 = 1_000_000.0
 #: The coordinate system every area and length of the atlas is measured in.
 MEASURE_CRS = GK_CM123E
+#: A buffer's circle is a polygon of 4 x BUFFER_QUAD_SEGS sides: its area within 0.04% of π r².
+BUFFER_QUAD_SEGS = 32
 
 
 def projected(geoms, crs: str = WGS84) -> np.ndarray:

@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 
 from geo.errors import InvalidParameter, NotFound
-from geo.measure import M2_PER_MU, MEASURE_CRS, projected, repaired
+from geo.measure import BUFFER_QUAD_SEGS, M2_PER_MU, MEASURE_CRS, projected, repaired
 from geo.store import Query, Store
 
 from .. import catalog
@@ -30,8 +30,7 @@ from .indicator_registry import Indicator
 from .stats import DISTRICTS_LAYER, divisions, label, statistics
 
 KINDS = ("buffer_coverage", "tiered_coverage", "land_figures")
-#: The circle of a buffer is a polygon of 4 x QUAD_SEGS sides: its area is within 0.04% of π r².
-QUAD_SEGS = 32
+QUAD_SEGS = BUFFER_QUAD_SEGS  # (geo.measure: one polygon of a circle for every analysis)
 #: Parameters of every indicator besides its declared ones.
 COMMON = ("as_of", "compare", "format", "lang")
 FORMATS = ("json", "csv")

@@ -26,7 +26,7 @@ import shapely
 
 from geo.crs import WGS84, reproject
 from geo.errors import InvalidGeometry, InvalidParameter, NotFound
-from geo.measure import MEASURE_CRS, projected, projected_valid, raw_measures
+from geo.measure import BUFFER_QUAD_SEGS, MEASURE_CRS, projected, projected_valid, raw_measures
 from geo.store import Query, Store
 
 from .. import catalog
@@ -43,8 +43,8 @@ MAX_LAYERS = 20
 MAX_LISTED = 10_000
 #: Where a region may lie: EPSG:4550 (CM 123E) measures truthfully only near Weihai.
 EXTENT = (118.0, 33.0, 128.0, 42.0)
-#: Segments a quarter circle of a buffer (64 a circle: its area is within 0.2% of π·r²).
-QUAD_SEGS = 16
+#: Segments a quarter circle of a buffer (128 a circle: its area is within 0.04% of π·r²).
+QUAD_SEGS = BUFFER_QUAD_SEGS  # (geo.measure: the same circle as the indicators' buffers)
 #: Attributes listed with each feature, when the layer has them.
 ATTRIBUTES = ("name_zh", "name_en", "category", "district", "status", "year")
 CHUNK_SIZE = 20_000
