@@ -127,7 +127,7 @@ class Records:
     @classmethod
     def of_frame(cls, frame: gpd.GeoDataFrame) -> Records:
         names = tuple(c for c in frame.columns if c != frame.geometry.name)
-        values = [frame[c].tolist() for c in names]
+        values = [[None if v is pd.NA else v for v in frame[c].tolist()] for c in names]
         rows = list(zip(*values)) if names else [() for _ in range(len(frame))]
         return cls(names, rows, np.asarray(frame.geometry.values, dtype=object))
 
