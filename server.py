@@ -44,7 +44,7 @@ from layers.api import openapi
 from layers.api import table
 from layers.map import assets, standalone
 from layers.map import page as mapview
-from layers.web import auth, headers
+from layers.web import auth, headers, version_pin
 from layers.web import edits as edit_routes
 from layers.web import import_command
 from layers.web import imports as import_routes
@@ -289,15 +289,6 @@ def begin_request() -> None:
     given = request.headers.get("X-Request-Id", "")
     g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
     g.started = time.perf_counter()
-    # the store's version read once a request (a PostGIS store: one round trip, not one a call)
-    g.version_pin = current_app.extensions["atlas_store"].pin_version()
-    g.version_pin.__enter__()
-
-
-def unpin_version(exc: BaseException | None = None) -> None:
-    pin = g.pop("version_pin", None)
-    if pin is not None:
-        pin.__exit__(None, None, None)
 
 
 def end_request(response: Response) -> Response:
@@ -393,8 +384,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(indicator_routes.bp)  # /api/indicators and flask indicator
     app.register_blueprint(ogc_routes.bp)  # /ogc: OGC API - Features
     tile_routes.init_app(app)  # /tiles/…, /api/layers/<id>/at, /basemap/…
+    version_pin.init_app(app)  # the store's version read once a request
     app.before_request(begin_request)
-    app.teardown_request(unpin_version)
     auth.init_app(app)  # who asks, CSRF, the login limit: before the answer cache is asked
     app.before_request(serve_known)
     app.after_request(end_request)
