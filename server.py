@@ -44,7 +44,7 @@ from layers.api import openapi
 from layers.api import table
 from layers.map import assets, standalone
 from layers.map import page as mapview
-from layers.web import auth, headers
+from layers.web import auth, headers, version_pin
 from layers.web import edits as edit_routes
 from layers.web import import_command
 from layers.web import imports as import_routes
@@ -384,6 +384,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(indicator_routes.bp)  # /api/indicators and flask indicator
     app.register_blueprint(ogc_routes.bp)  # /ogc: OGC API - Features
     tile_routes.init_app(app)  # /tiles/…, /api/layers/<id>/at, /basemap/…
+    version_pin.init_app(app)  # the store's version read once a request
     app.before_request(begin_request)
     auth.init_app(app)  # who asks, CSRF, the login limit: before the answer cache is asked
     app.before_request(serve_known)

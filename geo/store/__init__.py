@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import StoreError
-from .base import (FIELD_TYPES, Change, Field, LayerInfo, Query, Revision, Rows, Store, VerifyReport,
+from .base import (FIELD_TYPES, Change, Field, LayerInfo, Query, Records, Revision, Rows, Store, VerifyReport,
                    check_layer_name, sort_order)
 
-__all__ = ["FIELD_TYPES", "Change", "Field", "LayerInfo", "Query", "Revision", "Rows", "Store", "VerifyReport",
+__all__ = ["FIELD_TYPES", "Change", "Field", "LayerInfo", "Query", "Records", "Revision", "Rows", "Store", "VerifyReport",
            "check_layer_name", "open_store", "restore_backup", "sort_order"]
 
 

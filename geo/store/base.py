@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -109,6 +110,45 @@ class Rows:
 
 
 @dataclass(frozen=True)
+class Records:
+    """A page of features as plain values (``Store.records``): ``columns`` the attribute names,
+    ``rows`` a tuple of each feature's values in that order (None, or NaN for a float, where it has
+    none; dates as ISO text, JSON fields as their text), ``geometry`` a shapely array (None where a
+    feature has none): what a writer of a few features needs, without a frame to build and take
+    apart again."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple]
+    geometry: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @classmethod
+    def of_frame(cls, frame: gpd.GeoDataFrame) -> Records:
+        names = tuple(c for c in frame.columns if c != frame.geometry.name)
+        values = [[None if v is pd.NA else v for v in frame[c].tolist()] for c in names]
+        rows = list(zip(*values)) if names else [() for _ in range(len(frame))]
+        return cls(names, rows, np.asarray(frame.geometry.values, dtype=object))
+
+    def column(self, name: str) -> list:
+        i = self.columns.index(name)
+        return [r[i] for r in self.rows]
+
+    def take(self, picked) -> Records:
+        """The rows at ``picked`` (a boolean mask, a slice or positions), in that order."""
+        index = np.arange(len(self.rows))[picked]
+        return Records(self.columns, [self.rows[i] for i in index], self.geometry[index])
+
+    @staticmethod
+    def concat(parts: Sequence[Records]) -> Records:
+        if len(parts) == 1:
+            return parts[0]
+        return Records(parts[0].columns, [r for p in parts for r in p.rows],
+                       np.concatenate([p.geometry for p in parts]))
+
+
+@dataclass(frozen=True)
 class Change:
     """What one revision did to one feature: ``before`` / ``after`` its attributes (None where it
     did not exist) and geometry as WKB."""
@@ -175,6 +215,12 @@ class Store(ABC):
         """A short token that changes whenever anything stored changes (a rebuild, an edit): the
         basis of entity tags and caches. Cheap: asked on every request."""
 
+    def pin_version(self):
+        """A context (one request: ``server`` enters it before and leaves it after each) in which
+        the backend may read ``version()`` once and answer it again, its own writes in it
+        forgetting it; outside one, every ``version()`` asks afresh. This default pins nothing."""
+        return nullcontext()
+
     @abstractmethod
     def layers(self) -> list[str]:
         """The layer names, in the order they were written."""
@@ -197,6 +243,11 @@ class Store(ABC):
     @abstractmethod
     def query(self, layer: str, query: Query) -> gpd.GeoDataFrame:
         """The page of features matching ``query``, in key order (or ``sort_order(query)``)."""
+
+    def records(self, layer: str, query: Query) -> Records:
+        """The page of ``query`` (as ``query``) as plain values and geometries: a page of a few
+        features for a writer, without a frame. This default takes ``query``'s frame apart."""
+        return Records.of_frame(self.query(layer, query))
 
     @abstractmethod
     def rows(self, layer: str, query: Query) -> Rows:

@@ -254,6 +254,7 @@ def _write_pg(dump: Dump, store, tick, *, replace: bool) -> None:
             con.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(tmp), sql.Identifier(dest)))
             pg_ddl.install_functions(con, dest)  # their search_path names the schema
     store._schema_cache = None
+    store._unpin()
 
 
 def _source(src: Store):

@@ -27,18 +27,21 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import psycopg
+import shapely
 from psycopg import sql
 
 from ..errors import InvalidParameter, NotFound, StoreError
 from . import order as ordering
 from . import pg_ddl as ddl
 from . import where as filters
-from .base import Field, LayerInfo, Query, Rows, Store, sort_order
+from .base import Field, LayerInfo, Query, Records, Rows, Store, sort_order
 from .common import CommonStore
 from .editing import SharedEdits
 from .gpkg_rows import attribute_columns, like_pattern, rows_to_frame
@@ -64,6 +67,22 @@ def _filter_column(name: str, kind: str) -> str:
     return quoted
 
 
+#: the versions pinned in this context (``PostGISStore.pin_version``): {(conninfo, schema): version}
+_PINS: ContextVar[dict | None] = ContextVar("atlas_pg_versions", default=None)
+
+
+@contextmanager
+def _pinned(store):
+    if _PINS.get() is not None:  # already in one (a nested pin): the outer one holds
+        yield
+        return
+    token = _PINS.set({})
+    try:
+        yield
+    finally:
+        _PINS.reset(token)
+
+
 class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, SharedEdits, Store):
     def __init__(self, url: str, *, key: str):
         self.url = str(url)
@@ -73,6 +92,7 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, Shared
         self._schema_cache: tuple[str, dict] | None = None
         self._counts: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()
+        self._pin_key = (self.conninfo, self.schema)
 
     # -- connections ---------------------------------------------------------------------------
     def _connection(self, what: str):
@@ -90,7 +110,28 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, Shared
     def exists(self) -> bool:
         return self._run("looking for the store", lambda con: ddl.is_store(con, self.schema))
 
+    def pin_version(self):
+        """The version read once in this context (a request) and answered again to every store of
+        this schema (``version()``, the schema, the counts keyed by it): one round trip a request
+        instead of one a call. A write of this store in it forgets it (``_unpin``); the next
+        request, here or on another server, asks the database again, so any change is seen."""
+        return _pinned(self)
+
+    def _unpin(self) -> None:
+        pins = _PINS.get()
+        if pins is not None:
+            pins.pop(self._pin_key, None)
+
     def version(self) -> str:
+        pins = _PINS.get()
+        if pins is not None and self._pin_key in pins:
+            return pins[self._pin_key]
+        stamp = self._read_version()
+        if pins is not None and stamp != "none":  # a store not built yet is asked again
+            pins[self._pin_key] = stamp
+        return stamp
+
+    def _read_version(self) -> str:
         def read(con):
             try:
                 # the head table's oid: a store replaced by a copy is a new table, even at the same revision
@@ -284,6 +325,19 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, Shared
         statement, params = self._select(layer, query, self._feature_select(meta, columns), order=order)
         rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params).fetchall())
         return rows_to_frame(rows, columns, meta["fields"], gpkg=False)
+
+    def records(self, layer: str, query: Query) -> Records:
+        """``query``'s statement, its rows as psycopg gives them (no frame): the fast path of a
+        small page (a feature by id, a page of 10)."""
+        if query.as_of is not None:
+            return super().records(layer, query)
+        meta = self._layer(layer)
+        order = self._order(layer, meta, query)
+        columns = self._columns(layer, meta, query)
+        statement, params = self._select(layer, query, self._feature_select(meta, columns), order=order)
+        rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params).fetchall())
+        geometry = shapely.from_wkb(np.array([r[-1] for r in rows], dtype=object)) if rows else np.array([], dtype=object)
+        return Records(tuple(columns), [r[:-1] for r in rows], geometry)
 
     def stream(self, layer: str, query: Query, *, chunk_size: int = 5000) -> Iterator[gpd.GeoDataFrame]:
         if query.as_of is not None:

@@ -59,7 +59,12 @@ def pool(conninfo: str, options: dict):
         if pool is None:
             # the URL's own options (e.g. options=-c%20search_path%3D…) kept, the store's after them
             given = conninfo_to_dict(conninfo).get("options", "")
-            ours = f"-c statement_timeout={options['statement_timeout']} -c datestyle=ISO -c timezone=UTC"
+            # force_custom_plan: each statement planned for its own values. psycopg prepares a statement
+            # run five times on a connection, and PostgreSQL then may keep one generic plan for every
+            # box: the plan of an unknown box (a few rows, sorted) for a dense box's page of 10 too,
+            # which then sorts all its matches (60 ms instead of under 1)
+            ours = (f"-c statement_timeout={options['statement_timeout']} -c datestyle=ISO -c timezone=UTC "
+                    "-c plan_cache_mode=force_custom_plan")
             pool = ConnectionPool(conninfo, min_size=options["pool_min"], max_size=options["pool_max"], open=False,
                                   kwargs={"autocommit": True, "application_name": "weihai-atlas",
                                           "options": f"{given} {ours}".strip()},

@@ -79,6 +79,7 @@ class PostGISEditor:
                     self._t("atlas_revisions")), (rid,)).fetchone()
                 changes = pg_log.read_changes(con, self.schema, rid) if count <= pg_log.HELD else None
         self._schema_cache = None
+        self._unpin()
         held = changes if changes is not None else pg_log.StoredChanges(self, rid, count)
         return Revision(rid, head[0], actor, message or "", head[1], digest, held)
 

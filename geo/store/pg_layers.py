@@ -78,6 +78,7 @@ class PostGISLayers:
             tx.layers.add(name)
             if features is not None and len(features):
                 self._add_rows(tx, name, features, progress=progress)
+                ddl.analyze(con, self.schema, name)
             update_documents(con, self.schema, documents)
 
         return self._transact(actor, message, work)
@@ -148,5 +149,6 @@ class PostGISLayers:
                             (layer,))
                 tx.schema = ddl.read_schema(con, self.schema)
             self._roll_back_layer(tx, layer, point)
+            ddl.analyze(con, self.schema, layer)
 
         return self._transact(actor, message, work)

@@ -57,6 +57,9 @@ class VisibleStore:
     def query(self, layer, *args, **kwargs):
         return self._store.query(self._check(layer), *args, **kwargs)
 
+    def records(self, layer, *args, **kwargs):
+        return self._store.records(self._check(layer), *args, **kwargs)
+
     def rows(self, layer, *args, **kwargs):
         return self._store.rows(self._check(layer), *args, **kwargs)
 

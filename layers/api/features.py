@@ -85,6 +85,28 @@ def features_json(frame: gpd.GeoDataFrame, *, decimals: int = 7, layer: str | No
     return parts
 
 
+def plain_value(v):
+    """A value of a store's row as JSON has it: NA and NaN as None."""
+    return None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
+
+
+def record_features(records, kinds: Mapping[str, str], *, decimals: int = 7) -> list[bytes]:
+    """``features_json``'s Features, byte for byte, from a store's plain values (``Store.records``:
+    no frame; ``kinds`` the layer's field types): JSON fields decoded, NaN and NA as null, floats
+    as Python's json writes them."""
+    geoms = shapely.to_geojson(round_geometries(records.geometry, decimals))
+    convert = [(lambda v: _floats(orjson.loads(v)) if isinstance(v, str) else v) if kinds.get(c) == "json" else
+               (lambda v: None if v is None or v != v else _float(v)) if kinds.get(c) == "float" else plain_value
+               for c in records.columns]
+    names, dumps = records.columns, orjson.dumps
+    parts = []
+    for geom, row in zip(geoms, records.rows):
+        props = {n: f(v) for n, f, v in zip(names, convert, row)}
+        parts.append(b'{"type":"Feature","id":%b,"geometry":%b,"properties":%b}'
+                     % (dumps(props.get(catalog.KEY)), b"null" if geom is None else geom.encode(), dumps(props)))
+    return parts
+
+
 def feature_collection(frame: gpd.GeoDataFrame, *, extra: dict | None = None, decimals: int = 7,
                        layer: str | None = None, json_fields: tuple[str, ...] = ()) -> bytes:
     """A GeoJSON FeatureCollection of the rows, with ``extra`` members before ``features``."""

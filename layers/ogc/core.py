@@ -229,7 +229,7 @@ def item(store: Store, layer: str, feature_id: str, args: Mapping, ask: Ask) -> 
     only(args, ("f", "lang", "crs"))
     target = refs.parse(args.get("crs"), "crs")
     fields = store.fields(layer)
-    frame = store.query(layer, Query(ids=(feature_id,), limit=1))
+    frame = store.records(layer, Query(ids=(feature_id,), limit=1))
     if not len(frame):
         raise NotFound(f"no feature {feature_id!r} in collection {layer!r}; its features are listed at "
                        f"{ask.base}/collections/{layer}/items", parameter="featureId")

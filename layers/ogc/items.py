@@ -22,12 +22,11 @@ from datetime import datetime, timezone
 from urllib.parse import quote as url_quote
 
 import orjson
-import pandas as pd
 import shapely
 
 from geo import cql2
 from geo.errors import InvalidParameter
-from geo.store import Query, Store
+from geo.store import Query, Records, Store
 
 from .. import catalog
 from ..api import features as api_features
@@ -112,22 +111,24 @@ def decode_cursor(token: str) -> tuple[str, object]:
 
 
 # -- writing features ------------------------------------------------------------------------------
-def encode(frame, fields, target: refs.RefSystem) -> list[bytes]:
-    """Each row as a GeoJSON Feature (bytes) in ``target``'s coordinates and axis order."""
-    moved = frame
-    if len(frame) and (target.uri != refs.CRS84 or target.swap):  # CRS84: the store's own coordinates
-        moved = frame.set_geometry(refs.from_wgs84(frame.geometry.values, target), crs=None)
-    return api_features.features_json(moved, decimals=target.decimals,
-                                      json_fields=tuple(f.name for f in fields if f.type == "json"))
+def encode(records: Records, fields, target: refs.RefSystem) -> list[bytes]:
+    """Each feature (``Store.records``) as a GeoJSON Feature (bytes) in ``target``'s coordinates
+    and axis order."""
+    if len(records) and (target.uri != refs.CRS84 or target.swap):  # CRS84: the store's own coordinates
+        records = replace(records, geometry=refs.from_wgs84(records.geometry, target))
+    return api_features.record_features(records, {f.name: f.type for f in fields}, decimals=target.decimals)
 
 
-def page_context(store: Store, layer: str, frame, fields, ask: Ask, links: list[dict], extra: dict | None = None):
+def page_context(store: Store, layer: str, records: Records, fields, ask: Ask, links: list[dict],
+                 extra: dict | None = None):
     """What the HTML page of features shows: the collection, the rows (text, escaped by the
-    template) and the links."""
+    template; JSON fields as their text) and the links."""
     names = [f.name for f in fields]
+    at = [records.columns.index(n) for n in names]
     rows = []
-    for rec in api_features.records(pd.DataFrame(frame[names])):  # JSON fields stay their text
-        rows.append({n: "" if rec.get(n) is None else str(rec.get(n)) for n in names})
+    for row in records.rows:
+        values = [api_features.plain_value(row[i]) for i in at]
+        rows.append({n: "" if v is None else str(v) for n, v in zip(names, values)})
     return {"id": layer, "title": title(store, layer, ask.lang), "columns": names, "rows": rows,
             "key": catalog.KEY, "links": links, **(extra or {})}
 
@@ -150,7 +151,7 @@ def page(store: Store, layer: str, query: Query, poly, want: int):
     gives every match of the box to be sorted by key before a page is cut. (PostgreSQL plans the
     box and the order together and is given both.)"""
     if poly is None:
-        return store.query(layer, replace(query, limit=want))
+        return store.records(layer, replace(query, limit=want))
     shapely.prepare(poly)
     walk = False
     if getattr(store, "path", None) is not None:  # a GeoPackage: its R-tree gives ids, not the key order
@@ -162,15 +163,14 @@ def page(store: Store, layer: str, query: Query, poly, want: int):
     while kept < want:
         need = want - kept
         ask = int(need / share * 1.25) + 16 if walk else need + need // 8 + 8  # some only meet the box
-        chunk = store.query(layer, replace(query, limit=ask))
-        hit = chunk[shapely.intersects(poly, chunk.geometry.values)] if len(chunk) else chunk
+        chunk = store.records(layer, replace(query, limit=ask))
+        hit = chunk.take(shapely.intersects(poly, chunk.geometry)) if len(chunk) else chunk
         parts.append(hit)
         kept += len(hit)
         if len(chunk) < ask:
             break
-        query = replace(query, after=(chunk[store.key].iloc[-1],))
-    frame = pd.concat(parts) if len(parts) > 1 else parts[0]
-    return frame.iloc[:want]
+        query = replace(query, after=(chunk.rows[-1][chunk.columns.index(store.key)],))
+    return Records.concat(parts).take(slice(0, want))
 
 
 def items(store: Store, layer: str, args: Mapping, ask: Ask) -> Answer:
@@ -199,10 +199,9 @@ def items(store: Store, layer: str, args: Mapping, ask: Ask) -> Answer:
     frame = page(store, layer, Query(where=where, bbox=box, order_by=((key, direction == "p"),),
                                      after=None if after is None else (after,)), poly, limit + 1)
     more = len(frame) > limit
-    frame = frame.iloc[:limit]
+    frame = frame.take(slice(0, limit))
     if direction == "p":
-        frame = frame.iloc[::-1]
-    frame = frame.reset_index(drop=True)
+        frame = frame.take(slice(None, None, -1))
 
     first_page = after is None
     if first_page and not more:
@@ -215,7 +214,7 @@ def items(store: Store, layer: str, args: Mapping, ask: Ask) -> Answer:
 
     kept = {k: v for k, v in args.items() if k not in ("cursor", "f")}
     path = f"/collections/{url_quote(layer)}/items"
-    keys = frame[key].tolist() if len(frame) else []
+    keys = frame.column(key) if len(frame) else []
     has_next = more if direction == "n" else bool(keys)
     has_prev = (after is not None and bool(keys)) if direction == "n" else more
     links = []
