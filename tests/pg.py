@@ -109,6 +109,26 @@ def log_path() -> Path:
     return _state["folder"] / "server.log"
 
 
+def explained_points(n: int, *, seed: int, ids: str, names: str):
+    """(frame, store): ``n`` random points around Weihai (ids ``ids.format(i)``, Chinese names
+    ``names.format(i)``) as layer ``big`` of a fresh PostGIS store whose every statement's plan goes
+    to the cluster's log (auto_explain: ``log_path``), for tests that check how a query is run."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    from geo.store import open_store
+
+    rng = np.random.default_rng(seed)
+    big = gpd.GeoDataFrame({"id": [ids.format(i) for i in range(n)], "name_zh": [names.format(i) for i in range(n)]},
+                           geometry=shapely.points(rng.uniform(122.0, 122.5, n), rng.uniform(37.3, 37.6, n)),
+                           crs="EPSG:4326")
+    explain = "-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0"
+    store = open_store(fresh_url(options=explain.replace(" ", "%20").replace("=", "%3D")), key="id")
+    store.replace({"big": big})
+    return big, store
+
+
 def connect():
     """A plain psycopg connection to the test database, as another program (QGIS, psql) would open."""
     import psycopg

@@ -73,18 +73,7 @@ def test_a_next_page_of_a_large_postgis_layer_is_one_range_of_the_key_index(tmp_
     """100,000 features in PostGIS: the statement behind a ``next`` link, as PostgreSQL planned and
     ran it (auto_explain, in the test cluster's log), walks the key's unique index from the cursor
     (an index range: no scan of the table, no sort) and stops after the page."""
-    import geopandas as gpd
-    import numpy as np
-    import shapely
-
-    n = 100_000
-    rng = np.random.default_rng(5)
-    big = gpd.GeoDataFrame({"id": [f"big-{i:06d}" for i in range(n)], "name_zh": [f"大道{i}" for i in range(n)]},
-                           geometry=shapely.points(rng.uniform(122.0, 122.5, n), rng.uniform(37.3, 37.6, n)),
-                           crs="EPSG:4326")
-    explain = "-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0"
-    store = open_store(pg.fresh_url(options=explain.replace(" ", "%20").replace("=", "%3D")), key="id")
-    store.replace({"big": big})
+    _, store = pg.explained_points(100_000, seed=5, ids="big-{:06d}", names="大道{}")
     monkeypatch.chdir(tmp_path)
     app = create_app({"STORE": store.url, "TESTING": True, "CACHE_MB": 0,
                       "ACCOUNTS": str(tmp_path / "accounts.sqlite")})

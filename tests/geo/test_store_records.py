@@ -185,18 +185,7 @@ def test_a_dense_box_page_of_ten_walks_the_key_index_right_after_a_build(tmp_pat
     and a statement run again and again is planned for its own box (no generic plan): the first
     page of 10 of a box holding half the layer walks the key's index and stops, instead of sorting
     every match (auto_explain, in the test cluster's log)."""
-    import numpy as np
-
-    n = 100_000
-    rng = np.random.default_rng(7)
-    big = gpd.GeoDataFrame({"id": [f"p{i:05d}" for i in range(n)], "name_zh": [f"点{i}" for i in range(n)]},
-                           geometry=shapely.points(rng.uniform(122.0, 122.5, n), rng.uniform(37.3, 37.6, n)),
-                           crs="EPSG:4326")
-    from geo.store import open_store
-
-    explain = "-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0"
-    store = open_store(pg.fresh_url(options=explain.replace(" ", "%20").replace("=", "%3D")), key="id")
-    store.replace({"big": big})
+    big, store = pg.explained_points(100_000, seed=7, ids="p{:05d}", names="点{}")
     monkeypatch.chdir(tmp_path)
     client = create_app({"STORE": store.url, "TESTING": True, "CACHE_MB": 0,
                          "ACCOUNTS": str(tmp_path / "accounts.sqlite")}).test_client()
