@@ -205,6 +205,11 @@ class Store(ABC):
 
     url: str
     key: str
+    #: True where a box's matches come from a spatial index as a set to be sorted before a page in
+    #: key order is cut (a GeoPackage's R-tree), so a reader of a box holding much of the layer
+    #: does better walking the key order and testing the box itself; False where the database
+    #: plans the box and the order together (PostGIS).
+    box_matches_unordered: bool = False
 
     @abstractmethod
     def exists(self) -> bool:

@@ -52,6 +52,8 @@ _quote, _like_pattern = quote, like_pattern  # the names this module uses
 
 
 class GeoPackageStore(GeoPackageTable, GeoPackageLog, CommonStore, SharedEdits, Store):
+    box_matches_unordered = True  # the R-tree gives the box's ids, not the key order
+
     def __init__(self, path: Path, *, key: str):
         self.path = Path(path)
         self.url = f"gpkg://{self.path}"

@@ -154,7 +154,7 @@ def page(store: Store, layer: str, query: Query, poly, want: int):
         return store.records(layer, replace(query, limit=want))
     shapely.prepare(poly)
     walk = False
-    if getattr(store, "path", None) is not None:  # a GeoPackage: its R-tree gives ids, not the key order
+    if store.box_matches_unordered:  # (a GeoPackage's R-tree)
         share = store.count(layer, Query(bbox=query.bbox)) / max(store.count(layer, Query()), 1)
         walk = share >= DENSE
     if walk:
