@@ -8,6 +8,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from geo.errors import ConfigError
 
@@ -134,3 +135,10 @@ def check(config: dict) -> dict:
 
 def log_level(config: dict) -> int:
     return getattr(logging, str(config["LOG_LEVEL"]).upper())
+
+
+def store_folder(store) -> Path:
+    """The folder beside the store for what the app keeps on disk (accounts, the session key,
+    export jobs, uploads): a GeoPackage store's own folder; ``var/`` for a server store, whose
+    shared state lives in its database (only local scratch copies go here)."""
+    return Path(getattr(store, "path", Path("var") / "store")).parent

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from geo.errors import NotFound
 
+from layers.config import store_folder
 from layers.shared.pgfiles import Exclusive, TaskRef, Tasks
 
 from .jobfiles import JOB_ID, STATES, TMP_PREFIX, iso, newest_mtime, ts
@@ -141,6 +142,6 @@ def open_jobs(store, settings: dict, shared=None) -> Jobs:
     if shared is not None:
         jobs = PgJobs(shared, shared.scratch / "exports", **options)
     else:
-        jobs = Jobs(Path(getattr(store, "path", Path("var") / "store")).parent / "exports", **options)
+        jobs = Jobs(store_folder(store) / "exports", **options)
     jobs.cleanup()
     return jobs

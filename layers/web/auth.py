@@ -23,6 +23,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from geo.errors import NotFound
+from layers import config
 from layers.accounts import Accounts, InvalidToken, LoginRequired, Principal, policy
 from layers.accounts.keyfile import secret_key, shared_secret_key
 from layers.accounts.visible import VisibleStore
@@ -59,8 +60,7 @@ class HeaderCSRF(CSRFProtect):
 
 
 def store_folder(app) -> Path:
-    store = app.extensions["atlas_store"]
-    return Path(getattr(store, "path", Path("var") / "store")).parent
+    return config.store_folder(app.extensions["atlas_store"])
 
 
 def init_app(app) -> None:

@@ -39,13 +39,12 @@ event (a task's when it ends).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from geo.errors import Conflict, GeoError, InvalidParameter, NotFound, TooLarge
 from layers import imports as core
+from layers.config import store_folder
 from layers.accounts import Forbidden, LoginRequired
 from layers.imports.undo import undo as undo_import
 from layers.imports.uploads import Uploads
@@ -68,7 +67,7 @@ def _setup(state) -> None:
     if shared is not None:
         uploads = PgUploads(shared, shared.scratch / "imports", ttl=app.config["EXPORT_TTL"])
     else:
-        folder = Path(getattr(store, "path", Path("var") / "store")).parent / "imports"
+        folder = store_folder(store) / "imports"
         uploads = Uploads(folder, ttl=app.config["EXPORT_TTL"])
     uploads.cleanup()
     app.extensions[EXTENSION] = uploads
