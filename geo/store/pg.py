@@ -27,13 +27,10 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import psycopg
 import shapely
 from psycopg import sql
 
@@ -50,6 +47,7 @@ from .pg_layers import PostGISLayers
 from .pg_conn import close_pools, connection, parse_url  # noqa: F401 (close_pools: for the tests)
 from .pg_sql import col, compare, keyset, order_clause, read_expr, typed_values
 from .pg_log import PostGISLog
+from .pg_version import PostGISVersion
 
 log = logging.getLogger(__name__)
 
@@ -67,23 +65,13 @@ def _filter_column(name: str, kind: str) -> str:
     return quoted
 
 
-#: the versions pinned in this context (``PostGISStore.pin_version``): {(conninfo, schema): version}
-_PINS: ContextVar[dict | None] = ContextVar("atlas_pg_versions", default=None)
+def _ids_only(query: Query) -> bool:
+    """Whether ``query`` asks by ids and nothing else (columns, limit and offset aside)."""
+    return (query.bbox is None and not query.equals and not query.text and not query.ranges and not query.contains
+            and query.where is None and query.after is None and not query.order_by and query.as_of is None)
 
 
-@contextmanager
-def _pinned(store):
-    if _PINS.get() is not None:  # already in one (a nested pin): the outer one holds
-        yield
-        return
-    token = _PINS.set({})
-    try:
-        yield
-    finally:
-        _PINS.reset(token)
-
-
-class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, SharedEdits, Store):
+class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, CommonStore, SharedEdits, Store):
     def __init__(self, url: str, *, key: str):
         self.url = str(url)
         self.key = key
@@ -109,40 +97,6 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, Shared
     # -- reading -------------------------------------------------------------------------------
     def exists(self) -> bool:
         return self._run("looking for the store", lambda con: ddl.is_store(con, self.schema))
-
-    def pin_version(self):
-        """The version read once in this context (a request) and answered again to every store of
-        this schema (``version()``, the schema, the counts keyed by it): one round trip a request
-        instead of one a call. A write of this store in it forgets it (``_unpin``); the next
-        request, here or on another server, asks the database again, so any change is seen."""
-        return _pinned(self)
-
-    def _unpin(self) -> None:
-        pins = _PINS.get()
-        if pins is not None:
-            pins.pop(self._pin_key, None)
-
-    def version(self) -> str:
-        pins = _PINS.get()
-        if pins is not None and self._pin_key in pins:
-            return pins[self._pin_key]
-        stamp = self._read_version()
-        if pins is not None and stamp != "none":  # a store not built yet is asked again
-            pins[self._pin_key] = stamp
-        return stamp
-
-    def _read_version(self) -> str:
-        def read(con):
-            try:
-                # the head table's oid: a store replaced by a copy is a new table, even at the same revision
-                row = con.execute(sql.SQL("SELECT id, tableoid::bigint FROM {}").format(self._t("atlas_head"))).fetchone()
-            except psycopg.errors.UndefinedTable:
-                return "none"
-            return f"pg-{row[1]:x}-{row[0]:x}"
-        try:
-            return self._run("reading the version", read)
-        except StoreError:
-            return "none"
 
     def _schema(self) -> dict:
         stamp = self.version()
@@ -266,7 +220,21 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, Shared
         return order
 
     def _select(self, layer: str, query: Query, select: sql.Composable, *, order=None, more: int = 0):
-        """``SELECT <select> FROM … WHERE … ORDER BY … LIMIT … OFFSET …`` and its parameters."""
+        """``SELECT <select> FROM … WHERE … ORDER BY … LIMIT … OFFSET …`` and its parameters. A read
+        by ids alone (a feature by id: the commonest small read) has its statement rendered once a
+        store version, only its parameters made each time."""
+        if (order is None and query.ids and isinstance(select, sql.SQL) and _ids_only(query)
+                and self.key in self._layer(layer)["fields"]):
+            params = [[str(i) for i in query.ids]]
+            params += [] if query.limit is None else [query.limit + more]
+            params += [query.offset] if query.offset else []
+            shape = ("ids select", layer, select.as_string(None), query.limit is not None, bool(query.offset))
+            text = self._cached(shape, lambda: sql.SQL(
+                self._compose_select(layer, query, select, more=more)[0].as_string(None)))
+            return text, params
+        return self._compose_select(layer, query, select, order=order, more=more)
+
+    def _compose_select(self, layer: str, query: Query, select: sql.Composable, *, order=None, more: int = 0):
         meta = self._layer(layer)
         extra = ((), ())
         if order is not None and query.after is not None:
@@ -295,8 +263,13 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, Shared
             f"reading {layer}", lambda con: con.execute(statement).fetchone()[0]))
         return frozenset() if missing else frozenset((self.key,))
 
-    def _feature_select(self, meta: dict, columns: list[str]) -> sql.Composable:
-        return sql.SQL(", ").join([*(read_expr(c, meta["fields"][c]) for c in columns), sql.SQL("ST_AsBinary(t.geom)")])
+    def _feature_select(self, layer: str, meta: dict, columns: list[str]) -> sql.Composable:
+        """The select list of ``columns`` and the geometry, rendered once a store version (composing
+        it again for every small read cost as much as the database's answer to a feature by id)."""
+        def render():
+            parts = [*(read_expr(c, meta["fields"][c]) for c in columns), sql.SQL("ST_AsBinary(t.geom)")]
+            return sql.SQL(sql.SQL(", ").join(parts).as_string(None))
+        return self._cached(("select", layer, tuple(columns)), render)
 
     def count(self, layer: str, query: Query, *, at_most: int | None = None) -> int:
         if query.as_of is not None:
@@ -322,7 +295,7 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, Shared
         meta = self._layer(layer)
         order = self._order(layer, meta, query)
         columns = self._columns(layer, meta, query)
-        statement, params = self._select(layer, query, self._feature_select(meta, columns), order=order)
+        statement, params = self._select(layer, query, self._feature_select(layer, meta, columns), order=order)
         rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params).fetchall())
         return rows_to_frame(rows, columns, meta["fields"], gpkg=False)
 
@@ -334,7 +307,7 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, Shared
         meta = self._layer(layer)
         order = self._order(layer, meta, query)
         columns = self._columns(layer, meta, query)
-        statement, params = self._select(layer, query, self._feature_select(meta, columns), order=order)
+        statement, params = self._select(layer, query, self._feature_select(layer, meta, columns), order=order)
         rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params).fetchall())
         geometry = shapely.from_wkb(np.array([r[-1] for r in rows], dtype=object)) if rows else np.array([], dtype=object)
         return Records(tuple(columns), [r[:-1] for r in rows], geometry)
@@ -346,7 +319,7 @@ class PostGISStore(PostGISLayers, PostGISEditor, PostGISLog, CommonStore, Shared
         meta = self._layer(layer)
         order = self._order(layer, meta, query)
         columns = self._columns(layer, meta, query)
-        statement, params = self._select(layer, query, self._feature_select(meta, columns), order=order)
+        statement, params = self._select(layer, query, self._feature_select(layer, meta, columns), order=order)
         with self._connection(f"streaming {layer}") as con:
             # the rows of one snapshot, held by the server past the transaction: no lock is kept, so
             # a rebuild meanwhile goes ahead, and this stream still reads the rows of before it

@@ -149,7 +149,7 @@ class PostGISLog:
         meta = self._layer(layer)
         keys = [str(k) for k in keys]
         columns = list(meta["fields"])
-        statement, params = self._select(layer, Query(ids=tuple(keys)), self._feature_select(meta, columns))
+        statement, params = self._select(layer, Query(ids=tuple(keys)), self._feature_select(layer, meta, columns))
 
         def read(con):
             with con.transaction():

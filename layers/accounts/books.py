@@ -11,6 +11,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 from geo.errors import StoreError
+from psycopg import sql
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -49,6 +50,10 @@ class SQLiteBook:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError("the accounts database cannot be opened; the operator has been told (see the log)",
                              internal=f"{self.path}: {exc}") from exc
+
+    def hidden_with_version(self, store) -> None:
+        """Nothing to share a round trip with: the accounts read on their own."""
+        return None
 
     @contextmanager
     def transaction(self, write: bool):
@@ -132,7 +137,7 @@ _WRITERS = 1
 class PostgresBook:
     """The accounts in the app's schema of PostgreSQL (``layers.shared.pg``): shared by every app
     server. Writers serialise on an advisory lock (as BEGIN IMMEDIATE does in SQLite: a failed
-    login's count is read and written by one at a time); readers take none."""
+    login's count is read and written by one at a time); readers take none, and see each statement's own snapshot."""
 
     path = None
 
@@ -140,7 +145,24 @@ class PostgresBook:
         self.database = database
         database.create()
 
+    def hidden_with_version(self, store) -> frozenset[str] | None:
+        """The hidden layers, read in the statement that reads ``store``'s version when the store is
+        in this database (one round trip on every request instead of two); None when it is not."""
+        together = getattr(store, "version_with", None)
+        if together is None or getattr(store, "conninfo", None) != self.database.conninfo:
+            return None
+        self.database.create()
+        beside = sql.SQL("ARRAY(SELECT layer FROM {} WHERE hidden <> 0)").format(self.database.t("layer_settings"))
+        return frozenset(together(beside)[1] or ())
+
     @contextmanager
     def transaction(self, write: bool):
-        with self.database.transaction("the accounts", lock=_WRITERS if write else None) as con:
+        """A writing one: a transaction holding the writers' lock. A reading one: an autocommit
+        connection, each statement its own snapshot (a read of one statement, such as the hidden
+        layers checked on every request, is one round trip to the database)."""
+        if not write:
+            with self.database.connection("reading the accounts") as con:
+                yield _PgConnection(con)
+            return
+        with self.database.transaction("the accounts", lock=_WRITERS) as con:
             yield _PgConnection(con)

@@ -266,7 +266,14 @@ class Accounts(TokenMixin):
         return None if row is None else self.principal(f"{row[0]}:{name}")
 
     # -- layer settings --------------------------------------------------------------------------
-    def hidden_layers(self) -> frozenset[str]:
+    def hidden_layers(self, store=None) -> frozenset[str]:
+        """The layers hidden from those who may not see hidden layers. ``store``: the store asked
+        on the same request; when it lives in the accounts' own database (PostGIS), they are read in
+        the round trip of its version."""
+        if store is not None:
+            found = self._book.hidden_with_version(store)
+            if found is not None:
+                return found
         with self._db(write=False) as db:
             return frozenset(r[0] for r in db.execute("SELECT layer FROM layer_settings WHERE hidden <> 0"))
 

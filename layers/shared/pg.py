@@ -13,7 +13,10 @@ accounts and jobs alone), made on first use by the app.
 - ``files(kind, id, name, seq, data)``: a task's files (an export's result, an upload's file) as
   chunks of at most ``CHUNK`` bytes, written and read one chunk at a time (``pgfiles``).
 
-Connections come from the store's pool (``geo.store.pg_conn``: autocommit, its statement timeout).
+Connections come from a pool of the app's own (``geo.store.pg_conn``: autocommit, the store's
+statement timeout and pool sizes), whose connections have the app's schema first on their search
+path: SQL names its tables bare, and a read of one statement is one round trip (no BEGIN, SET,
+COMMIT around it), which matters for the accounts' check on every request.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from geo.errors import ConfigError, StoreError
 from geo.store.pg_conn import connection, pool, store_error
@@ -71,6 +75,10 @@ class AppDatabase:
                               "shorter schema= in ATLAS_STORE")
         self.conninfo, self.options = conninfo, options
         self.schema = f"{store_schema}_app"
+        # the schema's name is checked (lower-case letters, digits, '_': geo.store.pg_conn.parse_url),
+        # so it needs no quoting in the connection's options
+        given = conninfo_to_dict(conninfo).get("options", "")
+        self.app_conninfo = make_conninfo(conninfo, options=f"{given} -c search_path={self.schema},public".strip())
         #: a number naming this schema for advisory locks (the same in every process)
         self.lock_key = zlib.crc32(self.schema.encode()) & 0x7FFFFFFF
         self._created = False
@@ -89,16 +97,16 @@ class AppDatabase:
         return sql.Identifier(self.schema, name)
 
     def connection(self, what: str):
-        """A pooled autocommit connection; a psycopg failure is a StoreError (its detail logged)."""
+        """A pooled autocommit connection, the app's schema first on its search path (each statement
+        its own transaction); a psycopg failure is a StoreError (its detail logged)."""
         self.create()
-        return connection(self.conninfo, self.options, what, self.schema)
+        return connection(self.app_conninfo, self.options, what, self.schema)
 
     @contextmanager
     def transaction(self, what: str, *, lock: int | None = None):
-        """One transaction with the app's schema first on the search path (SQL names its tables
-        bare); ``lock``: an advisory lock held to its end (serialising writers of one kind)."""
+        """One transaction; ``lock``: an advisory lock held to its end (serialising writers of one
+        kind)."""
         with self.connection(what) as con, con.transaction():
-            con.execute(sql.SQL("SET LOCAL search_path = {}, public").format(sql.Identifier(self.schema)))
             if lock is not None:
                 con.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self.lock_key, lock))
             yield con
@@ -110,7 +118,7 @@ class AppDatabase:
         import psycopg
 
         try:
-            with pool(self.conninfo, self.options).connection() as con, con.transaction():
+            with pool(self.app_conninfo, self.options).connection() as con, con.transaction():
                 con.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
                 con.execute(sql.SQL(DDL).format(s=sql.Identifier(self.schema)))
         except psycopg.Error as exc:

@@ -96,6 +96,10 @@ def init_app(app) -> None:
     else:  # one machine: each process counts its own (the README says so)
         storage = {"storage_uri": "memory://"}
     limiter = Limiter(get_remote_address, app=app, default_limits=[], **storage)
+    # No limit but the login's, and a decorated view checks its own limit: the extension's check
+    # before every request would only find nothing to count (a tenth of a small read's time)
+    hooks = app.before_request_funcs.get(None, [])
+    hooks[:] = [f for f in hooks if f != limiter._check_request_limit]
     app.extensions["atlas_limiter"] = limiter
     app.register_blueprint(routes.bp)
     app.view_functions["auth.login"] = limiter.limit(
@@ -213,7 +217,7 @@ def readable_store(store=None) -> VisibleStore:
     if found is None and current_app.config["ANONYMOUS"] == "NONE":
         view = VisibleStore(raw, everything_hidden=True)
     else:
-        hidden = accounts().hidden_layers()
+        hidden = accounts().hidden_layers(raw)
         view = VisibleStore(raw, hidden=frozenset(h for h in hidden if not policy.may_see_hidden(found, h)))
     if store is None:
         g.readable_store = view

@@ -41,7 +41,7 @@ def known():
     the client holds this very answer."""
     g.ogc = ask()
     g.coding = http.choose_coding(request.headers.get("Accept-Encoding"))
-    variant = f"{request.full_path}\n{g.ogc.fmt}\n{g.ogc.lang}\n{_wants_schema()}"
+    variant = f"{request.path}?{request.query_string!r}\n{g.ogc.fmt}\n{g.ogc.lang}\n{_wants_schema()}"
     g.ogc_tag = http.etag(auth.readable_store().version(), variant, g.coding)
     if http.matches(request.headers.get("If-None-Match"), g.ogc_tag):
         return _tag(Response(status=304))

@@ -204,3 +204,22 @@ def test_a_dense_box_page_of_ten_walks_the_key_index_right_after_a_build(tmp_pat
     page = [e for e in entries if '"big" AS t' in e and "ORDER BY" in e and "LIMIT" in e]
     assert len(page) == 1, entries
     assert "Index Scan using big_id_idx" in page[0] and "Sort" not in page[0], page[0]
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_a_read_by_id_follows_a_change_of_columns(backend, tmp_path):
+    """A read by id (its statement kept a store version on PostGIS) gives the layer's columns as
+    they are after the layer is replaced with other columns, and the rows by every id asked."""
+    store = BACKENDS[backend](tmp_path)
+    point = [shapely.Point(122.12, 37.50), shapely.Point(122.13, 37.51)]
+    store.replace({"parks": gpd.GeoDataFrame({"id": ["园1", "园2"], "name_zh": ["威海公园", "幸福公园"]},
+                                             geometry=point, crs="EPSG:4326")})
+    first = store.records("parks", Query(ids=("园2",), limit=1))
+    assert set(first.columns) == {"name_zh", "id"}
+    assert [dict(zip(first.columns, r))["name_zh"] for r in first.rows] == ["幸福公园"]
+    store.replace({"parks": gpd.GeoDataFrame({"id": ["园1", "园2"], "name_zh": ["威海公园", "幸福公园"],
+                                              "area_mu": [12.5, 30.0]}, geometry=point, crs="EPSG:4326")})
+    again = store.records("parks", Query(ids=("园2", "园1")))
+    assert "area_mu" in again.columns
+    got = sorted((dict(zip(again.columns, r))["id"], dict(zip(again.columns, r))["area_mu"]) for r in again.rows)
+    assert got == [("园1", 12.5), ("园2", 30.0)]

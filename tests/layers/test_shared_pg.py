@@ -63,3 +63,52 @@ def test_login_counters_are_shared(database):
     assert 0 < one.get_expiry("login/127.0.0.1") - two.get_expiry("login/10.0.0.1") <= 60
     two.clear("login/127.0.0.1")
     assert one.get("login/127.0.0.1") == 0 and one.check()
+
+
+def _statements(log, start: int) -> list[str]:
+    """The statements the cluster logged since ``start`` (bytes): those of the sessions opened with
+    ``log_statement=all`` (only this test's)."""
+    text = log.read_bytes()[start:].decode(errors="replace")
+    return [line.split("statement: ", 1)[1] for line in text.splitlines() if "statement: " in line]
+
+
+def test_hidden_layers_are_read_with_the_version_in_one_statement():
+    """On every request the accounts' hidden layers and the store's version are asked; beside a
+    PostGIS store they come in one statement, and a layer hidden through another server is seen at
+    once."""
+    import time
+
+    import geopandas as gpd
+    import shapely
+
+    from geo.store import open_store
+
+    store = open_store(pg.fresh_url(options="-c%20log_statement%3Dall"), key="id")
+    store.replace({"roads": gpd.GeoDataFrame({"id": ["路1"], "name_zh": ["青岛路"]},
+                                             geometry=[shapely.LineString([(122.1, 37.5), (122.12, 37.51)])],
+                                             crs="EPSG:4326")})
+    database = AppDatabase.of_store(store)
+    book, other = _book(database), _book(AppDatabase.of_store(store))
+    other.set_hidden("parks", True, by="test")
+    log = pg.log_path()
+    time.sleep(0.2)
+    start = log.stat().st_size
+    with store.pin_version():
+        hidden = book.hidden_layers(store)
+        version = store.version()
+    time.sleep(0.3)  # the server's log is written a moment after
+    asked = _statements(log, start)
+    assert hidden == {"parks"} and version.startswith("pg-")
+    assert len(asked) == 1, asked
+    assert "atlas_head" in asked[0] and "layer_settings" in asked[0]
+    other.set_hidden("roads", True, by="test")
+    with store.pin_version():
+        assert book.hidden_layers(store) == {"parks", "roads"}
+
+
+def test_hidden_layers_beside_a_geopackage_store_are_read_on_their_own(database, tmp_path):
+    from geo.store import open_store
+
+    book = _book(database)
+    book.set_hidden("parks", True, by="test")
+    assert book.hidden_layers(open_store(tmp_path / "atlas.gpkg", key="id")) == {"parks"}
