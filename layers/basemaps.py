@@ -1,6 +1,6 @@
 """Basemaps an intranet can have, beside the page's built-in ones (``layers.map.page.basemaps``):
 tile URL templates from the settings (XYZ, WMTS in KVP form, an intranet Tianditu), and local
-MBTiles files in a folder, served by the app itself at ``/basemap/<name>/<z>/<x>/<y>.<ext>``, so a
+MBTiles and PMTiles files in a folder, served by the app itself at ``/basemap/<name>/<z>/<x>/<y>.<ext>``, so a
 fully offline office has a real basemap. Flask-free: the route and the page get plain values."""
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from geo.errors import ConfigError, NotFound
-from geo.tiles import mbtiles
+from geo.tiles import mbtiles, pmtiles_reader
+
+#: how each kind of local file is read, by its suffix
+_READERS = {".mbtiles": mbtiles, ".pmtiles": pmtiles_reader}
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
 _URL = re.compile(r"^(https?://[^\s\"'<>]+|/[^\s\"'<>]*)$")
@@ -65,18 +68,40 @@ def parse(text: str) -> list[Configured]:
 
 
 def local_files(folder: str | Path | None) -> dict[str, Path]:
-    """The MBTiles files of ``folder`` by name (the file's name without ``.mbtiles``)."""
+    """The MBTiles and PMTiles files of ``folder`` by name (the file's name without its suffix);
+    ConfigError when two files have one name."""
     if not folder:
         return {}
     base = Path(folder)
     if not base.is_dir():
-        raise ConfigError(f"ATLAS_BASEMAP_DIR must be a folder of .mbtiles files; {folder!r} is not a folder")
-    return {p.stem: p for p in sorted(base.glob("*.mbtiles")) if _ID.match(p.stem)}
+        raise ConfigError(f"ATLAS_BASEMAP_DIR must be a folder of .mbtiles or .pmtiles files; {folder!r} is not a folder")
+    found: dict[str, Path] = {}
+    for p in sorted(base.iterdir()):
+        if p.suffix.lower() not in _READERS or not _ID.match(p.stem) or not p.is_file():
+            continue
+        if p.stem in found:
+            raise ConfigError(f"ATLAS_BASEMAP_DIR has two basemaps named {p.stem!r} ({found[p.stem].name} and "
+                              f"{p.name}); rename one of them")
+        found[p.stem] = p
+    return found
+
+
+def check_folder(folder: str | Path | None) -> None:
+    """Every file of ``folder`` readable as the basemap it claims to be (at start-up: a broken or
+    foreign file stops the start naming it, rather than failing the page later)."""
+    from geo.errors import StoreError
+
+    for path in local_files(folder).values():
+        try:
+            local_meta(path)
+        except StoreError as exc:
+            raise ConfigError(f"ATLAS_BASEMAP_DIR: {path.name} cannot be served: {exc.detail}; replace or remove "
+                              "the file") from None
 
 
 @lru_cache(maxsize=64)
 def _meta(path: str, mtime_ns: int) -> dict:
-    return mbtiles.metadata(Path(path))
+    return _READERS[Path(path).suffix.lower()].metadata(Path(path))
 
 
 def local_meta(path: Path) -> dict:
@@ -84,10 +109,12 @@ def local_meta(path: Path) -> dict:
 
 
 def local(folder, prefix: str = "/basemap/") -> list[Configured]:
-    """A basemap for each MBTiles file of ``folder``, its tiles at ``prefix<name>/{z}/{x}/{y}.<format>``."""
+    """A basemap for each MBTiles or PMTiles file of ``folder``, its tiles at ``prefix<name>/{z}/{x}/{y}.<format>``."""
     out = []
     for name, path in local_files(folder).items():
         meta = local_meta(path)
+        if meta["format"] == "pbf":  # vector tiles: served to GIS clients, but the page draws raster basemaps
+            continue
         title = meta.get("name") or name
         try:
             max_zoom = int(meta.get("maxzoom", 18))
@@ -109,5 +136,5 @@ def tile(folder, name: str, z: int, x: int, y: int, ext: str) -> tuple[bytes, st
     fmt = local_meta(files[name])["format"]
     if ext != fmt and not (ext in ("jpg", "jpeg") and fmt in ("jpg", "jpeg")):
         raise NotFound(f"the basemap {name!r} has .{fmt} tiles, not .{ext}", parameter="basemap")
-    data = mbtiles.read_tile(files[name], z, x, y)
+    data = _READERS[files[name].suffix.lower()].read_tile(files[name], z, x, y)
     return None if data is None else (data, mbtiles.MEDIA_TYPES[fmt])

@@ -62,7 +62,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BASEMAPS", "", "more basemaps (XYZ, WMTS or an intranet Tianditu), a JSON list: "
             "`[{\"id\": \"intranet\", \"title\": {\"zh\": \"内网地图\", \"en\": \"Intranet map\"}, "
             "\"url\": \"http://gis.example/{z}/{x}/{y}.png\", \"attribution\": \"…\"}]`"),
-    Setting("BASEMAP_DIR", "", "a folder of MBTiles files served as local basemaps at /basemap/<name>/… (offline)"),
+    Setting("BASEMAP_DIR", "", "a folder of MBTiles or PMTiles files served as local basemaps at /basemap/<name>/… (offline)"),
     Setting("INTERNET_BASEMAPS", 1, "1: offer the internet basemaps (OpenStreetMap, Esri, CARTO); 0: only "
             "the offline, local and configured ones", 0, 1),
     Setting("LOG_LEVEL", "INFO", "the log level (one line a request at INFO)", choices=LOG_LEVELS),
@@ -127,7 +127,7 @@ def check(config: dict) -> dict:
     from . import basemaps  # ConfigError for a basemap list or folder that cannot be used
 
     basemaps.parse(str(config.get("BASEMAPS") or ""))
-    basemaps.local_files(config.get("BASEMAP_DIR") or None)
+    basemaps.check_folder(config.get("BASEMAP_DIR") or None)
     if str(config["LOG_LEVEL"]).upper() not in LOG_LEVELS:
         raise ConfigError(f"ATLAS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {config['LOG_LEVEL']!r}")
     return config
