@@ -92,7 +92,7 @@ def _read_gpkg(store, con) -> Dump:
 
 def _read_pg(store, con) -> Dump:
     from . import pg_ddl
-    from .pg import read_expr
+    from .pg_sql import read_expr
 
     t = lambda n: sql.Identifier(store.schema, n)
     con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -107,7 +107,8 @@ def _read_pg(store, con) -> Dump:
                                    sql.SQL("ST_AsBinary(t.geom)")])
         cursor = con.cursor(name=f"atlas_copy_layer_{i}")
         cursors.append(cursor)
-        cursor.execute(sql.SQL("SELECT {} FROM {} AS t ORDER BY t.fid").format(cols, t(name)))
+        # read_expr names the fields by pg_sql.field: executed with parameters (none)
+        cursor.execute(sql.SQL("SELECT {} FROM {} AS t ORDER BY t.fid").format(cols, t(name)), ())
         layers.append(LayerDump(name, meta["type"], dict(meta["fields"]), top, count,
                                 _batches(cursor, lambda r: (*r[:-1], None if r[-1] is None else bytes(r[-1])))))
     kept = [tuple(r) for r in con.execute(sql.SQL("SELECT name, geometry_type, fields, key, base_rev, since_rev, "

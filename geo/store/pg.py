@@ -16,8 +16,9 @@ Everything else of the URL goes to libpq as it is (``host=/run/postgresql`` for 
 Geometries are kept in EPSG:4326 (``geometry(<type>, 4326)``) with a GiST index; a bbox is
 ``geom && ST_MakeEnvelope(…)``, the index's box test (what the GeoPackage R-tree answers). Every
 value is a bound parameter; every identifier is a ``psycopg.sql.Identifier`` of a name checked
-against the schema. Reads run on autocommit connections (one statement, one snapshot, no lock kept);
-a stream holds its rows in a ``WITH HOLD`` cursor (one snapshot, and a rebuild is not held up).
+against the schema, a field's made by ``pg_sql.field`` (see there for a ``%`` in a name). Reads run
+on autocommit connections (one statement, one snapshot, no lock kept); a stream holds its rows in a
+``WITH HOLD`` cursor (one snapshot, and a rebuild is not held up).
 Connections and the URL: ``pg_conn``; SQL pieces: ``pg_sql``; writes: ``pg_edit`` (features) and
 ``pg_layers`` (layer-wide); the log: ``pg_log``; the tables and triggers: ``pg_ddl``; copies: ``copy``.
 """
@@ -45,24 +46,11 @@ from .gpkg_rows import attribute_columns, like_pattern, rows_to_frame
 from .pg_edit import PostGISEditor
 from .pg_layers import PostGISLayers
 from .pg_conn import close_pools, connection, parse_url  # noqa: F401 (close_pools: for the tests)
-from .pg_sql import col, compare, keyset, order_clause, read_expr, typed_values
+from .pg_sql import col, compare, field, filter_column, keyset, order_clause, read_expr, typed_values
 from .pg_log import PostGISLog
 from .pg_version import PostGISVersion
 
 log = logging.getLogger(__name__)
-
-
-def _filter_column(name: str, kind: str) -> str:
-    """A field as a filter compares it, with SQLite's meaning: text by code point (the "C"
-    collation, whatever the database's), dates as their ISO text (a malformed date in a filter then
-    matches what it matches on the GeoPackage store instead of failing a cast). ``%`` doubled: the
-    text becomes part of a psycopg statement."""
-    quoted = 't."' + name.replace('"', '""').replace("%", "%%") + '"'
-    if kind == "str":
-        return f'{quoted} COLLATE "C"'
-    if kind == "date":
-        return f"to_char({quoted}, 'YYYY-MM-DD') COLLATE \"C\""
-    return quoted
 
 
 def _ids_only(query: Query) -> bool:
@@ -196,7 +184,7 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
             params.append(like_pattern(text))
         if query.where is not None:  # every name checked against the fields, every value bound
             text, bound = filters.to_sql(query.where, fields, dialect="postgis",
-                                         column=lambda n: _filter_column(n, fields[n]), geometry="t.geom")
+                                         column=lambda n: filter_column(n, fields[n]), geometry="t.geom")
             conds.append(sql.SQL(text))
             params += bound
         return conds, params
@@ -258,9 +246,9 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
         if self.key not in meta["fields"] or not any(d for n, d in order if n == self.key):
             return frozenset()
         statement = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} IS NULL)").format(
-            self._t(layer), sql.Identifier(self.key))
+            self._t(layer), field(self.key))
         missing = self._cached(("null keys", layer), lambda: self._run(
-            f"reading {layer}", lambda con: con.execute(statement).fetchone()[0]))
+            f"reading {layer}", lambda con: con.execute(statement, ()).fetchone()[0]))
         return frozenset() if missing else frozenset((self.key,))
 
     def _feature_select(self, layer: str, meta: dict, columns: list[str]) -> sql.Composable:

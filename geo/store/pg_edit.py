@@ -17,6 +17,7 @@ from . import pg_ddl as ddl
 from .base import Revision
 from .editing import _fitted, chunk_columns, fids_for
 from .gpkg_write import db_value
+from .pg_sql import copy_columns, field, read_expr
 
 _BULK = 10_000
 _CHUNK = 5_000
@@ -45,9 +46,10 @@ def _copy_value(v, kind):
 
 def copy_rows(con, table: sql.Identifier, kinds: dict[str, str], fids, columns: dict[str, list], ewkb: list) -> None:
     """Rows into ``table`` by one COPY: their fids, the stored values of every field (``columns``,
-    as ``db_column`` gives them) and hex EWKB geometries."""
+    as ``db_column`` gives them) and hex EWKB geometries. The COPY has no parameters: its columns
+    are named as they are (``pg_sql.copy_columns``)."""
     fields = list(kinds)
-    names = sql.SQL(", ").join([sql.Identifier("fid"), *map(sql.Identifier, fields), sql.Identifier("geom")])
+    names = copy_columns(["fid", *fields, "geom"])
     values = [[_copy_value(v, kinds[f]) for v in columns[f]] for f in fields]
     with con.cursor() as cur:
         with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)) as copy:
@@ -96,14 +98,12 @@ class PostGISEditor:
 
     # -- helpers inside a transaction ----------------------------------------------------------
     def _key_match(self, meta: dict) -> sql.Composable:
-        key = sql.Identifier(self.key)
+        key = field(self.key)
         return (sql.SQL("{} COLLATE \"C\" = ANY(%s)").format(key) if meta["fields"].get(self.key) == "str"
                 else sql.SQL("{}::text = ANY(%s)").format(key))
 
     def _current(self, con, layer: str, meta: dict, keys=None) -> dict:
         """{key: (fid, props, WKB)} of the layer's rows (those of ``keys`` if given)."""
-        from .pg import read_expr
-
         fields = list(meta["fields"])
         cols = sql.SQL(", ").join([sql.SQL("t.fid"), *(read_expr(f, meta["fields"][f]) for f in fields),
                                    sql.SQL("ST_AsBinary(t.geom)")])
@@ -162,7 +162,7 @@ class PostGISEditor:
         if gone:
             con.execute(sql.SQL("DELETE FROM {} WHERE fid = ANY(%s)").format(self._t(layer)), (gone,))
         fields = list(meta["fields"])
-        sets = sql.SQL(", ").join([*(sql.SQL("{} = %s::{}").format(sql.Identifier(c), sql.SQL(ddl.sql_type(meta["fields"][c])))
+        sets = sql.SQL(", ").join([*(sql.SQL("{} = %s::{}").format(field(c), sql.SQL(ddl.sql_type(meta["fields"][c])))
                                      for c in fields), sql.SQL("geom = ST_GeomFromWKB(%s, 4326)")])
         statement = sql.SQL("UPDATE {} SET {} WHERE fid = %s").format(self._t(layer), sets)
         updates = []
@@ -206,5 +206,5 @@ class PostGISEditor:
         for i in range(0, len(keys), 50_000):
             batch = keys[i:i + 50_000]
             found |= {r[0] for r in con.execute(sql.SQL("SELECT {}::text FROM {} WHERE ").format(
-                sql.Identifier(self.key), self._t(layer)) + self._key_match(meta), (batch,))}
+                field(self.key), self._t(layer)) + self._key_match(meta), (batch,))}
         return found

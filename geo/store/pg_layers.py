@@ -9,6 +9,7 @@ from psycopg import sql
 
 from ..errors import Conflict, GeoError, InvalidParameter, NotFound, StoreError
 from . import pg_ddl as ddl
+from . import pg_sql
 from .base import Field, Revision, check_layer_name
 from .editing import check_build, check_field_name, check_new_layer, dropped_fields, new_field
 from .gpkg_bulk import db_column
@@ -89,7 +90,7 @@ class PostGISLayers:
         def work(tx):
             meta, fields = new_field(tx, layer, field)
             tx.con.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-                self._t(layer), sql.Identifier(field.name), sql.SQL(ddl.sql_type(field.type))))
+                self._t(layer), pg_sql.field(field.name), sql.SQL(ddl.sql_type(field.type))), ())
             tx.layers.add(layer)
             ddl.remember(tx.con, self.schema, layer, meta["type"], fields, self.key, tx.rid, since=False)
 

@@ -262,7 +262,7 @@ class PostGISLog:
         return {"type": row[0], "fields": dict(json.loads(row[1])), "dropped": True}
 
     def _as_of(self, layer: str, when: str, bbox=None) -> tuple[gpd.GeoDataFrame, dict]:
-        from .pg import read_expr
+        from .pg_sql import read_expr
 
         def read(con):
             with con.transaction():

@@ -1,21 +1,58 @@
-"""SQL pieces of the PostGIS store over a layer's columns (names already checked against its schema,
-always ``sql.Identifier``; values always parameters): how a column is read, ordered and compared
-with SQLite's meaning (text by code point, booleans as 0/1, NULL the smallest, numbers before
-text), filter values typed for their column, and the keyset condition of a cursor (a row-value
-comparison, one index range, wherever it means the same as the general form)."""
+"""SQL pieces of the PostGIS store over a layer's columns (names already checked against its schema;
+values always parameters): how a column is read, ordered and compared with SQLite's meaning (text
+by code point, booleans as 0/1, NULL the smallest, numbers before text), filter values typed for
+their column, and the keyset condition of a cursor (a row-value comparison, one index range,
+wherever it means the same as the general form).
+
+**A field's name in a statement.** A planner's field may be named ``增长率%`` or ``占比%s``, and
+psycopg reads a statement for placeholders whenever it is executed with parameters (even ``()``),
+the text of its identifiers included; one executed without (``None``) is sent as it is. So:
+
+- a field's identifier is ``field(name)`` (its ``%`` doubled), never ``sql.Identifier(name)``, and
+  every statement holding one (``col``, ``read_expr``, ``filter_column``…) is executed with
+  parameters, ``()`` when it has none (DDL too);
+- the two places a field's name reaches SQL as it is are statements given no parameters, which
+  hold no ``field()``: a COPY's column list (``copy_columns``; psycopg reads a COPY for
+  placeholders only when its parameters are not empty) and the key as the triggers' argument (a
+  literal, ``pg_ddl.install_triggers``).
+"""
 from __future__ import annotations
 
 from psycopg import sql
 
 
+def field(name: str) -> sql.Identifier:
+    """A field's identifier in a statement executed with parameters: its ``%`` doubled (psycopg
+    reads them as ``%``; see the module's rule)."""
+    return sql.Identifier(name.replace("%", "%%"))
+
+
+def copy_columns(names) -> sql.Composable:
+    """The column list of a ``COPY … FROM STDIN`` (given no parameters): the names as they are."""
+    return sql.SQL(", ").join(map(sql.Identifier, names))
+
+
 def col(name: str) -> sql.Composable:
-    return sql.SQL("t.{}").format(sql.Identifier(name))
+    return sql.SQL("t.{}").format(field(name))
+
+
+def filter_column(name: str, kind: str) -> str:
+    """A field as a CQL2 filter (``geo.store.where``, which writes SQL text) compares it, with
+    SQLite's meaning: text by code point (the "C" collation, whatever the database's), dates as
+    their ISO text (a malformed date in a filter then matches what it matches on the GeoPackage
+    store instead of failing a cast)."""
+    quoted = col(name).as_string(None)
+    if kind == "str":
+        return f'{quoted} COLLATE "C"'
+    if kind == "date":
+        return f"to_char({quoted}, 'YYYY-MM-DD') COLLATE \"C\""
+    return quoted
 
 
 def read_expr(name: str, kind: str) -> sql.Composable:
     """A column as read: dates as ISO text, the rest as they are."""
     if kind == "date":
-        return sql.SQL("to_char(t.{}, 'YYYY-MM-DD')").format(sql.Identifier(name))
+        return sql.SQL("to_char(t.{}, 'YYYY-MM-DD')").format(field(name))
     return col(name)
 
 
@@ -23,11 +60,11 @@ def order_expr(name: str, kind: str) -> sql.Composable:
     """A column as ordered and compared: text by code point (as SQLite and Python), booleans as 0/1,
     dates as their ISO text."""
     if kind in ("str", "json"):
-        return sql.SQL('t.{} COLLATE "C"').format(sql.Identifier(name))
+        return sql.SQL('t.{} COLLATE "C"').format(field(name))
     if kind == "bool":
-        return sql.SQL("t.{}::int").format(sql.Identifier(name))
+        return sql.SQL("t.{}::int").format(field(name))
     if kind == "date":
-        return sql.SQL("to_char(t.{}, 'YYYY-MM-DD') COLLATE \"C\"").format(sql.Identifier(name))
+        return sql.SQL("to_char(t.{}, 'YYYY-MM-DD') COLLATE \"C\"").format(field(name))
     return col(name)
 
 
