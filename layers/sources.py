@@ -132,19 +132,20 @@ def apply(store: Store, frames: dict[str, gpd.GeoDataFrame], *, take_sources: bo
           fields=catalog.STORE_FIELDS, message: str = "sources applied (layers/data)") -> Report:
     """Bring the store's layers to the sources, keeping planners' edits (see the module's doc)."""
     report = Report()
+    declared = tuple(fields)  # (``fields`` is reused below for the names a merge changes)
     kept: dict[str, dict] = {}
     present = set(store.layers())
     for layer, frame in frames.items():
         if layer not in present:
             spec = catalog.get(layer)
             store.create_layer(layer, spec.geometry_type if spec else frame.geom_type.iloc[0],
-                               [f for f in fields if f.name != catalog.KEY], actor=ACTOR, message=message)
+                               [f for f in declared if f.name != catalog.KEY], actor=ACTOR, message=message)
             store.add(layer, frame, actor=ACTOR, message=message)
             report.layers_created.append(layer)
             report.added += list(frame[catalog.KEY])
             continue
         have = {f.name for f in store.fields(layer)}
-        for missing in [f for f in fields if f.name not in have and f.name != catalog.KEY]:
+        for missing in [f for f in declared if f.name not in have and f.name != catalog.KEY]:
             # a store built before the catalog had this field (e.g. position_source): add it, empty
             store.add_field(layer, missing, actor=ACTOR, message=message)
         source = _rows(frame)
