@@ -284,3 +284,14 @@ def test_no_two_points_share_a_position(raw):
                 shared.append((seen[key], f["properties"]["id"]))
             seen.setdefault(key, f["properties"]["id"])
     assert shared == [] and len(seen) > 30
+
+
+@pytest.mark.parametrize("project,town", [("projects-nanjiao-village", "zones-town-yangting"),
+                                          ("projects-weiqiao-aluminium", "zones-town-zhangcun"),
+                                          ("projects-yihe-community", "zones-town-wenquan")])
+def test_projects_placed_in_a_town_stay_in_its_area(atlas, project, town):
+    """The articles place these in a town only; their points were set in the town's sketch, and
+    moved with it onto the seat point."""
+    zone = atlas["zones"].set_index("id").loc[town].geometry
+    point = atlas["projects"].set_index("id").loc[project].geometry
+    assert zone.contains(point)
