@@ -44,6 +44,9 @@ def road_lines(n: int = 100_000, vertices: int = 6, seed: int = 2026) -> gpd.Geo
         "accuracy": "schematic",
         "accuracy_note_zh": "随机生成",
         "accuracy_note_en": "random",
+        "position_source": None,
+        "position_note_zh": None,
+        "position_note_en": None,
     }, geometry=geoms, crs="EPSG:4326")
     for key, values in measure(frame.geometry.values).items():
         frame[key] = values
@@ -88,6 +91,9 @@ def zone_polygons(n: int = 100_000, seed: int = 2026) -> gpd.GeoDataFrame:
         "accuracy": "schematic",
         "accuracy_note_zh": "随机生成",
         "accuracy_note_en": "random",
+        "position_source": None,
+        "position_note_zh": None,
+        "position_note_en": None,
     }, geometry=geoms, crs="EPSG:4326")
     for key, values in measure(frame.geometry.values).items():
         frame[key] = values
@@ -119,6 +125,9 @@ def site_points(n: int = 1_000_000, seed: int = 2026) -> gpd.GeoDataFrame:
         "accuracy": "schematic",
         "accuracy_note_zh": "随机生成",
         "accuracy_note_en": "random",
+        "position_source": None,
+        "position_note_zh": None,
+        "position_note_en": None,
         "area_m2": None, "area_ha": None, "area_mu": None, "length_km": None,
     }, geometry=shapely.points(rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)), crs="EPSG:4326")
     return frame[list(FIELD_NAMES) + ["geometry"]]

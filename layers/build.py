@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from importlib import resources
@@ -31,7 +32,10 @@ from .sources import remember as remember_sources
 
 REQUIRED = ("id", "name_zh", "name_en", "category", "district", "description_zh", "description_en",
             "sources", "accuracy", "accuracy_note_zh", "accuracy_note_en")
-OPTIONAL = ("functional_area", "status", "year", "date", "figures")
+OPTIONAL = ("functional_area", "status", "year", "date", "figures", "position_source", "position_note_zh",
+            "position_note_en")
+POSITION_KEYS = ("kind", "ref", "crs", "coordinates", "retrieved")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MULTI = {"Polygon": "MultiPolygon", "LineString": "MultiLineString"}
 
 
@@ -93,6 +97,41 @@ def _check_props(spec: LayerSpec, where: str, props: dict) -> None:
         if not (isinstance(fig, dict) and isinstance(fig.get("value"), (int, float)) and fig.get("text")
                 and fig.get("label_zh")):
             raise SourceError(f"{where}: each figure needs label_zh, a numeric value and its text")
+    if props.get("position_source") is not None:
+        _check_position(where, props)
+
+
+def _check_position(where: str, props: dict) -> None:
+    """``position_source`` and its notes (layers/data/README.md): the kind, a reference, the
+    coordinates as the source gives them (with their CRS), the date, and an accuracy the kind allows."""
+    pos = props["position_source"]
+    if not isinstance(pos, dict) or sorted(pos) != sorted(POSITION_KEYS):
+        raise SourceError(f"{where}: position_source must be an object with exactly {', '.join(POSITION_KEYS)}")
+    kind = catalog.POSITION_KINDS.get(pos["kind"])
+    if kind is None:
+        raise SourceError(f"{where}: position_source kind {pos['kind']!r} is not one of "
+                          f"{', '.join(catalog.POSITION_KINDS)}")
+    if not (isinstance(pos["ref"], str) and pos["ref"].strip()):
+        raise SourceError(f"{where}: position_source needs a ref: what the position comes from and where")
+    if pos["crs"] is not None and pos["crs"] not in catalog.POSITION_CRS:
+        raise SourceError(f"{where}: position_source crs {pos['crs']!r} is not one of "
+                          f"{', '.join(catalog.POSITION_CRS)} (or null)")
+    xy = pos["coordinates"]
+    if xy is not None:
+        if not (isinstance(xy, list) and len(xy) == 2 and all(isinstance(v, (int, float)) for v in xy)
+                and -180 <= xy[0] <= 180 and -90 <= xy[1] <= 90):
+            raise SourceError(f"{where}: position_source coordinates must be [lon, lat] in degrees, got {xy!r}")
+        if pos["crs"] is None:
+            raise SourceError(f"{where}: position_source gives coordinates without their crs; say GCJ-02 or WGS84")
+    retrieved = pos["retrieved"]
+    if retrieved is not None and not (isinstance(retrieved, str) and _ISO_DATE.fullmatch(retrieved)):
+        raise SourceError(f"{where}: position_source retrieved must be an ISO date such as 2026-12-01, got {retrieved!r}")
+    if props["accuracy"] not in kind["accuracy"]:
+        raise SourceError(f"{where}: accuracy {props['accuracy']!r} does not follow from a position source of kind "
+                          f"{pos['kind']!r} (allowed: {', '.join(kind['accuracy'])})")
+    if not (props.get("position_note_zh") and props.get("position_note_en")):
+        raise SourceError(f"{where}: a position_source needs position_note_zh and position_note_en (how the "
+                          "position was made from it and how far off it may be)")
 
 
 def _geometry(spec: LayerSpec, where: str, feature: dict, built: dict):
@@ -147,6 +186,8 @@ def build_layer(spec: LayerSpec, built: dict[str, gpd.GeoDataFrame], path: Path 
         row = {k: props.get(k) for k in REQUIRED + OPTIONAL if k != "sources"}
         row["figures"] = json.dumps(props.get("figures") or [], ensure_ascii=False)
         row["source"] = json.dumps(props["sources"], ensure_ascii=False)
+        position = props.get("position_source")
+        row["position_source"] = None if position is None else json.dumps(position, ensure_ascii=False)
         rows.append(row)
     if not rows:
         raise SourceError(f"{path.name}: has no features")

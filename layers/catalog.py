@@ -42,6 +42,19 @@ ACCURACY: dict[str, dict[str, str]] = {
     "schematic": {"zh": "示意范围", "en": "schematic"},
 }
 
+#: What a feature's position comes from (``position_source.kind``), and the accuracy classes each
+#: kind allows (layers/data/README.md): only an official boundary itself is surveyed.
+POSITION_KINDS: dict[str, dict] = {
+    "official_boundary": {"zh": "官方边界数据", "en": "official boundary data",
+                          "accuracy": ("surveyed", "approximate")},
+    "public_poi": {"zh": "公开地图兴趣点", "en": "public map point of interest", "accuracy": ("approximate",)},
+    "gazetteer": {"zh": "地名录", "en": "gazetteer", "accuracy": ("approximate", "schematic")},
+    "address": {"zh": "公开页面中的地址", "en": "address in a cited page", "accuracy": ("approximate",)},
+    "none": {"zh": "未找到公开位置", "en": "no public position found", "accuracy": ("schematic",)},
+}
+#: The coordinate systems a position source may give its coordinates in.
+POSITION_CRS = ("GCJ-02", "WGS84")
+
 
 @dataclass(frozen=True)
 class Field:
@@ -76,6 +89,10 @@ FIELDS: tuple[Field, ...] = (
     Field("area_ha", "float", "面积(公顷)", "Area (ha)"),
     Field("area_mu", "float", "面积(亩)", "Area (mu)"),
     Field("length_km", "float", "长度(千米)", "Length (km)"),
+    # where the position comes from (added later: last, so a store's remembered sources stay a prefix)
+    Field("position_source", "json", "位置来源", "Position source"),
+    Field("position_note_zh", "str", "位置说明", "Position note (Chinese)"),
+    Field("position_note_en", "str", "英文位置说明", "Position note (English)"),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 #: The key of every feature (unique across the atlas), and the fields a name search looks in.

@@ -54,7 +54,7 @@ def _norm(props: dict | None, geom) -> tuple | None:
     out = []
     for name in catalog.FIELD_NAMES:
         value = _plain(props.get(name))
-        if isinstance(value, str) and name in ("figures", "source"):
+        if isinstance(value, str) and name in ("figures", "source", "position_source"):
             try:
                 value = json.loads(value)
             except ValueError:
@@ -108,7 +108,12 @@ def _encode(state: tuple | None):
 
 
 def _decode(value) -> tuple | None:
-    return None if value is None else (tuple(value["fields"]), shapely.from_wkb(value["wkb"]))
+    """A remembered state; one remembered before the catalog gained its last fields has them null."""
+    if value is None:
+        return None
+    fields = list(value["fields"])
+    fields += ["null"] * (len(catalog.FIELD_NAMES) - len(fields))
+    return tuple(fields), shapely.from_wkb(value["wkb"])
 
 
 def remember(store: Store, frames: dict[str, gpd.GeoDataFrame], kept: dict[str, dict] | None = None) -> None:
@@ -127,17 +132,22 @@ def apply(store: Store, frames: dict[str, gpd.GeoDataFrame], *, take_sources: bo
           fields=catalog.STORE_FIELDS, message: str = "sources applied (layers/data)") -> Report:
     """Bring the store's layers to the sources, keeping planners' edits (see the module's doc)."""
     report = Report()
+    declared = tuple(fields)  # (``fields`` is reused below for the names a merge changes)
     kept: dict[str, dict] = {}
     present = set(store.layers())
     for layer, frame in frames.items():
         if layer not in present:
             spec = catalog.get(layer)
             store.create_layer(layer, spec.geometry_type if spec else frame.geom_type.iloc[0],
-                               [f for f in fields if f.name != catalog.KEY], actor=ACTOR, message=message)
+                               [f for f in declared if f.name != catalog.KEY], actor=ACTOR, message=message)
             store.add(layer, frame, actor=ACTOR, message=message)
             report.layers_created.append(layer)
             report.added += list(frame[catalog.KEY])
             continue
+        have = {f.name for f in store.fields(layer)}
+        for missing in [f for f in declared if f.name not in have and f.name != catalog.KEY]:
+            # a store built before the catalog had this field (e.g. position_source): add it, empty
+            store.add_field(layer, missing, actor=ACTOR, message=message)
         source = _rows(frame)
         current = _rows(store.query(layer, Query()))
         keys = sorted(set(source) | set(current))

@@ -52,13 +52,29 @@
   var LAID_OUT = {};
   ['id', 'layer', 'name_zh', 'name_en', 'category', 'status', 'district', 'functional_area', 'year', 'date', 'figures',
    'area_m2', 'area_ha', 'area_mu', 'length_km', 'description_zh', 'description_en', 'source', 'sources', 'accuracy',
-   'accuracy_note_zh', 'accuracy_note_en'].forEach(function (name) { LAID_OUT[name] = true; });
+   'accuracy_note_zh', 'accuracy_note_en', 'position_source', 'position_note_zh', 'position_note_en']
+    .forEach(function (name) { LAID_OUT[name] = true; });
 
   function row(list, label, value) {
     if (value === null || value === undefined || value === '') { return; }
     Atlas.el('dt', null, label, list);
     var dd = Atlas.el('dd', null, null, list);
     if (value instanceof Node) { dd.appendChild(value); } else { dd.textContent = String(value); }
+  }
+
+  // where the position comes from (position_source: kind and reference) and how far off it may be;
+  // a tile's feature may carry it as JSON text
+  function positionSource(box, props, lang, vocab) {
+    var pos = props.position_source;
+    if (typeof pos === 'string') { try { pos = JSON.parse(pos); } catch (e) { pos = null; } }
+    var note = lang === 'en' ? (props.position_note_en || props.position_note_zh) : (props.position_note_zh || props.position_note_en);
+    if (!(pos && typeof pos === 'object') && !note) { return; }
+    var div = Atlas.el('div', 'atlas-popup-position', null, box);
+    var kind = pos && pos.kind ? (Atlas.label((vocab.position_kinds || {})[pos.kind]) || String(pos.kind)) : '';
+    if (pos && pos.kind) { div.setAttribute('data-position-kind', String(pos.kind)); }
+    Atlas.el('strong', null, Atlas.t('positionSource') + '：' + kind, div);
+    if (note) { Atlas.el('span', 'atlas-popup-position-note', ' ' + note, div); }
+    if (pos && pos.ref) { Atlas.el('div', 'atlas-popup-position-ref', String(pos.ref), div); }
   }
 
   Atlas.popupContent = function (feature, cfg) {
@@ -127,6 +143,7 @@
       var note = lang === 'en' ? (props.accuracy_note_en || props.accuracy_note_zh) : (props.accuracy_note_zh || props.accuracy_note_en);
       if (note) { Atlas.el('span', null, ' ' + note, acc); }
     }
+    positionSource(box, props, lang, vocab);
 
     var sources = Array.isArray(props.source) ? props.source : (Array.isArray(props.sources) ? props.sources : []);
     if (sources.length) {

@@ -36,7 +36,8 @@
   });
 
   // fields with long text or JSON: in the chooser, not shown at first
-  var HIDDEN = ['description_zh', 'description_en', 'accuracy_note_zh', 'accuracy_note_en', 'source', 'figures'];
+  var HIDDEN = ['description_zh', 'description_en', 'accuracy_note_zh', 'accuracy_note_en', 'source', 'figures',
+                'position_source', 'position_note_zh', 'position_note_en'];
   var DIGITS = {area_m2: 0, area_ha: 2, area_mu: 1, length_km: 3};
   var WIDTH = {id: 150, name_zh: 190, name_en: 190, description_zh: 260, description_en: 260, source: 220};
   // the store's types (/api/layers fields) where the config names only the field

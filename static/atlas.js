@@ -48,6 +48,7 @@
     description: ['说明', 'Description'],
     sources: ['来源', 'Sources'],
     accuracy: ['精度', 'Accuracy'],
+    positionSource: ['位置来源', 'Position source'],
     layer: ['图层', 'Layer'],
     ha: ['公顷', 'ha'],
     mu: ['亩', 'mu (亩)'],

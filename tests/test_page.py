@@ -64,8 +64,9 @@ def test_page_embeds_no_layer_data(client):
     for text in ("华夏城", "望岛河南路", "onerror", "alert(1)", "coordinates", "3767亩"):
         assert text not in html, text
     # the shell, the config and a tag a script (no feature in it): 29.9 KB before the statistics panel's
-    # and the attribute table's scripts and stylesheets
-    assert len(html.encode()) < 32_000
+    # and the attribute table's scripts and stylesheets; 33.2 KB with the three position fields of
+    # every layer (their names, titles and types in each layer's config) and their vocabulary
+    assert len(html.encode()) < 34_000
     config = page_config(html)
     assert [lay["id"] for lay in config["layers"]] == ["districts", "zones", "parks", "roads", "projects"]
     assert all(lay["mode"] == "whole" and lay["visible"] for lay in config["layers"])

@@ -178,7 +178,8 @@ def vocabulary() -> dict:
     """Everything the page's scripts name in words: the filters' values, accuracy classes, districts
     and functional areas (the page and the offline map alike)."""
     return {**filter_vocabulary(), "accuracy": catalog.ACCURACY, "districts": catalog.DISTRICTS,
-            "functional_areas": catalog.FUNCTIONAL_AREAS}
+            "functional_areas": catalog.FUNCTIONAL_AREAS,
+            "position_kinds": {k: {"zh": v["zh"], "en": v["en"]} for k, v in catalog.POSITION_KINDS.items()}}
 
 
 def filter_vocabulary() -> dict[str, dict[str, dict[str, str]]]:

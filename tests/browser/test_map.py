@@ -138,7 +138,9 @@ def palette_server(tmp_path_factory):
     sources = small_sources()
     for features in sources.values():
         for f in features:
-            f["properties"]["accuracy"] = POINT_ACCURACY.get(f["properties"]["id"], f["properties"]["accuracy"])
+            if f["properties"]["id"] in POINT_ACCURACY:  # set by hand: no position source to follow from
+                f["properties"]["accuracy"] = POINT_ACCURACY[f["properties"]["id"]]
+                f["properties"].pop("position_source", None)
     folder = tmp_path_factory.mktemp("atlas-palette")
     store = open_store(folder / "atlas.gpkg", key="id")
     builder.build(store, write_sources(folder / "sources", sources))
@@ -177,6 +179,12 @@ def test_hover_shows_tooltip_and_click_opens_the_right_popup(open_map):
     for part in ("华夏城", "Huaxia City", "景区", "运营中", "环翠区", "占地：3767亩", "华夏城的说明", "近似位置",
                  "测试数据", "公园与景区"):
         assert part in text, part
+    # where the position comes from, beside the accuracy note (zh first)
+    position = box.locator(".atlas-popup-position")
+    assert position.get_attribute("data-position-kind") == "public_poi"
+    assert position.locator("strong").inner_text() == "位置来源：公开地图兴趣点"
+    assert position.locator(".atlas-popup-position-note").inner_text().strip() == "测试位置：兴趣点换算而来，偏差约300米"
+    assert position.locator(".atlas-popup-position-ref").inner_text() == "测试兴趣点（高德）"
     box.locator(".atlas-popup-sources summary").click()
     assert "测试：华夏城。" in box.inner_text() and "test.txt" in box.inner_text()
     assert page.js("() => !!Atlas._highlight")  # the clicked feature is outlined
@@ -238,6 +246,9 @@ def test_hostile_names_are_shown_as_text_and_run_nothing(open_map):
     box = popup(page, "parks-hostile")
     assert box.locator("h3").inner_text() == HOSTILE_ZH
     assert box.locator(".atlas-popup-sub").inner_text() == HOSTILE_EN
+    # its position note and source reference too: text, not elements
+    assert box.locator(".atlas-popup-position-note").inner_text().strip() == HOSTILE_ZH
+    assert box.locator(".atlas-popup-position-ref").inner_text() == HOSTILE_ZH
     assert page.page.locator(".leaflet-popup img, .leaflet-tooltip img, .atlas-results img").count() == 0
     # the search lists it literally too
     page.page.fill(".atlas-search-input", "onerror")
@@ -371,6 +382,8 @@ def test_english_interface_and_labels(open_map):
     text = popup(page, "parks-huaxiacheng").inner_text()
     assert "Huaxia City" in text and "华夏城" in text and "scenic area" in text and "3767 mu (3767亩)" in text
     assert "About Huaxia City" in text and "operating" in text and "Huancui District" in text
+    assert "Position source：public map point of interest" in text and "test position: a converted POI, about 300 m off" in text
+    assert "测试位置" not in text  # the English note, not the Chinese one
 
 
 def test_language_toggle_keeps_the_view(open_map):

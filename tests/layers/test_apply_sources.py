@@ -67,3 +67,34 @@ def test_replace_writes_a_fresh_store(store, tmp_path):
     edits.update(store, "parks", "parks-huaxiacheng", {"properties": {"status": "completed"}}, if_match=str(v), actor="甲")
     _, report = builder.build(store, write_sources(tmp_path / "v1b"), replace=True)
     assert report is None and _props(store, "parks", "parks-huaxiacheng")["status"] == "operating"
+
+
+def test_a_store_built_before_the_position_fields_gets_them(tmp_path):
+    """A store (and its remembered sources) from before the catalog had position_source and its
+    notes: the rebuild adds the fields and brings the sources' positions in, keeping an edit."""
+    import json
+
+    from layers import catalog, sources as applier
+
+    old = [f for f in catalog.STORE_FIELDS if not f.name.startswith("position_")]
+    layers = builder.build_all(write_sources(tmp_path / "v1"))
+    frames = {k: v.drop(columns=["position_source", "position_note_zh", "position_note_en"]) for k, v in layers.items()}
+    store = open_store(tmp_path / "old.gpkg", key="id")
+    store.replace(frames, {name: old for name in frames})
+    applier.remember(store, layers)
+    document = store.document(applier.DOCUMENT)
+    for rows in document.values():  # remembered as the old catalog did: without the last three fields
+        for row in rows.values():
+            row["fields"] = row["fields"][:len(old)]
+    store.put_document(applier.DOCUMENT, document)
+    _, v = edits.versioned(store, "parks", "parks-huaxiacheng")
+    edits.update(store, "parks", "parks-huaxiacheng", {"properties": {"status": "completed"}, "message": "竣工"},
+                 if_match=str(v), actor="规划员甲")
+
+    counts, report = builder.build(store, write_sources(tmp_path / "v2"))
+    assert report.conflicts == [] and "parks-huaxiacheng" in report.updated
+    assert {"position_source", "position_note_zh", "position_note_en"} <= {f.name for f in store.fields("parks")}
+    park = _props(store, "parks", "parks-huaxiacheng")
+    position = park["position_source"]
+    assert (json.loads(position) if isinstance(position, str) else position)["kind"] == "public_poi"
+    assert park["position_note_zh"] == "测试位置：兴趣点换算而来，偏差约300米" and park["status"] == "completed"

@@ -25,6 +25,16 @@ def broken(layer, index, **changes):
     return sources
 
 
+POI = {"kind": "public_poi", "ref": "测试兴趣点", "crs": "GCJ-02", "coordinates": [122.0681, 37.4448],
+       "retrieved": "2026-12-01"}
+POSITIONED = {"position_source": POI, "position_note_zh": "测试位置", "position_note_en": "test position"}
+
+
+def positioned(**changes):
+    """The first park with a position source (a public POI), changed."""
+    return broken("parks", 0, **{**POSITIONED, **changes})
+
+
 BOWTIE = {"type": "MultiPolygon", "coordinates": [[[[122.0, 37.4], [122.1, 37.5], [122.1, 37.4], [122.0, 37.5], [122.0, 37.4]]]]}
 PROJECTED = {"type": "Point", "coordinates": [509000.0, 4152000.0]}
 
@@ -44,6 +54,19 @@ PROJECTED = {"type": "Point", "coordinates": [509000.0, 4152000.0]}
     (broken("parks", 0, geometry={"type": "LineString", "coordinates": [[122, 37], [122.1, 37.1]]}),
      InvalidGeometry, "holds Point"),
     (broken("parks", 0, geometry=None), InvalidGeometry, "has no geometry"),
+    (positioned(position_source={**POI, "kind": "osm"}), SourceError, "kind 'osm' is not one of"),
+    (positioned(position_source={**POI, "crs": None}), SourceError, "without their crs"),
+    (positioned(position_source={**POI, "crs": "BD-09"}), SourceError, "crs 'BD-09'"),
+    (positioned(position_source={**POI, "coordinates": [37.42, "122.11"]}), SourceError,
+     "must be [lon, lat]"),
+    (positioned(position_source={**POI, "retrieved": "去年"}), SourceError, "ISO date"),
+    (positioned(position_source={k: v for k, v in POI.items() if k != "ref"}), SourceError,
+     "exactly kind, ref"),
+    (positioned(accuracy="surveyed"), SourceError,
+     "accuracy 'surveyed' does not follow from a position source of kind 'public_poi'"),
+    (positioned(position_source={**POI, "kind": "none"}), SourceError,
+     "allowed: schematic"),
+    (positioned(position_note_en=""), SourceError, "needs position_note_zh and position_note_en"),
 ])
 def test_broken_sources_are_refused_with_what_to_fix(tmp_path, sources, error, needle):
     paths = write_sources(tmp_path / "src", sources)
@@ -51,6 +74,15 @@ def test_broken_sources_are_refused_with_what_to_fix(tmp_path, sources, error, n
         builder.build_all(paths)
     assert needle in err.value.detail
     assert ".geojson" in err.value.detail  # names the file
+
+
+def test_a_position_source_is_kept_with_its_notes(tmp_path):
+    layers = builder.build_all(write_sources(tmp_path / "src", positioned()))
+    row = layers["parks"].set_index("id").loc["parks-huaxiacheng"]
+    assert json.loads(row["position_source"]) == POI
+    assert (row["position_note_zh"], row["position_note_en"]) == ("测试位置", "test position")
+    other = layers["parks"].set_index("id").loc["parks-hostile"]  # a feature without one: empty, not refused
+    assert other[["position_source", "position_note_zh", "position_note_en"]].isna().all()
 
 
 def test_unparseable_file_and_foreign_crs(tmp_path):

