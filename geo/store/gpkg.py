@@ -29,7 +29,7 @@ from ..errors import InvalidParameter, NotFound, StoreError
 from ..files import pid_alive
 from . import gpkg_ddl as ddl
 from . import where as filters
-from .base import Field, LayerInfo, Query, Revision, Store, sort_order
+from .base import Field, LayerInfo, Query, Records, Revision, Store, sort_order
 from .common import CommonStore
 from .editing import SharedEdits, check_build
 from .gpkg_ddl import read_schema
@@ -37,7 +37,7 @@ from .gpkg_geom import intersects, spatial_test
 from .gpkg_log import GeoPackageLog
 from .gpkg_table import GeoPackageTable
 from .gpkg_rows import like_pattern, quote
-from .gpkg_rows import UNAVAILABLE as _UNAVAILABLE, rows_to_frame, to_arrow
+from .gpkg_rows import UNAVAILABLE as _UNAVAILABLE, rows_to_frame, rows_to_records, to_arrow
 
 log = logging.getLogger(__name__)
 
@@ -286,11 +286,22 @@ class GeoPackageStore(GeoPackageTable, GeoPackageLog, CommonStore, SharedEdits, 
     def query(self, layer: str, query: Query) -> gpd.GeoDataFrame:
         if query.as_of is not None:
             return self._asof_query(layer, query)
+        return rows_to_frame(*self._page(layer, query))
+
+    def records(self, layer: str, query: Query) -> Records:
+        """``query``'s rows as SQLite gives them, without a frame (the OGC writer's fast path: a
+        page of 1,000 spent a third of its time becoming a frame and plain values again)."""
+        if query.as_of is not None:
+            return super().records(layer, query)
+        return rows_to_records(*self._page(layer, query))
+
+    def _page(self, layer: str, query: Query) -> tuple[list[tuple], list[str], dict[str, str]]:
+        """(the rows of ``query``'s page: its columns' values, then the geometry blob; the columns;
+        the layer's field types)."""
         if sort_order(query, self.key) is not None:
-            return self._ordered_query(layer, query)
+            return self._ordered_rows(layer, query)
         sql, params, columns, meta = self._select(layer, query)
-        rows = self._run(f"reading {layer}", lambda con: con.execute(sql, params).fetchall())
-        return rows_to_frame(rows, columns, meta["fields"])
+        return self._run(f"reading {layer}", lambda con: con.execute(sql, params).fetchall()), columns, meta["fields"]
 
     def stream(self, layer: str, query: Query, *, chunk_size: int = 5000) -> Iterator[gpd.GeoDataFrame]:
         # one statement over one connection: SQLite reads one snapshot for its whole run, and a

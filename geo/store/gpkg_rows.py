@@ -13,7 +13,7 @@ import shapely
 from geopandas.array import from_shapely
 
 from ..errors import StoreError
-from .base import FIELD_TYPES, Field
+from .base import FIELD_TYPES, Field, Records
 
 _ARROW = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
           "date": pa.date32(), "json": pa.json_(pa.string())}
@@ -43,6 +43,17 @@ def rows_to_frame(rows: list[tuple], columns: list[str], types: dict[str, str], 
     # small page's frame otherwise goes into parsing "EPSG:4326" and wrapping the array again
     data["geometry"] = gpd.GeoSeries(from_shapely(geometry, crs=WGS84))
     return gpd.GeoDataFrame(data, geometry="geometry")
+
+
+def rows_to_records(rows: list[tuple], columns: list[str], types: dict[str, str], *, gpkg: bool = True) -> Records:
+    """Rows of (attributes…, geometry blob) as ``Records``: the values as SQLite gives them (a
+    boolean as True/False, not 0/1), the geometries decoded at once."""
+    flags = [i for i, c in enumerate(columns) if types[c] == "bool"]
+    values = [r[:-1] for r in rows]
+    if flags:
+        values = [tuple(bool(v) if i in flags and v is not None else v for i, v in enumerate(r)) for r in values]
+    blobs = [wkb(r[-1]) for r in rows] if gpkg else [r[-1] for r in rows]
+    return Records(tuple(columns), values, shapely.from_wkb(np.array(blobs, dtype=object)))
 
 
 def attribute_columns(columns: Sequence[str], values: Sequence[Sequence], types: dict[str, str]) -> dict:

@@ -137,14 +137,14 @@ class GeoPackageTable:
             return rows
         return self._run(what, read)
 
-    def _ordered_query(self, layer: str, query: Query):
+    def _ordered_rows(self, layer: str, query: Query) -> tuple[list[tuple], list[str], dict[str, str]]:
         meta = self._layer(layer)
         order = self._order_of(layer, meta, query)
         columns = self._columns(layer, meta, query)
         cols = ", ".join([*(f"t.{_q(c)}" for c in columns), f"t.{_q(meta['geom'])}"])
         rows = self._read_runs(f"reading {layer}", self._statements(layer, meta, query, order, cols),
                                query.limit, query.offset)
-        return rows_to_frame(rows, columns, meta["fields"])
+        return rows, columns, meta["fields"]
 
     def _ordered_stream(self, layer: str, query: Query, chunk_size: int):
         meta = self._layer(layer)
