@@ -13,10 +13,11 @@ accounts and jobs alone), made on first use by the app.
 - ``files(kind, id, name, seq, data)``: a task's files (an export's result, an upload's file) as
   chunks of at most ``CHUNK`` bytes, written and read one chunk at a time (``pgfiles``).
 
-Connections come from a pool of the app's own (``geo.store.pg_conn``: autocommit, the store's
-statement timeout and pool sizes), whose connections have the app's schema first on their search
-path: SQL names its tables bare, and a read of one statement is one round trip (no BEGIN, SET,
-COMMIT around it), which matters for the accounts' check on every request.
+Connections come from the store's pool (``geo.store.pg_conn``: autocommit, its statement timeout).
+The first time the app takes one, it puts the app's schema first on that connection's search path
+(``SET``, for the connection's life; the store's own statements name their schema, so they are not
+affected): SQL names the app's tables bare, and a read of one statement is one round trip (no
+BEGIN, SET LOCAL, COMMIT around it), which matters for the accounts' check on every request.
 """
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from geo.errors import ConfigError, StoreError
 from geo.store.pg_conn import connection, pool, store_error
@@ -75,10 +75,6 @@ class AppDatabase:
                               "shorter schema= in ATLAS_STORE")
         self.conninfo, self.options = conninfo, options
         self.schema = f"{store_schema}_app"
-        # the schema's name is checked (lower-case letters, digits, '_': geo.store.pg_conn.parse_url),
-        # so it needs no quoting in the connection's options
-        given = conninfo_to_dict(conninfo).get("options", "")
-        self.app_conninfo = make_conninfo(conninfo, options=f"{given} -c search_path={self.schema},public".strip())
         #: a number naming this schema for advisory locks (the same in every process)
         self.lock_key = zlib.crc32(self.schema.encode()) & 0x7FFFFFFF
         self._created = False
@@ -96,11 +92,22 @@ class AppDatabase:
     def t(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)
 
+    @contextmanager
     def connection(self, what: str):
         """A pooled autocommit connection, the app's schema first on its search path (each statement
         its own transaction); a psycopg failure is a StoreError (its detail logged)."""
         self.create()
-        return connection(self.app_conninfo, self.options, what, self.schema)
+        with connection(self.conninfo, self.options, what, self.schema) as con:
+            if getattr(con, "_atlas_app_schema", None) != self.schema:  # once a connection (a schema)
+                con.execute(sql.SQL("SET search_path = {}, public").format(sql.Identifier(self.schema)))
+                con._atlas_app_schema = self.schema
+            # the app's statements name tables bare: never prepared, so that one prepared over another
+            # app schema's tables (a connection of the pool that served one before) is never reused
+            threshold, con.prepare_threshold = con.prepare_threshold, None
+            try:
+                yield con
+            finally:
+                con.prepare_threshold = threshold
 
     @contextmanager
     def transaction(self, what: str, *, lock: int | None = None):
@@ -118,7 +125,7 @@ class AppDatabase:
         import psycopg
 
         try:
-            with pool(self.app_conninfo, self.options).connection() as con, con.transaction():
+            with pool(self.conninfo, self.options).connection() as con, con.transaction():
                 con.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
                 con.execute(sql.SQL(DDL).format(s=sql.Identifier(self.schema)))
         except psycopg.Error as exc:

@@ -112,3 +112,20 @@ def test_hidden_layers_beside_a_geopackage_store_are_read_on_their_own(database,
     book = _book(database)
     book.set_hidden("parks", True, by="test")
     assert book.hidden_layers(open_store(tmp_path / "atlas.gpkg", key="id")) == {"parks"}
+
+
+def test_two_app_schemas_on_one_connection_keep_apart():
+    """Two atlases in one database and process share the pool; with one connection, each read of
+    one runs on the connection the other used last (its search path set over again, none of the
+    statements prepared for the other's tables reused): each sees its own hidden layers, however
+    often (psycopg prepares a statement run five times)."""
+    books = []
+    for _ in range(2):
+        conninfo, options = parse_url(pg.fresh_url(pool_max=1))
+        books.append(_book(AppDatabase(conninfo, options, options["schema"])))
+    books[0].set_hidden("parks", True, by="test")
+    books[1].set_hidden("roads", True, by="test")
+    for _ in range(8):
+        assert books[0].hidden_layers() == {"parks"}
+        assert books[1].hidden_layers() == {"roads"}
+        assert books[0].tokens() == [] and books[1].tokens() == []
