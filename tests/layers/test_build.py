@@ -81,7 +81,7 @@ def test_a_position_source_is_kept_with_its_notes(tmp_path):
     row = layers["parks"].set_index("id").loc["parks-huaxiacheng"]
     assert json.loads(row["position_source"]) == POI
     assert (row["position_note_zh"], row["position_note_en"]) == ("测试位置", "test position")
-    other = layers["parks"].set_index("id").loc["parks-hostile"]  # a feature without one: empty, not refused
+    other = layers["roads"].set_index("id").loc["roads-wangdaohenan"]  # a feature without one: empty, not refused
     assert other[["position_source", "position_note_zh", "position_note_en"]].isna().all()
 
 
