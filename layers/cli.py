@@ -245,7 +245,7 @@ def overlay_main(argv: list[str] | None = None) -> int:
                               "table": opts.table, "lang": opts.lang}.items() if v}
 
     def run(store, fmt):
-        _, lang, table, result = spatial_answer.overlay_request(store, {**args, "format": fmt})
+        _, lang, table, result = spatial_answer.overlay_request(store, {**args, "format": fmt}, at_most=None)
         if fmt == "geojson":
             return result, spatial_answer.overlay_geojson(result)
         if opts.format == "table" and not opts.table:

@@ -68,6 +68,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "INFO", "the log level (one line a request at INFO)", choices=LOG_LEVELS),
     Setting("PROXY_FIX", 0, "reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host/-Prefix "
             "headers are trusted (1 behind nginx; 0 when served directly)", 0, 5),
+    Setting("OVERLAY_MAX", 200_000, "the most features a side of an overlay asked over the web may select "
+            "(the command line has no limit)", 1, 100_000_000),
     Setting("IMPORT_MAX_MB", 512, "the largest file (MB) an import accepts, and what its zip may unpack to", 1, 100_000),
     Setting("IMPORT_MAX_FEATURES", 1_000_000, "the most features one import may bring in", 1, 100_000_000),
     Setting("IMPORT_JOBS", 2, "imports that may be inspected or written at once (more are refused with 429)", 1, 32),

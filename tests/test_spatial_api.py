@@ -150,3 +150,25 @@ def test_commands(spatial_app):
     assert json.loads(found.stdout) == json.loads(json.dumps(expected))
     bad = runner.invoke(args=["query", "--layers", "works", "--feature", "spots:P1", "--distance", "-1"])
     assert bad.exit_code == 2 and "distance_m" in bad.output
+
+
+def test_an_overlay_too_big_for_the_web_is_refused_before_anything_is_read(spatial_app, tmp_path):
+    """ATLAS_OVERLAY_MAX: a side selecting more features is a 400 naming that side and how to
+    narrow it (its filters) or where to run it whole (the command line, which has no limit)."""
+    import shutil
+
+    _, store = spatial_app
+    (tmp_path / "small-limit").mkdir()
+    shutil.copy(store.path, tmp_path / "small-limit" / "atlas.gpkg")
+    app = make_app(None, tmp_path / "small-limit", OVERLAY_MAX=5)
+    client = app.test_client()
+    refused = client.get("/api/overlay", query_string={"left": "works", "right": "zoning"})
+    body = refused.get_json()
+    assert refused.status_code == 400 and body["parameter"] == "left"
+    assert "more than 5 features" in body["detail"] and "left_district" in body["detail"]
+    assert "flask --app server overlay" in body["detail"]
+    assert client.get("/api/overlay", query_string={"left": "zoning", "right": "zoning"}).status_code == 200
+    from layers.analysis import spatial_answer
+
+    whole = spatial_answer.overlay_request(store, {"left": "works", "right": "zoning"}, at_most=None)[3]
+    assert whole["totals"]["left_count"] == 8

@@ -22,7 +22,7 @@ from geo.errors import InvalidParameter
 from geo.measure import MEASURE_CRS, raw_measures
 from geo.store import Store
 
-from .spatial import _rounded, attributes, check_filters, cut, measured, parse_layers, read, share
+from .spatial import _rounded, attributes, check_filters, count, cut, measured, parse_layers, read, share
 from .stats import _title, values
 
 RULE = {
@@ -35,6 +35,22 @@ RULE = {
           "count once); left features meeting no right feature are listed as outside. Touching edges "
           "do not count; 1 mu = 10000/15 m².",
 }
+
+
+#: The most features a side of an overlay asked over the web may have (every pair is listed and
+#: each side is held in memory: 1,000,000 features would take the server's memory for minutes);
+#: the command line (``flask overlay``) has no limit.
+MAX_OVERLAID = 200_000
+
+
+def _check_size(store: Store, side: str, layer: str, filters: Mapping, at_most: int) -> None:
+    n = count(store, layer, filters, at_most=at_most)
+    if n > at_most:
+        raise InvalidParameter(
+            f"{side}={layer} selects more than {at_most:,} features, the most an overlay over the web takes a side; "
+            f"narrow it with {side}_district, {side}_category or {side}_status, or run it on the server "
+            f"(flask --app server overlay --{side} {layer} …), which has no limit "
+            f"(叠加要素过多：请用筛选条件缩小范围，或在服务器上用命令行运行)", parameter=side)
 
 
 def _load(store: Store, layer: str, filters: Mapping):
@@ -65,22 +81,23 @@ def _unions(groups: np.ndarray, parts: np.ndarray, dims: np.ndarray, n: int) -> 
 
 def _sided(side: str, fn, *args):
     """``fn(*args)`` for one side: a filter at fault is named as the API names it (``left_district``);
-    ``as_of``, common to both sides, keeps its name."""
+    ``as_of``, common to both sides, and the side itself (``left``) keep their names."""
     try:
         return fn(*args)
     except InvalidParameter as exc:
-        if exc.parameter is not None and exc.parameter != "as_of" and not exc.parameter.startswith(f"{side}_"):
+        if exc.parameter not in (None, "as_of", side) and not exc.parameter.startswith(f"{side}_"):
             exc.parameter = f"{side}_{exc.parameter}"
         raise
 
 
 def overlay(store: Store, left: str, right: str, *, left_filters: Mapping | None = None,
-            right_filters: Mapping | None = None, geometry: bool = False) -> dict:
+            right_filters: Mapping | None = None, geometry: bool = False, at_most: int | None = None) -> dict:
     """``pairs`` (left feature, right feature, the intersection's measures, its share of the left
     feature), ``covered`` (per right feature: its area, the union of the left parts in it, the
     share covered, how many left features), ``outside`` (left features in no right feature) and
     ``totals``. ``geometry``: pairs carry their intersection, outside features their shape
-    (GeoJSON, WGS84)."""
+    (GeoJSON, WGS84). ``at_most``: the most features a side may select (InvalidParameter beyond,
+    counted before anything is read); None: no limit."""
     left = parse_layers(store, [left] if isinstance(left, str) else left, "left")
     right = parse_layers(store, [right] if isinstance(right, str) else right, "right")
     if len(left) != 1 or len(right) != 1:
@@ -88,6 +105,9 @@ def overlay(store: Store, left: str, right: str, *, left_filters: Mapping | None
     left, right = left[0], right[0]
     left_filters = _sided("left", check_filters, left_filters)
     right_filters = _sided("right", check_filters, right_filters)
+    if at_most is not None:
+        _sided("left", _check_size, store, "left", left, left_filters, at_most)
+        _sided("right", _check_size, store, "right", right, right_filters, at_most)
     lf, lg = _sided("left", _load, store, left, left_filters)
     rf, rg = _sided("right", _load, store, right, right_filters)
     rdims = shapely.get_dimensions(rg)

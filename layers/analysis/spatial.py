@@ -231,6 +231,14 @@ def read(store: Store, layer: str, filters: Mapping, bbox=None, chunk_size: int 
         yield chunk, projected_valid(chunk.geometry.values)
 
 
+def count(store: Store, layer: str, filters: Mapping, *, at_most: int | None = None) -> int:
+    """How many features of ``layer`` the filters select (as ``read`` reads them); with ``at_most``,
+    an answer above it may stand for "more than ``at_most``" (``Store.count``)."""
+    names = [f.name for f in store.fields(layer)]
+    query, _ = layer_query(layer, names, filters, default_limit=None, max_limit=1)
+    return store.count(layer, replace(query, limit=None, offset=0), at_most=at_most)
+
+
 def measured(area_m2: float, length_m: float) -> dict:
     return {k: v for k, v in values(0, area_m2, length_m).items() if k not in ("count", "area_km2")}
 

@@ -11,7 +11,7 @@ import orjson
 from geo.errors import InvalidParameter
 from geo.store import Store
 
-from .overlay import overlay
+from .overlay import MAX_OVERLAID, overlay
 from .spatial import FILTER_PARAMS, region, within
 from .tables import LANGS, csv_bytes
 
@@ -73,8 +73,9 @@ def query(store: Store, body: Mapping) -> tuple[str, str, dict]:
     return fmt, lang, result
 
 
-def overlay_request(store: Store, args: Mapping) -> tuple[str, str, str, dict]:
-    """(format, lang, table, the answer) of ``GET /api/overlay``'s parameters."""
+def overlay_request(store: Store, args: Mapping, *, at_most: int | None = MAX_OVERLAID) -> tuple[str, str, str, dict]:
+    """(format, lang, table, the answer) of ``GET /api/overlay``'s parameters; ``at_most``: the most
+    features a side may select (the command line passes None)."""
     fmt, lang = _common(args, OVERLAY_PARAMS)
     table = args.get("table") or "pairs"
     if table not in TABLES:
@@ -87,7 +88,7 @@ def overlay_request(store: Store, args: Mapping) -> tuple[str, str, str, dict]:
         for filters in sides.values():
             filters["as_of"] = args["as_of"]
     result = overlay(store, args["left"].strip(), args["right"].strip(), left_filters=sides["left"],
-                     right_filters=sides["right"], geometry=fmt == "geojson")
+                     right_filters=sides["right"], geometry=fmt == "geojson", at_most=at_most)
     return fmt, lang, table, result
 
 

@@ -43,7 +43,8 @@ def query():
 @bp.get("/overlay")
 def overlay():
     """Which left features lie in which right areas, the area covered, the features outside."""
-    fmt, lang, table, result = answer.overlay_request(auth.readable_store(), request.args)
+    fmt, lang, table, result = answer.overlay_request(auth.readable_store(), request.args,
+                                                      at_most=current_app.config["OVERLAY_MAX"])
     if fmt == "json":
         return jsonify(result)
     sides = (result["left"]["layer"], result["right"]["layer"])

@@ -21,7 +21,7 @@ def test_defaults_and_typed_overrides():
         "BASEMAPS": "", "BASEMAP_DIR": "", "INTERNET_BASEMAPS": 1,
         "LOG_LEVEL": "INFO",
         "PROXY_FIX": 0,
-        "IMPORT_MAX_MB": 512,
+        "OVERLAY_MAX": 200_000, "IMPORT_MAX_MB": 512,
         "IMPORT_MAX_FEATURES": 1_000_000, "IMPORT_JOBS": 2,
         "ACCOUNTS": "",  # accounts.sqlite beside the store
         "ANONYMOUS": "VIEW",
