@@ -301,16 +301,21 @@
       setState('loading');
       say(Atlas.t('anLoading'));
       Atlas.busy(+1);
-      Promise.all([an.post(url, req.body).then(function (r) { return r.json(); }),
-                   an.post(url, L.extend({format: 'geojson'}, req.body)).then(function (r) { return r.json(); })])
-        .then(function (got) {
-          var answer = got[0], fc = got[1], parts = {};
+      // one request: the answer's features carry their part inside (geometry: true)
+      an.post(url, L.extend({geometry: true}, req.body)).then(function (r) { return r.json(); })
+        .then(function (answer) {
+          var parts = {}, inside = [];
           state.body = req.body;
           state.answer = answer;
           an.show('preview', null);
           an.show('region', an.geo(answer.region, REGION_STYLE), true);
-          var inside = fc.features.filter(function (f) { return f.properties.kind === 'inside'; });
-          inside.forEach(function (f) { parts[f.properties.layer + '\u0000' + f.id] = f; });
+          Object.keys(answer.layers).forEach(function (layer) {
+            answer.layers[layer].features.forEach(function (record) {
+              var f = {type: 'Feature', id: record.id, geometry: record.geometry, properties: {layer: layer}};
+              inside.push(f);
+              parts[layer + '\u0000' + record.id] = f;
+            });
+          });
           an.show('found', an.geo({type: 'FeatureCollection', features: inside}, FOUND_STYLE));
           list(answer, parts);
           panel.setAttribute('data-query', JSON.stringify(req.body));

@@ -172,3 +172,17 @@ def test_an_overlay_too_big_for_the_web_is_refused_before_anything_is_read(spati
 
     whole = spatial_answer.overlay_request(store, {"left": "works", "right": "zoning"}, at_most=None)[3]
     assert whole["totals"]["left_count"] == 8
+
+
+def test_a_json_query_with_geometry_carries_each_part_inside(spatial_app, api):
+    """geometry: true (the page's one request): the JSON answer's features carry the part inside,
+    the same shapes as format=geojson gives; without it, none."""
+    body = {"layers": ["works"], "feature": {"layer": "zoning", "id": "Z1"}}
+    plain = api.post("/api/query", json=body).get_json()
+    assert all("geometry" not in f for f in plain["layers"]["works"]["features"])
+    shaped = api.post("/api/query", json={**body, "geometry": True}).get_json()
+    fc = api.post("/api/query", json={**body, "format": "geojson"}).get_json()
+    by_id = {f["id"]: f["geometry"] for f in fc["features"] if f["properties"]["kind"] == "inside"}
+    assert {f["id"]: f["geometry"] for f in shaped["layers"]["works"]["features"]} == by_id and by_id
+    bad = api.post("/api/query", json={**body, "geometry": "yes"})
+    assert bad.status_code == 400 and bad.get_json()["parameter"] == "geometry"

@@ -16,7 +16,8 @@ from .spatial import FILTER_PARAMS, region, within
 from .tables import LANGS, csv_bytes
 
 FORMATS = {"json": "application/json", "geojson": "application/geo+json", "csv": "text/csv; charset=utf-8"}
-QUERY_PARAMS = ("layers", "polygon", "feature", "distance_m", "predicate", "repair", "format", "lang", *FILTER_PARAMS)
+QUERY_PARAMS = ("layers", "polygon", "feature", "distance_m", "predicate", "repair", "geometry", "format", "lang",
+                *FILTER_PARAMS)
 TABLES = ("pairs", "covered", "outside")
 OVERLAY_PARAMS = ("left", "right", "format", "lang", "table", "as_of",
                   *[f"{side}_{f}" for side in ("left", "right") for f in FILTER_PARAMS if f != "as_of"])
@@ -49,7 +50,8 @@ def _flag(value, name: str) -> bool:
 
 def query(store: Store, body: Mapping) -> tuple[str, str, dict]:
     """(format, lang, the answer) of a query body: {"layers", "polygon" | "feature": {"layer",
-    "id"}, "distance_m", "predicate", "repair", filters…}."""
+    "id"}, "distance_m", "predicate", "repair", "geometry", filters…}; ``geometry`` true: the JSON
+    answer's features carry their part inside (the page draws them from the one answer)."""
     if not isinstance(body, Mapping):
         raise InvalidParameter("the query is a JSON object: {\"layers\": [...], \"polygon\": {...} or \"feature\": "
                                "{\"layer\", \"id\"}, \"distance_m\": 0}", parameter="body")
@@ -69,7 +71,7 @@ def query(store: Store, body: Mapping) -> tuple[str, str, dict]:
     where = region(store, polygon=body.get("polygon"), feature=feature, distance_m=body.get("distance_m", 0),
                    repair=_flag(body.get("repair"), "repair"), as_of=as_of)
     result = within(store, body["layers"], where, predicate=body.get("predicate") or "intersects", filters=filters,
-                    geometry=fmt == "geojson")
+                    geometry=fmt == "geojson" or _flag(body.get("geometry"), "geometry"))
     return fmt, lang, result
 
 

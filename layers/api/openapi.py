@@ -216,6 +216,7 @@ def _paths(layers: Sequence[str], settings: Mapping) -> dict:
                 "feature": obj({"layer": string(), "id": string()}, ["layer", "id"]),
                 "distance_m": {"type": "number", "minimum": 0, "maximum": spatial.MAX_DISTANCE_M},
                 "predicate": enum(spatial.PREDICATES, "intersects"), "repair": {"type": "boolean"},
+                "geometry": {"type": "boolean", "description": "each feature with its part inside (GeoJSON)"},
                 "format": enum(list(spatial_answer.FORMATS), "json"), "lang": enum(LANGS, "zh"),
                 **spatial_filters}, ["layers"])),
             security=ANYONE_WRITES, errors=(400, 401, 403, 404, 415), op_id="query")},

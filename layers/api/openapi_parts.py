@@ -179,7 +179,7 @@ def schemas(layers: Sequence[str]) -> dict:
                                "default_format": enum(list(EXPORT_FORMATS)), "direct_max": {"type": "integer"}},
                               ["formats", "crs", "layers", "parameters", "default_format", "direct_max"]),
         "ExportJob": job,
-        "Query": obj({"region": ref("Feature"), "predicate": enum(spatial.PREDICATES), "layers": {"type": "array"}},
+        "Query": obj({"region": ref("Feature"), "predicate": enum(spatial.PREDICATES), "layers": {"type": "object"}},
                       ["region", "predicate", "layers"]),
         "Overlay": obj({"left": obj({"layer": string()}, ["layer"]), "right": obj({"layer": string()}, ["layer"])},
                         ["left", "right"]),

@@ -84,8 +84,14 @@ def open_panel(page):
 
 
 def run_query(page) -> dict:
+    """Run the query; the page asks it once (its features come with their parts inside)."""
+    sent = []
+    watch = lambda r: sent.append(r.post_data_json) if r.url.endswith("/api/query") and r.method == "POST" else None
+    page.page.on("request", watch)
     page.page.click(".atlas-analysis-run")
     page.page.wait_for_selector(".atlas-analysis[data-query-state=ready]", timeout=10_000)
+    page.page.remove_listener("request", watch)
+    assert len(sent) == 1 and sent[0]["geometry"] is True and "format" not in sent[0], sent
     return json.loads(page.page.get_attribute(".atlas-analysis", "data-query"))
 
 
