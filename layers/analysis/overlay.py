@@ -37,12 +37,6 @@ RULE = {
 }
 
 
-#: The most features a side of an overlay asked over the web may have (every pair is listed and
-#: each side is held in memory: 1,000,000 features would take the server's memory for minutes);
-#: the command line (``flask overlay``) has no limit.
-MAX_OVERLAID = 200_000
-
-
 def _check_size(store: Store, side: str, layer: str, filters: Mapping, at_most: int) -> None:
     n = count(store, layer, filters, at_most=at_most)
     if n > at_most:

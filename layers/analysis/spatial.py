@@ -223,20 +223,22 @@ def check_filters(filters: Mapping | None) -> dict:
 def read(store: Store, layer: str, filters: Mapping, bbox=None, chunk_size: int = CHUNK_SIZE):
     """The features of ``layer`` the filters select (in the bounding box ``bbox``), chunk by chunk:
     (frame, shapes in EPSG:4550, valid)."""
-    names = [f.name for f in store.fields(layer)]
-    query, _ = layer_query(layer, names, filters, default_limit=None, max_limit=1)
-    columns = tuple(c for c in (catalog.KEY, *ATTRIBUTES) if c in names)
-    query = replace(query, limit=None, offset=0, columns=columns, bbox=bbox)
-    for chunk in store.stream(layer, query, chunk_size=chunk_size):
+    query = _selection(store, layer, filters)
+    columns = tuple(c for c in (catalog.KEY, *ATTRIBUTES) if c in {f.name for f in store.fields(layer)})
+    for chunk in store.stream(layer, replace(query, columns=columns, bbox=bbox), chunk_size=chunk_size):
         yield chunk, projected_valid(chunk.geometry.values)
 
 
+def _selection(store: Store, layer: str, filters: Mapping) -> Query:
+    """The query of every feature of ``layer`` the filters select (no page)."""
+    query, _ = layer_query(layer, [f.name for f in store.fields(layer)], filters, default_limit=None, max_limit=1)
+    return replace(query, limit=None, offset=0)
+
+
 def count(store: Store, layer: str, filters: Mapping, *, at_most: int | None = None) -> int:
-    """How many features of ``layer`` the filters select (as ``read`` reads them); with ``at_most``,
+    """How many features of ``layer`` the filters select (those ``read`` reads); with ``at_most``,
     an answer above it may stand for "more than ``at_most``" (``Store.count``)."""
-    names = [f.name for f in store.fields(layer)]
-    query, _ = layer_query(layer, names, filters, default_limit=None, max_limit=1)
-    return store.count(layer, replace(query, limit=None, offset=0), at_most=at_most)
+    return store.count(layer, _selection(store, layer, filters), at_most=at_most)
 
 
 def measured(area_m2: float, length_m: float) -> dict:

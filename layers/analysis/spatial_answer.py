@@ -11,7 +11,7 @@ import orjson
 from geo.errors import InvalidParameter
 from geo.store import Store
 
-from .overlay import MAX_OVERLAID, overlay
+from .overlay import overlay
 from .spatial import FILTER_PARAMS, region, within
 from .tables import LANGS, csv_bytes
 
@@ -75,9 +75,10 @@ def query(store: Store, body: Mapping) -> tuple[str, str, dict]:
     return fmt, lang, result
 
 
-def overlay_request(store: Store, args: Mapping, *, at_most: int | None = MAX_OVERLAID) -> tuple[str, str, str, dict]:
+def overlay_request(store: Store, args: Mapping, *, at_most: int | None) -> tuple[str, str, str, dict]:
     """(format, lang, table, the answer) of ``GET /api/overlay``'s parameters; ``at_most``: the most
-    features a side may select (the command line passes None)."""
+    features a side may select (the web: ATLAS_OVERLAY_MAX, each side held in memory and every pair
+    listed; the command line: None)."""
     fmt, lang = _common(args, OVERLAY_PARAMS)
     table = args.get("table") or "pairs"
     if table not in TABLES:

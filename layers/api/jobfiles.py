@@ -118,6 +118,19 @@ def write_state(job_dir: Path, state: dict, *, sync: bool = False) -> None:
         raise
 
 
+def save_own(job_dir: Path, state: dict, ttl: float, *, sync: bool = False, same: tuple[str, ...] = ("pid",)) -> bool:
+    """A runner's write of ``state`` (its times renewed), kept only while the task on disk is still
+    its own: running, with the same ``same`` fields (the process; an upload's start too); False
+    when someone declared it interrupted meanwhile."""
+    on_disk = read_state(job_dir)
+    if on_disk is None or on_disk["state"] != "running" or any(on_disk.get(k) != state[k] for k in same):
+        return False
+    now = time.time()
+    state["updated"], state["expires"] = iso(now), iso(now + ttl)
+    write_state(job_dir, state, sync=sync)
+    return True
+
+
 def partial_files(job_dir: Path) -> list[Path]:
     """What a job that did not finish leaves: export's temporary folders, a moved result, state
     temporaries."""

@@ -41,7 +41,7 @@ from geo.store import Store
 from .export import export, plan_export, size
 from .jobfiles import (
     JOB_ID, exclusive, HOST, RESULT_FILE, TMP_PREFIX, new_folder, still_dead,
-    iso, newest_mtime, partial_files, read_state, remove, runner_alive, running_ids, ts, write_state,
+    iso, newest_mtime, partial_files, read_state, remove, runner_alive, running_ids, save_own, ts, write_state,
 )
 
 
@@ -278,13 +278,7 @@ class Jobs:
     def _save_own(self, job, state: dict, *, sync: bool = False) -> bool:
         """The runner's write: ``state`` (its times renewed) kept if the job is still its own
         (running, by this process); False when another process declared it interrupted."""
-        on_disk = read_state(job)
-        if on_disk is None or on_disk["state"] != "running" or on_disk.get("pid") != state["pid"]:
-            return False
-        now = time.time()
-        state["updated"], state["expires"] = iso(now), iso(now + self.ttl)
-        write_state(job, state, sync=sync)
-        return True
+        return save_own(job, state, self.ttl, sync=sync)
 
     def _forget(self, job) -> None:
         shutil.rmtree(job, ignore_errors=True)

@@ -70,15 +70,11 @@ class PgJobs(Jobs):
     def _forget(self, job: PgJob) -> None:
         self.tasks.delete(job.name)
 
-    def _live(self, job: PgJob, state, now: float) -> bool:
-        with _LOCK:
-            thread = _THREADS.get(str(job))
-        return self.tasks.alive(state, thread, self.stale_after)
+    def _live(self, job: PgJob, state: dict, now: float) -> bool:
+        return self.tasks.live(job, state, _THREADS, _LOCK, self.stale_after)
 
     def _running_ids(self) -> list[str]:
-        now = time.time()
-        return [s["id"] for s in self.tasks.all()
-                if s.get("state") == "running" and self._live(self._job_dir(s["id"]), s, now)]
+        return self.tasks.running_ids(_THREADS, _LOCK, self.stale_after)
 
     def _workdir(self, job: PgJob) -> Path:
         folder = self.folder / job.name

@@ -51,6 +51,7 @@ from ..api.jobfiles import (
     still_dead,
     runner_alive,
     running_ids,
+    save_own,
     ts,
     write_state,
 )
@@ -371,14 +372,7 @@ class Uploads:
     def _save_own(self, folder, state: dict, *, sync: bool = False) -> bool:
         """The task's write, kept only while the task is still its own (running, this process,
         this start); False when someone declared it interrupted."""
-        on_disk = read_state(folder)
-        if (on_disk is None or on_disk["state"] != "running" or on_disk.get("pid") != state["pid"]
-                or on_disk.get("started") != state["started"]):
-            return False
-        now = time.time()
-        state["updated"], state["expires"] = iso(now), iso(now + self.ttl)
-        write_state(folder, state, sync=sync)
-        return True
+        return save_own(folder, state, self.ttl, sync=sync, same=("pid", "started"))
 
     def _forget(self, folder) -> None:
         shutil.rmtree(folder, ignore_errors=True)

@@ -62,14 +62,10 @@ class PgUploads(Uploads):
         shutil.rmtree(self.folder / upload.name, ignore_errors=True)
 
     def _live(self, upload: PgUpload, state: dict, now: float) -> bool:
-        with _LOCK:
-            thread = _THREADS.get(str(upload))
-        return self.tasks.alive(state, thread, self.stale_after)
+        return self.tasks.live(upload, state, _THREADS, _LOCK, self.stale_after)
 
     def _running_ids(self) -> list[str]:
-        now = time.time()
-        return [s["id"] for s in self.tasks.all()
-                if s.get("state") == "running" and self._live(self._folder(s["id"]), s, now)]
+        return self.tasks.running_ids(_THREADS, _LOCK, self.stale_after)
 
     def _exclusive(self):
         return Exclusive(self.tasks, _LOCK)

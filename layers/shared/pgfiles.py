@@ -114,6 +114,18 @@ class Tasks:
         age = state.get("age")
         return age is not None and age <= stale_after
 
+    def live(self, ref, state: dict, threads, lock, stale_after: float) -> bool:
+        """``alive`` for the task of ``ref``, its thread (if this process runs it) looked up in
+        ``threads`` under ``lock``."""
+        with lock:
+            thread = threads.get(str(ref))
+        return self.alive(state, thread, stale_after)
+
+    def running_ids(self, threads, lock, stale_after: float) -> list[str]:
+        """The ids of this kind's tasks being run now, by this process or another server."""
+        return [s["id"] for s in self.all()
+                if s.get("state") == "running" and self.live(self.ref(s["id"]), s, threads, lock, stale_after)]
+
     @contextmanager
     def exclusive(self):
         """Starts of this kind serialised over every app server (a session advisory lock)."""

@@ -187,9 +187,17 @@ def end_session() -> None:
     g.principal = None
 
 
+def hidden_layers() -> frozenset[str]:
+    """The layers hidden from those who may not see hidden layers, read once a request (beside a
+    PostGIS store in the round trip of its version); a change is seen by the next request."""
+    if "hidden_layers" not in g:
+        g.hidden_layers = accounts().hidden_layers(current_app.extensions["atlas_store"])
+    return g.hidden_layers
+
+
 def require(action: str, layer: str | None = None) -> Principal | None:
     """Raise LoginRequired/Forbidden/NotFound unless the asker may do ``action`` (on ``layer``)."""
-    policy.require(principal(), action, layer, hidden=accounts().hidden_layers(),
+    policy.require(principal(), action, layer, hidden=hidden_layers(),
                    anonymous=current_app.config["ANONYMOUS"])
     return principal()
 
@@ -217,8 +225,7 @@ def readable_store(store=None) -> VisibleStore:
     if found is None and current_app.config["ANONYMOUS"] == "NONE":
         view = VisibleStore(raw, everything_hidden=True)
     else:
-        hidden = accounts().hidden_layers(raw)
-        view = VisibleStore(raw, hidden=frozenset(h for h in hidden if not policy.may_see_hidden(found, h)))
+        view = VisibleStore(raw, hidden=frozenset(h for h in hidden_layers() if not policy.may_see_hidden(found, h)))
     if store is None:
         g.readable_store = view
     return view

@@ -192,7 +192,7 @@ def all_layer_settings():
     """Every layer's settings (admin): {"layers": {"roads": {"hidden": false}, …}, "dropped": [names
     that can be brought back]}."""
     auth.require("admin")
-    hidden = auth.accounts().hidden_layers()
+    hidden = auth.hidden_layers()
     store = current_app.extensions["atlas_store"]
     return jsonify({"layers": {name: {"hidden": name in hidden} for name in store.layers()},
                     "dropped": store.dropped_layers()})

@@ -297,7 +297,8 @@ def test_progress_is_throttled_and_the_end_always_written(built_store, folder, m
         writes.append((time.monotonic(), dict(state)))
         return real(job_dir, state, **kw)
 
-    monkeypatch.setattr(jobs_mod, "write_state", counting)
+    monkeypatch.setattr(jobs_mod, "write_state", counting)  # the job's own writes
+    monkeypatch.setattr(jobfiles, "write_state", counting)  # the runner's (jobfiles.save_own)
     slow = SlowStore(built_store, delay=0.12)  # 9 features, ~1.1 s
     slow.open()
     jobs = Jobs(folder)
