@@ -112,7 +112,7 @@ def _decode(value) -> tuple | None:
     if value is None:
         return None
     fields = list(value["fields"])
-    fields += ["null"] * (len(catalog.FIELD_NAMES) - len(fields))
+    fields += [json.dumps(None)] * (len(catalog.FIELD_NAMES) - len(fields))  # as _norm writes a null
     return tuple(fields), shapely.from_wkb(value["wkb"])
 
 
@@ -132,20 +132,19 @@ def apply(store: Store, frames: dict[str, gpd.GeoDataFrame], *, take_sources: bo
           fields=catalog.STORE_FIELDS, message: str = "sources applied (layers/data)") -> Report:
     """Bring the store's layers to the sources, keeping planners' edits (see the module's doc)."""
     report = Report()
-    declared = tuple(fields)  # (``fields`` is reused below for the names a merge changes)
     kept: dict[str, dict] = {}
     present = set(store.layers())
     for layer, frame in frames.items():
         if layer not in present:
             spec = catalog.get(layer)
             store.create_layer(layer, spec.geometry_type if spec else frame.geom_type.iloc[0],
-                               [f for f in declared if f.name != catalog.KEY], actor=ACTOR, message=message)
+                               [f for f in fields if f.name != catalog.KEY], actor=ACTOR, message=message)
             store.add(layer, frame, actor=ACTOR, message=message)
             report.layers_created.append(layer)
             report.added += list(frame[catalog.KEY])
             continue
         have = {f.name for f in store.fields(layer)}
-        for missing in [f for f in declared if f.name not in have and f.name != catalog.KEY]:
+        for missing in [f for f in fields if f.name not in have and f.name != catalog.KEY]:
             # a store built before the catalog had this field (e.g. position_source): add it, empty
             store.add_field(layer, missing, actor=ACTOR, message=message)
         source = _rows(frame)
@@ -161,13 +160,13 @@ def apply(store: Store, frames: dict[str, gpd.GeoDataFrame], *, take_sources: bo
             if _same(src, old) or _same(src, cur):
                 continue  # the sources did not change it, or the store already has it
             if src is not None and cur is not None and old is not None:
-                fields, geometry, clash = _merge(src, cur, old)
+                changed, geometry, clash = _merge(src, cur, old)
                 if clash and not take_sources:
                     report.conflicts.append((key, "changed by the sources and by a planner: " + ", ".join(clash)))
                     kept[layer][key] = known.get(key)
                     continue
                 row = frame[frame[catalog.KEY] == key].iloc[0]
-                take = set(catalog.FIELD_NAMES) if take_sources else fields
+                take = set(catalog.FIELD_NAMES) if take_sources else changed
                 props = {k: _plain(row[k]) for k in frame.columns
                          if k in take and k not in (frame.geometry.name, catalog.KEY)}
                 geom = row[frame.geometry.name] if (geometry or take_sources) else None

@@ -196,16 +196,16 @@ def items(store: Store, layer: str, args: Mapping, ask: Ask) -> Answer:
     base = Query(where=where if poly is None else cql2.conjunction(
         where, cql2.Spatial("intersects", cql2.Property("geometry"), cql2.Geometry(poly))))
     direction, after = decode_cursor(args["cursor"]) if args.get("cursor") else ("n", None)
-    frame = page(store, layer, Query(where=where, bbox=box, order_by=((key, direction == "p"),),
+    found = page(store, layer, Query(where=where, bbox=box, order_by=((key, direction == "p"),),
                                      after=None if after is None else (after,)), poly, limit + 1)
-    more = len(frame) > limit
-    frame = frame.take(slice(0, limit))
+    more = len(found) > limit
+    found = found.take(slice(0, limit))
     if direction == "p":
-        frame = frame.take(slice(None, None, -1))
+        found = found.take(slice(None, None, -1))
 
     first_page = after is None
     if first_page and not more:
-        matched = len(frame)
+        matched = len(found)
     elif where is None:
         matched = store.count(layer, base)
     else:
@@ -214,7 +214,7 @@ def items(store: Store, layer: str, args: Mapping, ask: Ask) -> Answer:
 
     kept = {k: v for k, v in args.items() if k not in ("cursor", "f")}
     path = f"/collections/{url_quote(layer)}/items"
-    keys = frame.column(key) if len(frame) else []
+    keys = found.column(key) if len(found) else []
     has_next = more if direction == "n" else bool(keys)
     has_prev = (after is not None and bool(keys)) if direction == "n" else more
     links = []
@@ -235,11 +235,11 @@ def items(store: Store, layer: str, args: Mapping, ask: Ask) -> Answer:
     counted = {} if matched is None else {"numberMatched": matched}
     headers = {"Content-Crs": refs.header(target)}
     if ask.fmt == "html":
-        extra = {**counted, "numberReturned": len(frame), "timeStamp": stamp, "crs": target.code,
+        extra = {**counted, "numberReturned": len(found), "timeStamp": stamp, "crs": target.code,
                  "limit": limit, "filter": args.get("filter") or "", "bbox": args.get("bbox") or ""}
-        return Answer(page_context(store, layer, frame, all_fields, ask, links, extra), template="items.html",
+        return Answer(page_context(store, layer, found, all_fields, ask, links, extra), template="items.html",
                       headers=headers)
-    parts = encode(frame, all_fields, target)
-    head = orjson.dumps({"type": "FeatureCollection", **counted, "numberReturned": len(frame), "timeStamp": stamp,
+    parts = encode(found, all_fields, target)
+    head = orjson.dumps({"type": "FeatureCollection", **counted, "numberReturned": len(found), "timeStamp": stamp,
                          "links": links})[:-1]
     return Answer(body=head + b',"features":[' + b",".join(parts) + b"]}", media_type=GEOJSON, headers=headers)
