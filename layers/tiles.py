@@ -94,13 +94,11 @@ class Overview:
     shapes: raster.Shapes
     colours: np.ndarray
     seconds: float
-    index: BoxIndex | None = None
+    index: BoxIndex
 
     def which(self, bbox, query: Query) -> np.ndarray:
         """The numbers (ascending: the store's order) of the features in ``bbox`` matching
         ``query``'s filters (equals, ids), found through the index, filters tested only on them."""
-        if self.index is None:
-            return np.flatnonzero(self.mask(bbox, query))
         found = self.index.query(bbox)
         keep = np.ones(len(found), dtype=bool)
         for name, values in query.equals.items():
