@@ -158,6 +158,8 @@ def test_unknown_things_are_json_404s(client, url, needle):
 def test_wrong_method_is_a_json_405(client):
     resp = client.post("/api/layers")
     assert resp.status_code == 405 and resp.get_json()["error"] == "method_not_allowed"
+    # it says which methods the address takes, and so does its Allow header (RFC 9110)
+    assert "it takes GET" in resp.get_json()["detail"] and "GET" in resp.headers["Allow"]
 
 
 def test_missing_store_is_a_503_that_says_how_to_build(tmp_path):
