@@ -21,13 +21,11 @@ from flask import (
     current_app,
     g,
     jsonify,
-    render_template,
     request,
     send_file,
     send_from_directory,
     url_for,
 )
-from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from layers.config import check, load_config, log_level
@@ -44,7 +42,7 @@ from layers.api import openapi
 from layers.api import table
 from layers.map import assets, standalone
 from layers.map import page as mapview
-from layers.web import auth, headers, version_pin
+from layers.web import auth, errors, headers, version_pin
 from layers.web import edits as edit_routes
 from layers.web import import_command
 from layers.web import imports as import_routes
@@ -303,55 +301,6 @@ def end_request(response: Response) -> Response:
     return response
 
 
-# -- errors: the public message to the client, the detail to the log, tied by the request id -------
-def _wants_json() -> bool:
-    if request.path == "/ogc" or request.path.startswith("/ogc/"):  # JSON unless a page is asked for
-        return not ogc_routes.negotiate.wants_html(request.path, request.args.get("f"), request.headers.get("Accept"))
-    return request.path.startswith("/api/")
-
-
-def _error(status: int, code: str, detail: str, parameter: str | None = None, extra: dict | None = None):
-    rid = g.get("request_id")
-    if _wants_json():
-        body = {"error": code, "detail": detail}
-        if parameter is not None:  # a member named "" is named too
-            body["parameter"] = parameter
-        body.update(extra or {})  # e.g. the role a 401/403 needs
-        if rid:
-            body["request_id"] = rid
-        return jsonify(body), status
-    return render_template("error.html", status=status, error=code, detail=detail, request_id=rid,
-                           home=url_for("page.index")), status
-
-
-def handle_geo_error(exc: GeoError):
-    if exc.status >= 500:
-        log.error("%s id=%s: %s", exc.code, g.get("request_id", "-"), exc.internal or exc.detail)
-    elif exc.internal:
-        log.info("%s id=%s: %s", exc.code, g.get("request_id", "-"), exc.internal)
-    return _error(exc.status, exc.code, exc.detail, exc.parameter, getattr(exc, "extra", None))
-
-
-def handle_http_error(exc: HTTPException):
-    detail = exc.description or exc.name
-    if _wants_json() and exc.code == 404 and request.path.startswith("/api/"):
-        detail = ("no such API address; the API is described by /api/openapi.json: /api/layers, /api/layers/<id>, /api/layers/<id>/rows, /api/export, "
-                  "/api/exports, /api/features/<id>, /api/search?q=, /api/stats, /api/query, /api/overlay, "
-                  "/api/indicators and /api/imports")
-    allowed = sorted(getattr(exc, "valid_methods", None) or ())
-    if exc.code == 405 and allowed:
-        detail = (f"{request.method} is not taken at this address; it takes {', '.join(allowed)} "
-                  "(the API's addresses and methods: /api/openapi.json)")
-    body, status = _error(exc.code, exc.name.lower().replace(" ", "_"), detail)
-    headers = {"Allow": ", ".join(allowed)} if exc.code == 405 and allowed else {}
-    return body, status, headers
-
-
-def handle_unexpected(exc: Exception):
-    log.exception("unexpected error id=%s on %s %s", g.get("request_id", "-"), request.method, request.path)
-    return _error(500, "internal_error", "an unexpected error occurred; it has been logged with this request's id")
-
-
 # -- the app -------------------------------------------------------------------------------------
 def configure_logging(level: int) -> None:
     """Our loggers at ``level``, to stderr unless the host (gunicorn, pytest) has set up logging."""
@@ -398,9 +347,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.before_request(serve_known)
     app.after_request(end_request)
     headers.init_app(app)  # registered last, so it runs first: CSP hashes of the uncompressed page
-    app.register_error_handler(GeoError, handle_geo_error)
-    app.register_error_handler(HTTPException, handle_http_error)
-    app.register_error_handler(Exception, handle_unexpected)
+    errors.init_app(app)
 
     @app.cli.command("export", context_settings={"ignore_unknown_options": True, "help_option_names": []})
     @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
