@@ -81,6 +81,12 @@ class Query:
     #: compiled by ``geo.store.where`` (SQLite or PostGIS); None: no filter.
     where: object = None
 
+    def by_ids_only(self) -> bool:
+        """Whether this asks by ``ids`` and nothing else (columns, limit and offset aside)."""
+        return (self.ids is not None and self.bbox is None and not self.equals and not self.text
+                and not self.ranges and not self.contains and self.where is None and self.after is None
+                and not self.order_by and self.as_of is None)
+
 
 def sort_order(query: Query, key: str) -> tuple[tuple[str, bool], ...] | None:
     """The completed order of ``query``: its ``order_by`` up to and with the key field (unique, so
@@ -225,6 +231,12 @@ class Store(ABC):
         the backend may read ``version()`` once and answer it again, its own writes in it
         forgetting it; outside one, every ``version()`` asks afresh. This default pins nothing."""
         return nullcontext()
+
+    def read_ahead(self, layer: str, query: Query) -> None:
+        """A hint, in a ``pin_version`` context: this request will ask ``records(layer, query)``.
+        A backend that can read it in the round trip of its version (PostGIS: a feature by id) does
+        and answers that ``records`` from it; the answer is the same either way. This default
+        does nothing."""
 
     @abstractmethod
     def layers(self) -> list[str]:

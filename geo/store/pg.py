@@ -53,12 +53,6 @@ from .pg_version import PostGISVersion
 log = logging.getLogger(__name__)
 
 
-def _ids_only(query: Query) -> bool:
-    """Whether ``query`` asks by ids and nothing else (columns, limit and offset aside)."""
-    return (query.bbox is None and not query.equals and not query.text and not query.ranges and not query.contains
-            and query.where is None and query.after is None and not query.order_by and query.as_of is None)
-
-
 class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, CommonStore, SharedEdits, Store):
     def __init__(self, url: str, *, key: str):
         self.url = str(url)
@@ -211,7 +205,7 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
         """``SELECT <select> FROM … WHERE … ORDER BY … LIMIT … OFFSET …`` and its parameters. A read
         by ids alone (a feature by id: the commonest small read) has its statement rendered once a
         store version, only its parameters made each time."""
-        if (order is None and query.ids and isinstance(select, sql.SQL) and _ids_only(query)
+        if (order is None and query.ids and isinstance(select, sql.SQL) and query.by_ids_only()
                 and self.key in self._layer(layer)["fields"]):
             params = [[str(i) for i in query.ids]]
             params += [] if query.limit is None else [query.limit + more]
@@ -295,8 +289,10 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
         meta = self._layer(layer)
         order = self._order(layer, meta, query)
         columns = self._columns(layer, meta, query)
-        statement, params = self._select(layer, query, self._feature_select(layer, meta, columns), order=order)
-        rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params).fetchall())
+        rows = self._ahead_rows(layer, query)  # read beside the version (read_ahead)
+        if rows is None:
+            statement, params = self._select(layer, query, self._feature_select(layer, meta, columns), order=order)
+            rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params).fetchall())
         geometry = shapely.from_wkb(np.array([r[-1] for r in rows], dtype=object)) if rows else np.array([], dtype=object)
         return Records(tuple(columns), [r[:-1] for r in rows], geometry)
 

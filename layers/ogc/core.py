@@ -223,13 +223,18 @@ def queryables(store: Store, layer: str, args: Mapping, ask: Ask, *, schema_json
 
 
 # -- one feature -----------------------------------------------------------------------------------
+def item_query(feature_id: str) -> Query:
+    """What ``item`` reads of its layer (the web says it to the store ahead: ``Store.read_ahead``)."""
+    return Query(ids=(feature_id,), limit=1)
+
+
 def item(store: Store, layer: str, feature_id: str, args: Mapping, ask: Ask) -> Answer:
     from .items import encode, page_context  # the items module writes features for both
 
     only(args, ("f", "lang", "crs"))
     target = refs.parse(args.get("crs"), "crs")
     fields = store.fields(layer)
-    frame = store.records(layer, Query(ids=(feature_id,), limit=1))
+    frame = store.records(layer, item_query(feature_id))
     if not len(frame):
         raise NotFound(f"no feature {feature_id!r} in collection {layer!r}; its features are listed at "
                        f"{ask.base}/collections/{layer}/items", parameter="featureId")

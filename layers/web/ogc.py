@@ -18,9 +18,11 @@ from layers.api.params import COUNT_AT_MOST
 from layers.ogc import core, items, negotiate, openapi
 from layers.ogc.pages import words
 
-from . import auth
+from . import auth, version_pin
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
+# a feature by id: read in the round trip of the store's version (PostGIS)
+version_pin.reads_ahead("ogc.feature", lambda view: (view["layer_id"], core.item_query(view["feature_id"])))
 
 
 def ask() -> core.Ask:
