@@ -14,7 +14,7 @@ CONNECTIONS      ?= 12
 TIMEOUT          ?= 300
 GRACEFUL_TIMEOUT ?= 30
 
-.PHONY: run serve setup test-setup build store test browser-deps pg-deps bench clean
+.PHONY: run serve setup test-setup build store test browser-deps pg-deps qgis-deps bench clean
 
 run: setup store ## set up, build the store if missing, say how to make the first admin, serve on http://$(HOST):$(PORT)
 	@$(BIN)/python -m flask --app server users status
@@ -38,7 +38,7 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 
 setup: $(VENV)/.installed
 
-test-setup: $(VENV)/.test-installed browser-deps pg-deps
+test-setup: $(VENV)/.test-installed browser-deps pg-deps qgis-deps
 
 build: setup ## (re)build the store from layers/data/ (atomic: a failed build keeps the old store)
 	$(BIN)/python -m layers.build
@@ -51,6 +51,9 @@ browser-deps: ## Debian chromium + CJK fonts for the browser tests
 
 pg-deps: ## Debian postgresql + PostGIS for the PostGIS store tests (they start a throwaway cluster)
 	@bash .ci/postgres
+
+qgis-deps: ## Debian python3-qgis for the tests in which QGIS reads the OGC API
+	@bash .ci/qgis
 
 test: test-setup ## set up and run the whole suite
 	$(BIN)/python -m pytest

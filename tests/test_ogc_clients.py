@@ -1,5 +1,6 @@
-"""Real clients against a real server: GDAL's OAPIF driver (the one in the pyogrio wheel) and
-OWSLib's OGC API – Features client read the atlas over HTTP from a server in its own process.
+"""Real clients against a real server: GDAL's OAPIF driver (the one in the pyogrio wheel), OWSLib's
+OGC API – Features client and QGIS's OAPIF provider (Debian's QGIS 3.22, in Debian's Python:
+tests/qgis_read.py) read the atlas over HTTP from a server in its own process.
 
 The store has the small atlas and a layer of 1,500 road lines; the server's page maximum is 150, so
 GDAL (which takes its page size from the OpenAPI document's ``limit``) reads that layer in ten
@@ -190,3 +191,59 @@ def test_owslib_lists_collections_and_reads_items(served):
     assert one["geometry"]["coordinates"] == pytest.approx([122.0631, 37.4437])
     assert "name_zh" in api.collection_queryables("parks")["properties"]
     assert api.api()["openapi"].startswith("3.0")
+
+
+# -- QGIS ------------------------------------------------------------------------------------------
+QGIS_PYTHON = "/usr/bin/python3"  # Debian's: python3-qgis is built for it
+
+
+def qgis(served, *reads: dict) -> dict:
+    """QGIS's OAPIF provider reading the server (tests/qgis_read.py in Debian's Python)."""
+    probe = subprocess.run([QGIS_PYTHON, "-c", "import qgis.core"], capture_output=True, text=True)
+    if probe.returncode:
+        pytest.fail("QGIS's Python bindings are needed for the QGIS client tests: run 'make qgis-deps' "
+                    "(bash .ci/qgis) as root, or install the Debian packages python3-qgis and qgis-providers",
+                    pytrace=False)
+    # its own empty home: QGIS's settings and network cache are not the machine's
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(served["log"].parent / "qgis-home"),
+           "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(served["log"].parent / "qgis-run")}
+    done = subprocess.run([QGIS_PYTHON, str(ROOT / "tests" / "qgis_read.py"),
+                           json.dumps({"url": served["url"], "reads": list(reads)})],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_qgis_reads_every_collection_across_pages(served):
+    """QGIS adds each collection as a live layer and reads all of it, page after page by the
+    ``next`` links: the same features, names and coordinates (within 1 cm) as the store's."""
+    layers = served["store"].layers()
+    since = log_length(served)
+    got = qgis(served, *({"layer": layer} for layer in layers))
+    for layer, read in zip(layers, got["reads"]):
+        assert read["valid"], layer
+        assert read["crs"] == "EPSG:4326"  # CRS84 (QGIS 3.22's provider asks for no other)
+        want = _store_frame(served, layer)
+        ids = [f["id"] for f in read["features"]]
+        assert read["count"] == len(want) and len(ids) == len(want) and set(ids) == set(want.index), layer
+        mine = {f["id"]: f for f in read["features"]}
+        shapes = [shapely.from_wkt(mine[i]["wkt"]) for i in want.index]
+        assert _max_offset_m(shapes, want.geometry.values, "EPSG:4326") < 0.01, layer
+        assert [mine[i]["name_zh"] for i in want.index] == [None if v is None else v for v in want["name_zh"]]
+    pages = [q for path, q in requests(served, since) if path == "/ogc/collections/synthetic_roads/items" and "cursor" in q]
+    assert len(pages) >= ROADS // PAGE_MAX - 1 and all(q["limit"] == [str(PAGE_MAX)] for q in pages)
+
+
+def test_qgis_sends_its_view_as_a_bbox_and_filters_by_expression(served):
+    box = (122.05, 37.40, 122.15, 37.48)
+    want = _store_frame(served, "synthetic_roads")
+    expected = set(want.index[shapely.intersects(want.geometry.values, shapely.box(*box))])
+    assert 0 < len(expected) < ROADS
+    since = log_length(served)
+    in_view, historic = qgis(served, {"layer": "synthetic_roads", "rect": list(box)},
+                             {"layer": "synthetic_roads", "subset": "\"category\" = 'historic_street'"})["reads"]
+    assert {f["id"] for f in in_view["features"]} == expected
+    asked = [q for path, q in requests(served, since) if path == "/ogc/collections/synthetic_roads/items" and "bbox" in q]
+    assert asked and [float(v) for v in asked[0]["bbox"][0].split(",")] == pytest.approx(box)
+    assert len(historic["features"]) == ROADS // 10  # every tenth road
+    assert {f["category"] for f in historic["features"]} == {"historic_street"}
