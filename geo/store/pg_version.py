@@ -97,7 +97,7 @@ class PostGISVersion:
         if not isinstance(got, tuple) or len(got) != 3 or got[0] != self._ahead_key(layer, query):
             return None
         del pins[("ahead", *self._pin_key)]
-        key, stamp, rows = got
+        _, stamp, rows = got
         if pins.get(self._pin_key) != stamp:
             return None
         return rows
