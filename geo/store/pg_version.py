@@ -14,7 +14,8 @@ from psycopg import sql
 from ..errors import StoreError
 
 #: the versions pinned in this context (``PostGISStore.pin_version``): {(conninfo, schema): version},
-#: and a read said ahead and then its rows: {("ahead", conninfo, schema): (layer, query) | (key, stamp, rows)}
+#: a read said ahead {("ahead", conninfo, schema): (layer, query)} and, once read, its rows
+#: {("read ahead", conninfo, schema): (what was read, the version read with it, the rows)}
 _PINS: ContextVar[dict | None] = ContextVar("atlas_pg_versions", default=None)
 
 
@@ -31,6 +32,11 @@ def _pinned(store):
 
 
 
+def _stamp(row) -> str:
+    """The version of a row (the head's revision id, its table's oid, …)."""
+    return f"pg-{row[1]:x}-{row[0]:x}"
+
+
 class PostGISVersion:
     """The version methods of ``PostGISStore`` (its ``_run``, ``_t``, ``_pin_key``)."""
 
@@ -44,8 +50,8 @@ class PostGISVersion:
     def _unpin(self) -> None:
         pins = _PINS.get()
         if pins is not None:
-            pins.pop(self._pin_key, None)
-            pins.pop(("ahead", *self._pin_key), None)
+            for key in (self._pin_key, ("ahead", *self._pin_key), ("read ahead", *self._pin_key)):
+                pins.pop(key, None)
 
     # -- a feature by id, read in the version's statement -----------------------------------------
     def read_ahead(self, layer: str, query) -> None:
@@ -60,7 +66,7 @@ class PostGISVersion:
     def _ahead_key(self, layer: str, query) -> tuple:
         return (layer, tuple(str(i) for i in query.ids), query.limit, query.columns)
 
-    def _ahead_statement(self, beside: sql.Composable | None):
+    def _ahead_statement(self, more: sql.Composable):
         """(the version's statement with the feature said ahead beside it, its parameters, what it
         reads) or None: rendered from the schema this process last read, so it is used only when
         the version read with it is that schema's (else the feature is read again, after)."""
@@ -75,7 +81,6 @@ class PostGISVersion:
             return None
         columns = self._columns(layer, meta, query)
         select = self._feature_select(layer, meta, columns)
-        more = sql.SQL("") if beside is None else sql.SQL(", ({})").format(beside)
         shape = ("ahead", layer, tuple(columns), more.as_string(None))
 
         def render():
@@ -93,14 +98,12 @@ class PostGISVersion:
         pins = _PINS.get()
         if pins is None or query.ids is None:
             return None
-        got = pins.get(("ahead", *self._pin_key))
-        if not isinstance(got, tuple) or len(got) != 3 or got[0] != self._ahead_key(layer, query):
+        got = pins.get(("read ahead", *self._pin_key))
+        if got is None or got[0] != self._ahead_key(layer, query):
             return None
-        del pins[("ahead", *self._pin_key)]
+        del pins[("read ahead", *self._pin_key)]
         _, stamp, rows = got
-        if pins.get(self._pin_key) != stamp:
-            return None
-        return rows
+        return rows if pins.get(self._pin_key) == stamp else None
 
     def version(self) -> str:
         return self.version_with(None)[0]
@@ -124,7 +127,7 @@ class PostGISVersion:
 
     def _read_version(self, beside: sql.Composable | None = None) -> tuple[str, object]:
         more = sql.SQL("") if beside is None else sql.SQL(", ({})").format(beside)
-        ahead = self._ahead_statement(beside)
+        ahead = self._ahead_statement(more)
 
         def read(con):
             if ahead is not None:
@@ -134,11 +137,11 @@ class PostGISVersion:
                 except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
                     row = None  # the store or the layer changed since its schema was read: asked plainly
                 if row is not None:
-                    stamp = f"pg-{row[1]:x}-{row[0]:x}"
+                    stamp = _stamp(row)
                     value = row[2] if beside is not None else None
                     found = row[3 if beside is not None else 2:]
                     if stamp == schema_stamp:
-                        _PINS.get()[("ahead", *self._pin_key)] = (key, stamp, [found[1:]] if found[0] else [])
+                        _PINS.get()[("read ahead", *self._pin_key)] = (key, stamp, [found[1:]] if found[0] else [])
                     return stamp, value
             try:
                 # the head table's oid: a store replaced by a copy is a new table, even at the same revision
@@ -147,7 +150,7 @@ class PostGISVersion:
             except psycopg.errors.UndefinedTable:
                 value = None if beside is None else con.execute(sql.SQL("SELECT ") + beside).fetchone()[0]
                 return "none", value
-            return f"pg-{row[1]:x}-{row[0]:x}", (row[2] if beside is not None else None)
+            return _stamp(row), (row[2] if beside is not None else None)
         try:
             return self._run("reading the version", read)
         except StoreError:

@@ -49,12 +49,12 @@ def handle_http_error(exc: HTTPException):
         detail = ("no such API address; the API is described by /api/openapi.json: /api/layers, /api/layers/<id>, /api/layers/<id>/rows, /api/export, "
                   "/api/exports, /api/features/<id>, /api/search?q=, /api/stats, /api/query, /api/overlay, "
                   "/api/indicators and /api/imports")
-    allowed = sorted(getattr(exc, "valid_methods", None) or ())
+    allowed, headers = sorted(getattr(exc, "valid_methods", None) or ()), {}
     if exc.code == 405 and allowed:
         detail = (f"{request.method} is not taken at this address; it takes {', '.join(allowed)} "
                   "(the API's addresses and methods: /api/openapi.json)")
+        headers["Allow"] = ", ".join(allowed)
     body, status = _error(exc.code, exc.name.lower().replace(" ", "_"), detail)
-    headers = {"Allow": ", ".join(allowed)} if exc.code == 405 and allowed else {}
     return body, status, headers
 
 
