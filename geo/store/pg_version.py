@@ -80,16 +80,16 @@ class PostGISVersion:
         if meta is None or self.key not in meta["fields"]:
             return None
         columns = self._columns(layer, meta, query)
-        select = self._feature_select(layer, meta, columns)
         shape = ("ahead", layer, tuple(columns), more.as_string(None))
 
-        def render():
+        def render():  # the statement's text (psycopg converts a text it has seen once, from its cache)
             conds, _ = self._conditions(layer, meta, query)
-            return sql.SQL(sql.SQL(
+            select = self._feature_select(layer, meta, columns)
+            return sql.SQL(
                 "SELECT h.id, h.tableoid::bigint{more}, f.* FROM {head} AS h LEFT JOIN LATERAL "
                 "(SELECT true AS found, {select} FROM {table} AS t WHERE {where} ORDER BY t.fid LIMIT 1) AS f ON true"
             ).format(more=more, head=self._t("atlas_head"), select=select, table=self._t(layer),
-                     where=sql.SQL(" AND ").join(conds)).as_string(None))
+                     where=sql.SQL(" AND ").join(conds)).as_string(None)
         return self._cached(shape, render), [[str(i) for i in query.ids]], (stamp, self._ahead_key(layer, query))
 
     def _ahead_rows(self, layer: str, query):

@@ -59,6 +59,19 @@ def etag(version: str, url: str, coding: str | None) -> str:
     return f'"{digest}-{coding or "identity"}"'
 
 
+def vary(response, names) -> None:
+    """Add ``names`` to a response's ``Vary`` header: one read and one write of the header (a
+    werkzeug ``response.vary.add`` parses and rewrites it for each name)."""
+    have = response.headers.get("Vary")
+    if not have:
+        response.headers["Vary"] = ", ".join(names)
+        return
+    present = {v.strip().lower() for v in have.split(",")}
+    extra = [n for n in names if n.lower() not in present]
+    if extra:
+        response.headers["Vary"] = ", ".join([have, *extra])
+
+
 def matches(if_none_match: str | None, tag: str) -> bool:
     """Whether ``If-None-Match`` names ``tag``; weak tags compare equal (RFC 9110). ``*`` is not
     honoured: only a tag this server gave for a good answer can turn a request into a 304."""

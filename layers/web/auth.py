@@ -27,6 +27,7 @@ from layers import config
 from layers.accounts import Accounts, InvalidToken, LoginRequired, Principal, policy
 from layers.accounts.keyfile import secret_key, shared_secret_key
 from layers.accounts.visible import VisibleStore
+from layers.api import http
 
 log = logging.getLogger(__name__)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
@@ -42,8 +43,25 @@ class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, the cookie marked Secure whenever the request came over HTTPS
     (or always, with ATLAS_COOKIE_SECURE=1)."""
 
+    _signer: tuple | None = None
+
     def get_cookie_secure(self, app) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+    def save_session(self, app, session, response) -> None:
+        if not session and not session.modified:  # nothing to write or delete: Flask's answer, cheaper
+            if session.accessed:
+                http.vary(response, ("Cookie",))
+            return
+        super().save_session(app, session, response)
+
+    def get_signing_serializer(self, app):
+        """Flask's serializer, made once for the app's keys (Flask makes one every request)."""
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        made = self._signer
+        if made is None or made[0] != keys:
+            made = self._signer = (keys, super().get_signing_serializer(app))
+        return made[1]
 
 
 class HeaderCSRF(CSRFProtect):
@@ -141,8 +159,10 @@ def authenticate() -> None:
                                "(POST /api/tokens, or flask --app server users token NAME --name script)",
                                role="viewer")
         g.principal = found
-    else:
+    elif COOKIE in request.cookies:
         g.principal = _session_principal()
+    else:  # no session cookie: nobody is logged in (no need to ask Flask-Login)
+        g.principal = None
     if request.method not in SAFE_METHODS and COOKIE in request.cookies:
         current_app.extensions["atlas_csrf"].protect()
     if (g.principal is None and current_app.config["ANONYMOUS"] == "NONE"

@@ -10,6 +10,7 @@ ATLAS_FRAME_ANCESTORS. X-Frame-Options says the same for old browsers where it c
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from urllib.parse import urlsplit
@@ -62,6 +63,11 @@ def policy(html: str | None, tile_urls=(), frame_ancestors: str = "'self'") -> s
     ])
 
 
+@functools.lru_cache(maxsize=32)
+def _policy(tile_urls: tuple, frame_ancestors: str) -> str:
+    return policy(None, tile_urls, frame_ancestors)
+
+
 def frame_options(frame_ancestors: str) -> str | None:
     """X-Frame-Options where it can say the same as frame-ancestors (it cannot list other origins)."""
     return {"'self'": "SAMEORIGIN", "'none'": "DENY"}.get(frame_ancestors.strip())
@@ -72,7 +78,9 @@ def secure(response):
     html = None
     if response.mimetype == "text/html" and not response.direct_passthrough and not response.is_streamed:
         html = response.get_data(as_text=True)
-    response.headers["Content-Security-Policy"] = policy(html, g.get("tile_urls", ()), ancestors)
+    tiles = tuple(g.get("tile_urls", ()))
+    # an answer with no page (JSON, tiles, files): the same policy every time, made once
+    response.headers["Content-Security-Policy"] = policy(html, tiles, ancestors) if html else _policy(tiles, ancestors)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     xfo = frame_options(ancestors)

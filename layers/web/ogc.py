@@ -8,7 +8,7 @@ back gets 304 while nothing changed (as ``/api`` does).
 """
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from flask import Blueprint, Response, current_app, g, render_template, request
@@ -21,16 +21,24 @@ from layers.ogc.pages import words
 from . import auth, version_pin
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
+_PATH_SAFE = "!$&'()*+,/:;=@%"  # what werkzeug leaves unquoted in a path
+_VARY = ("Accept", "Accept-Language", "Accept-Encoding")
 # a feature by id: read in the round trip of the store's version (PostGIS)
 version_pin.reads_ahead("ogc.feature", lambda view: (view["layer_id"], core.item_query(view["feature_id"])))
 
 
 def ask() -> core.Ask:
     cfg = current_app.config
-    fmt = negotiate.output_format(request.args.get("f"), request.headers.get("Accept"))
-    lang = negotiate.language(request.args.get("lang"), request.headers.get("Accept-Language"))
-    return core.Ask(request.url_root.rstrip("/") + "/ogc", fmt, lang, cfg["DEFAULT_LIMIT"], cfg["MAX_LIMIT"],
-                    COUNT_AT_MOST)
+    req = request._get_current_object()  # one look-up of the request, not one an attribute
+    fmt = negotiate.output_format(req.args.get("f"), req.headers.get("Accept"))
+    lang = negotiate.language(req.args.get("lang"), req.headers.get("Accept-Language"))
+    return core.Ask(root(req) + "/ogc", fmt, lang, cfg["DEFAULT_LIMIT"], cfg["MAX_LIMIT"], COUNT_AT_MOST)
+
+
+def root(req) -> str:
+    """The server's root URL as the client asked for it (ProxyFix's host and prefix), a URI: its
+    host as sent, not made an IRI as ``request.url_root`` makes it."""
+    return f"{req.scheme}://{req.host}{quote(req.root_path.rstrip('/'), safe=_PATH_SAFE)}"
 
 
 def _wants_schema() -> bool:
@@ -41,21 +49,22 @@ def _wants_schema() -> bool:
 def known():
     """Settle the format and language (a bad ``f`` or ``lang`` is a 400 here), and answer 304 when
     the client holds this very answer."""
-    g.ogc = ask()
-    g.coding = http.choose_coding(request.headers.get("Accept-Encoding"))
-    variant = f"{request.path}?{request.query_string!r}\n{g.ogc.fmt}\n{g.ogc.lang}\n{_wants_schema()}"
-    g.ogc_tag = http.etag(auth.readable_store().version(), variant, g.coding)
-    if http.matches(request.headers.get("If-None-Match"), g.ogc_tag):
+    req = request._get_current_object()
+    g.ogc = answer = ask()
+    g.coding = coding = http.choose_coding(req.headers.get("Accept-Encoding"))
+    variant = f"{req.path}?{req.query_string!r}\n{answer.fmt}\n{answer.lang}\n{_wants_schema()}"
+    g.ogc_tag = http.etag(auth.readable_store().version(), variant, coding)
+    if http.matches(req.headers.get("If-None-Match"), g.ogc_tag):
         return _tag(Response(status=304))
     return None
 
 
 def _tag(response: Response) -> Response:
-    response.headers["ETag"] = g.ogc_tag
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["Content-Language"] = "zh-CN" if g.ogc.lang == "zh" else "en"
-    for header in ("Accept", "Accept-Language", "Accept-Encoding"):
-        response.vary.add(header)
+    headers = response.headers
+    headers["ETag"] = g.ogc_tag
+    headers["Cache-Control"] = "no-cache"
+    headers["Content-Language"] = "zh-CN" if g.ogc.lang == "zh" else "en"
+    http.vary(response, _VARY)
     return response
 
 
