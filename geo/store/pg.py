@@ -53,6 +53,15 @@ from .pg_version import PostGISVersion
 log = logging.getLogger(__name__)
 
 
+def planned(query: Query) -> bool | None:
+    """psycopg's ``prepare`` for ``query``'s statement. A read by key only may be prepared (psycopg
+    does after five runs) and keep PostgreSQL's generic plan. A read whose best plan depends on
+    its values (a box, a filter, a range, a sort) never is: unprepared, each run is planned for its
+    own values, so a dense box's page of 10 walks the key index where a generic plan, made for a
+    box of a few rows, would sort all its matches (60 ms instead of under 1)."""
+    return None if query.by_ids_only() else False
+
+
 class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, CommonStore, SharedEdits, Store):
     def __init__(self, url: str, *, key: str):
         self.url = str(url)
@@ -264,7 +273,8 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
             params = params + [at_most + 1]
 
         def read():
-            return int(self._run(f"counting {layer}", lambda con: con.execute(statement, params).fetchone()[0]))
+            return int(self._run(f"counting {layer}", lambda con: con.execute(
+                statement, params, prepare=planned(query)).fetchone()[0]))
         return self._cached(("count", layer, statement.as_string(None), tuple(map(repr, params))), read)
 
     def _bbox_only(self, query: Query) -> bool:
@@ -278,7 +288,7 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
         order = self._order(layer, meta, query)
         columns = self._columns(layer, meta, query)
         statement, params = self._select(layer, query, self._feature_select(layer, meta, columns), order=order)
-        rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params).fetchall())
+        rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params, prepare=planned(query)).fetchall())
         return rows_to_frame(rows, columns, meta["fields"], gpkg=False)
 
     def records(self, layer: str, query: Query) -> Records:
@@ -292,7 +302,8 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
         rows = self._ahead_rows(layer, query)  # read beside the version (read_ahead)
         if rows is None:
             statement, params = self._select(layer, query, self._feature_select(layer, meta, columns), order=order)
-            rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params).fetchall())
+            rows = self._run(f"reading {layer}", lambda con: con.execute(
+                statement, params, prepare=planned(query)).fetchall())
         geometry = shapely.from_wkb(np.array([r[-1] for r in rows], dtype=object)) if rows else np.array([], dtype=object)
         return Records(tuple(columns), [r[:-1] for r in rows], geometry)
 
@@ -334,7 +345,7 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
         select = sql.SQL(", ").join([*(read_expr(c, meta["fields"][c]) for c in names),
                                      sql.SQL("ST_XMin(t.geom), ST_YMin(t.geom), ST_XMax(t.geom), ST_YMax(t.geom)")])
         statement, params = self._select(layer, query, select, order=order, more=1)
-        rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params).fetchall())
+        rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params, prepare=planned(query)).fetchall())
         more = query.limit is not None and len(rows) > query.limit
         rows = rows[:query.limit] if more else rows
         values = list(zip(*rows)) if rows else [()] * (len(names) + 4)
@@ -354,7 +365,8 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
         statement = sql.SQL(", ").join([sql.SQL("SELECT count(*)"), *sums]) + sql.SQL(" ") + base
 
         def read():
-            row = self._run(f"totalling {layer}", lambda con: con.execute(statement, params).fetchone())
+            row = self._run(f"totalling {layer}", lambda con: con.execute(
+                statement, params, prepare=planned(query)).fetchone())
             out = {"count": int(row[0])}
             for f, v in zip(fields, row[1:]):
                 out[f] = None if v is None else (float(v) if meta["fields"][f] == "float" else int(v))

@@ -59,12 +59,11 @@ def pool(conninfo: str, options: dict):
         if pool is None:
             # the URL's own options (e.g. options=-c%20search_path%3D…) kept, the store's after them
             given = conninfo_to_dict(conninfo).get("options", "")
-            # force_custom_plan: each statement planned for its own values. psycopg prepares a statement
-            # run five times on a connection, and PostgreSQL then may keep one generic plan for every
-            # box: the plan of an unknown box (a few rows, sorted) for a dense box's page of 10 too,
-            # which then sorts all its matches (60 ms instead of under 1)
-            ours = (f"-c statement_timeout={options['statement_timeout']} -c datestyle=ISO -c timezone=UTC "
-                    "-c plan_cache_mode=force_custom_plan")
+            # the plan cache as PostgreSQL keeps it (auto): a read whose plan depends on its values
+            # is never prepared (``pg.planned``), so it is planned for its own values each run; one
+            # by key is prepared after five runs and keeps its generic plan (planning the read of a
+            # feature by id anew each time was a third of the database's time for it)
+            ours = f"-c statement_timeout={options['statement_timeout']} -c datestyle=ISO -c timezone=UTC"
             pool = ConnectionPool(conninfo, min_size=options["pool_min"], max_size=options["pool_max"], open=False,
                                   kwargs={"autocommit": True, "application_name": "weihai-atlas",
                                           "options": f"{given} {ours}".strip()},

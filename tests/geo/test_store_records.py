@@ -222,3 +222,30 @@ def test_a_read_by_id_follows_a_change_of_columns(backend, tmp_path):
     assert "area_mu" in again.columns
     got = sorted((dict(zip(again.columns, r))["id"], dict(zip(again.columns, r))["area_mu"]) for r in again.rows)
     assert got == [("园1", 12.5), ("园2", 30.0)]
+
+
+def test_a_read_by_id_keeps_a_prepared_plan_and_a_box_is_planned_for_its_own_values(tmp_path, monkeypatch):
+    """On the one connection of a store's pool (pool_max=1): after many OGC reads by id, their
+    statement (the version's, with the feature) is a prepared statement on generic plans; the
+    statements of a box's pages, run as often, are never prepared (each planned for its box)."""
+    store = BACKENDS["postgis"](tmp_path)
+    store.replace({"places": gpd.GeoDataFrame({"id": ["甲", "乙"], "name_zh": ["环翠楼", "刘公岛"]},
+                                              geometry=[shapely.Point(122.1, 37.5), shapely.Point(122.2, 37.51)],
+                                              crs="EPSG:4326")})
+    url = store.url + "&pool_min=1&pool_max=1"
+    monkeypatch.chdir(tmp_path)
+    client = create_app({"STORE": url, "TESTING": True, "CACHE_MB": 0,
+                         "ACCOUNTS": str(tmp_path / "accounts.sqlite")}).test_client()
+    for i in range(12):
+        assert client.get(f"/ogc/collections/places/items/{'甲' if i % 2 else '乙'}?f=json").status_code == 200
+        box = f"122.0,37.4,122.{15 + i},37.6"
+        assert client.get(f"/ogc/collections/places/items?f=json&limit=10&bbox={box}").status_code == 200
+    from geo.store import open_store
+    from geo.store.pg_conn import pool
+
+    opened = open_store(url, key="id")
+    with pool(opened.conninfo, opened.options).connection() as con:
+        prepared = con.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements").fetchall()
+    by_id = [p for p in prepared if "atlas_head" in p[0] and '"places" AS t' in p[0]]
+    assert len(by_id) == 1 and by_id[0][1] > 0, prepared
+    assert not [p for p in prepared if "&&" in p[0] or "ST_Intersects" in p[0]], prepared
