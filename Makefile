@@ -5,11 +5,15 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export HOST PORT
-# make serve: gthread workers, so a long export ties up one thread, not a worker; override any of these
+# make serve: granian, WORKERS processes x THREADS threads running the app (a long export ties up
+# one thread, not a worker); SERVER=gunicorn for gunicorn gthread (GUNICORN_THREADS, CONNECTIONS,
+# TIMEOUT); override any of these
+SERVER           ?= granian
 WORKERS          ?= 2
-THREADS          ?= 8
-# connections a worker holds at once (busy and kept alive): 1.5 x THREADS, so keep-alive clients
-# spread over the workers instead of one worker taking them all (measured: bench/RESULTS.md)
+THREADS          ?= 4
+GUNICORN_THREADS ?= 8
+# gunicorn: connections a worker holds at once (busy and kept alive): 1.5 x its threads, so
+# keep-alive clients spread over the workers instead of one worker taking them all (bench/RESULTS.md)
 CONNECTIONS      ?= 12
 TIMEOUT          ?= 300
 GRACEFUL_TIMEOUT ?= 30
@@ -20,9 +24,15 @@ run: setup store ## set up, build the store if missing, say how to make the firs
 	@$(BIN)/python -m flask --app server users status
 	$(BIN)/python -m flask --app server run --host $(HOST) --port $(PORT)
 
-serve: setup store ## production serving with gunicorn (WORKERS x THREADS, TIMEOUT s for long exports)
-	$(BIN)/gunicorn -k gthread -w $(WORKERS) --threads $(THREADS) --worker-connections $(CONNECTIONS) --timeout $(TIMEOUT) \
-		--graceful-timeout $(GRACEFUL_TIMEOUT) -b $(HOST):$(PORT) 'server:create_app()'
+serve: setup store ## production serving: granian, WORKERS x THREADS (SERVER=gunicorn: gunicorn gthread)
+ifeq ($(SERVER),gunicorn)
+	$(BIN)/gunicorn -k gthread -w $(WORKERS) --threads $(GUNICORN_THREADS) --worker-connections $(CONNECTIONS) \
+		--timeout $(TIMEOUT) --graceful-timeout $(GRACEFUL_TIMEOUT) -b $(HOST):$(PORT) 'server:create_app()'
+else
+	$(BIN)/granian --interface wsgi --factory --workers $(WORKERS) --blocking-threads $(THREADS) \
+		--workers-kill-timeout $(GRACEFUL_TIMEOUT) --respawn-failed-workers --host $(HOST) --port $(PORT) \
+		server:create_app
+endif
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -1,8 +1,9 @@
 """Flask wiring of the Weihai Planning Atlas: an app factory and thin routes over ``layers.api`` and
 ``layers.map``, one error handler, request ids and one log line a request.
 
-    flask --app server run                    # development
-    gunicorn -k gthread 'server:create_app()'  # production (make serve)
+    flask --app server run                                              # development
+    granian --interface wsgi --factory server:create_app                # production (make serve)
+    gunicorn -k gthread 'server:create_app()'                           # or (make serve SERVER=gunicorn)
 """
 from __future__ import annotations
 

@@ -11,8 +11,9 @@
   geometry(LineString, 4326)`` with its GiST index).
 
 The requests are the peer's: centre bbox (limit 1000 and 10), outskirts bbox (limit 1000), by id.
-Every server has 2 workers on 127.0.0.1 (gunicorn for pygeoapi and the atlas — sync for the peer as
-its runner starts it, gthread × 8 threads for the atlas, as ``bench/peer.py``; uvicorn ``--workers 2``
+Every server has 2 workers on 127.0.0.1 (gunicorn sync for pygeoapi, as its runner starts it;
+granian × 4 threads for the atlas, as ``make serve``, and its PostGIS store once more under gunicorn
+gthread × 8 threads, as ``bench/peer.py`` and ``make serve SERVER=gunicorn``; uvicorn ``--workers 2``
 with uvloop and httptools for tipg). Latency: median of 50 sequential requests, the kinds
 interleaved, a fresh connection each (the peer's ``get``); throughput: ``wrk -t2 -c16 -d15s``, median
 of 3 (the peer's ``wrk``), reps interleaved over the kinds as the peer's runner does.
@@ -69,12 +70,16 @@ def _tipg_paths(n: int) -> dict:
             "by_id": lambda i: f"/collections/{SCHEMA}.roads/items/{i}?f=geojson"}
 
 
-def _serve_atlas(store_url: str, work: Path, label: str):
+def _serve_atlas(store_url: str, work: Path, label: str, server: str = "granian"):
+    """The atlas as ``make serve`` serves it (granian), or under gunicorn as the bench's read path does."""
     port = side._free_port()
     # ATLAS_TILES_ABOVE=0: no tile overviews built in the background at start-up (they are not
     # measured here, and at 100,000 roads they would take each worker's CPU for seconds)
     env = {"ATLAS_STORE": store_url, "ATLAS_LOG_LEVEL": "WARNING", "ATLAS_CACHE_MB": "0", "ATLAS_TILES_ABOVE": "0"}
-    proc = side._gunicorn("server:create_app()", port, env, work / f"{label}.log", ROOT)
+    if server == "gunicorn":
+        proc = side._gunicorn("server:create_app()", port, env, work / f"{label}.log", ROOT)
+    else:
+        proc = side._granian("server:create_app", port, env, work / f"{label}.log", ROOT)
     return proc, port, "/ogc/collections/roads", work / f"{label}.log"
 
 
@@ -261,7 +266,7 @@ def run() -> str:
         cluster, pg_url = _postgis()
         if cluster is None:
             notes.append(f"PostGIS: {pg_url}; the PostGIS and tipg columns are empty.")
-            results["atlas_pg"] = results["tipg"] = None
+            results["atlas_pg"] = results["atlas_pg_gunicorn"] = results["tipg"] = None
         else:
             copy_s = _copy_to_postgis(gpkg, pg_url)
             facts = _table_facts(cluster)
@@ -275,6 +280,9 @@ def run() -> str:
                          "by id asks both for the same feature.")
             results["atlas_pg"] = _run_server(peer, lambda: _serve_atlas(pg_url, work, "atlas-pg"),
                                               _atlas_paths(N), N, "atlas-pg")
+            results["atlas_pg_gunicorn"] = _run_server(
+                peer, lambda: _serve_atlas(pg_url, work, "atlas-pg-gunicorn", "gunicorn"), _atlas_paths(N), N,
+                "atlas-pg-gunicorn")
             if (TIPG_VENV / "bin" / "uvicorn").exists():
                 results["tipg"] = _run_server(peer, lambda: _serve_tipg(_tipg_dsn(cluster), work, "tipg"), _tipg_paths(N), N, "tipg")
                 notes.insert(0, f"tipg {_tipg_version()} (uvicorn --workers 2, uvloop + httptools).")
@@ -291,6 +299,7 @@ def run() -> str:
 
 def _section(title, results, notes, started, build_s, load_start, load_end) -> str:
     py, gp, pg, tg = (results.get(k) for k in ("pygeoapi", "atlas_gpkg", "atlas_pg", "tipg"))
+    gu = results.get("atlas_pg_gunicorn")
     lines = [title, "",
              f"Measured {started}, one sitting, N = {N:,} roads (`make_data.py`; the atlas's GeoPackage store "
              f"built from them in {build_s:.1f} s). Every server with 2 workers on 127.0.0.1; client (the "
@@ -299,20 +308,25 @@ def _section(title, results, notes, started, build_s, load_start, load_end) -> s
              f"· req/s, `wrk -t2 -c16 -d{os.environ.get('BENCH_WRK_SECONDS', '15')}s`, median of {REPS} "
              "(pygeoapi's runner does not run wrk on the outskirts box). The atlas's answer cache is off "
              "(every answer computed, as the others'), and so are its tiles' overviews built at start-up "
-             "(`ATLAS_TILES_ABOVE=0`: not measured here).", "",
-             "| request | features · bytes (atlas) | pygeoapi GeoPackage | atlas GeoPackage | atlas PostGIS | tipg PostGIS |",
-             "|---|---|---|---|---|---|"]
+             "(`ATLAS_TILES_ABOVE=0`: not measured here). The atlas is served as `make serve` serves it "
+             "(granian, 2 workers × 4 threads); its PostGIS store also under gunicorn (gthread, 2 workers × 8 "
+             "threads, `SERVER=gunicorn`), for the server's share.", "",
+             "| request | features · bytes (atlas) | pygeoapi GeoPackage | atlas GeoPackage | atlas PostGIS "
+             "| atlas PostGIS, gunicorn | tipg PostGIS |",
+             "|---|---|---|---|---|---|---|"]
     for k in KINDS:
         info = (gp or {}).get("info", {}).get(k, {})
         size = f"{info.get('features', '–')} · {info.get('bytes', 0):,}" if info else "–"
-        lines.append(f"| {LABELS[k]} | {size} | {_cell(py, k)} | {_cell(gp, k)} | {_cell(pg, k)} | {_cell(tg, k)} |")
+        lines.append(f"| {LABELS[k]} | {size} | {_cell(py, k)} | {_cell(gp, k)} | {_cell(pg, k)} | {_cell(gu, k)} "
+                     f"| {_cell(tg, k)} |")
     lines += ["", "Ratios (how many times better ours is; p50: theirs/ours, req/s: ours/theirs):", "",
-              "| request | GeoPackage vs pygeoapi p50 · req/s | PostGIS vs tipg p50 · req/s | PostGIS vs GeoPackage req/s |",
-              "|---|---|---|---|"]
+              "| request | GeoPackage vs pygeoapi p50 · req/s | PostGIS vs tipg p50 · req/s | PostGIS vs GeoPackage req/s "
+              "| granian vs gunicorn (PostGIS) req/s |",
+              "|---|---|---|---|---|"]
     for k in KINDS:
         lines.append(f"| {LABELS[k]} | {_x(_ratio(gp, py, k, 'latency_ms'))} · {_x(_ratio(gp, py, k, 'rps'))} | "
                      f"{_x(_ratio(pg, tg, k, 'latency_ms'))} · {_x(_ratio(pg, tg, k, 'rps'))} | "
-                     f"{_x(_ratio(pg, gp, k, 'rps'))} |")
+                     f"{_x(_ratio(pg, gp, k, 'rps'))} | {_x(_ratio(pg, gu, k, 'rps'))} |")
     lines += ["", "Targets:", ""]
     lines += _targets(py, gp, pg, tg)
     counts = []
@@ -328,7 +342,7 @@ def _section(title, results, notes, started, build_s, load_start, load_end) -> s
             lines += ["", "**The servers do not return the same features**: the rows above do not compare like "
                       "with like where they differ."]
     errors = [f"{name} {k}: {res['info'][k]['errors']}" for name, res in (("atlas GeoPackage", gp),
-              ("atlas PostGIS", pg), ("tipg", tg)) if res for k in KINDS if res["info"].get(k, {}).get("errors")]
+              ("atlas PostGIS", pg), ("atlas PostGIS gunicorn", gu), ("tipg", tg)) if res for k in KINDS if res["info"].get(k, {}).get("errors")]
     if errors:
         lines += ["", "Errors under wrk: " + "; ".join(errors) + "."]
     if os.environ.get("BENCH_OGC_NOTE"):  # what the person running it says of the sitting

@@ -81,6 +81,13 @@ def _gunicorn(app: str, port: int, env: dict, log: Path, cwd: Path) -> subproces
     return subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
+def _granian(factory: str, port: int, env: dict, log: Path, cwd: Path) -> subprocess.Popen:
+    """The app as ``make serve`` serves it (granian, WSGI, its default 2 workers x 4 threads)."""
+    cmd = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "--workers", "2", "--blocking-threads", "4",
+           "--host", "127.0.0.1", "--port", str(port), factory]
+    return subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
 def _wait(peer, port: int, path: str) -> None:
     deadline = time.time() + 60
     while time.time() < deadline:
