@@ -50,6 +50,8 @@ POSITION_KINDS: dict[str, dict] = {
     "public_poi": {"zh": "公开地图兴趣点", "en": "public map point of interest", "accuracy": ("approximate",)},
     "gazetteer": {"zh": "地名录", "en": "gazetteer", "accuracy": ("approximate", "schematic")},
     "address": {"zh": "公开页面中的地址", "en": "address in a cited page", "accuracy": ("approximate",)},
+    # a point made from an OpenStreetMap feature (its way id, version and date in the ref; ODbL)
+    "osm": {"zh": "OpenStreetMap 要素", "en": "OpenStreetMap feature", "accuracy": ("approximate",)},
     "none": {"zh": "未找到公开位置", "en": "no public position found", "accuracy": ("schematic",)},
 }
 #: The coordinate systems a position source may give its coordinates in.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -206,7 +207,7 @@ def test_the_accuracy_follows_from_the_position_source(raw):
             is_boundary = (layer == "districts" and "boundary" in f) or (
                 layer == "zones" and _official_division(raw, f.get("geometry_from")))
             ok = acc == "approximate" or (acc == "surveyed" and is_boundary and not point)
-        elif kind in ("public_poi", "address"):
+        elif kind in ("public_poi", "address", "osm"):
             ok = acc == "approximate"
         elif kind == "gazetteer":
             ok = acc == "approximate" or (acc == "schematic" and not point)  # an area merely centred on it
@@ -295,3 +296,20 @@ def test_projects_placed_in_a_town_stay_in_its_area(atlas, project, town):
     zone = atlas["zones"].set_index("id").loc[town].geometry
     point = atlas["projects"].set_index("id").loc[project].geometry
     assert zone.contains(point)
+
+
+def test_an_openstreetmap_position_names_its_way_version_date_and_licence(raw):
+    """A position taken from OpenStreetMap names the way (id, version, date) and carries the ODbL
+    attribution in its ref and its notes (the data is ODbL: attribution with every copy)."""
+    found = []
+    for layer, f in _features(raw):
+        p = f["properties"]
+        pos = p["position_source"]
+        if pos["kind"] != "osm":
+            continue
+        assert re.search(r"OpenStreetMap way \d+ \(.+\), version \d+ of \d{4}-\d{2}-\d{2}", pos["ref"]), p["id"]
+        assert "© OpenStreetMap contributors, ODbL 1.0" in pos["ref"], p["id"]
+        assert "ODbL 1.0" in p["position_note_zh"] and "ODbL 1.0" in p["position_note_en"], p["id"]
+        assert pos["crs"] == "WGS84" and pos["retrieved"], p["id"]
+        found.append(p["id"])
+    assert sorted(found) == ["parks-huancuilou", "projects-weigao-business-circle"]
