@@ -1,4 +1,4 @@
-"""Serving under load, as `make serve` runs it: gunicorn gthread (2 workers x 8 threads) over the atlas
+"""Serving under load, as `make serve SERVER=gunicorn` runs it: gunicorn gthread (2 workers x 8 threads) over the atlas
 and a synthetic layer of 100,000 roads, on loopback.
 
     python bench/load.py        (or `make bench`, which writes bench/RESULTS.md)

@@ -1,6 +1,7 @@
 """A million features in the page: raster PNG tiles drawn by the server against Mapbox Vector Tiles
 drawn in the browser (our canvas renderer, static/atlas-mvt.js), on the same layer, in one run,
-served as an office serves it (``make serve``: gunicorn, gthread, WORKERS x THREADS).
+served by gunicorn, gthread, WORKERS x THREADS (``make serve SERVER=gunicorn``; ``make serve``'s default
+is granian since the OGC bench measured it faster, and this bench has not been run on it yet).
 
     python -m bench.run tiles        (writes its section of bench/RESULTS.md)
     BENCH_TILES_DIR=/tmp/x python -m bench.tiles    (keeps the built store there and re-uses it)
@@ -51,7 +52,7 @@ N = 1_000_000
 RUNS = 3
 PANS = 4
 TIMEOUT_MS = 120_000
-#: as `make serve` runs it (Makefile WORKERS, THREADS, CONNECTIONS)
+#: as `make serve SERVER=gunicorn` runs it (Makefile WORKERS, GUNICORN_THREADS, CONNECTIONS)
 WORKERS, THREADS, CONNECTIONS = 2, 8, 12
 #: (name, zoom, (lat, lon)): the whole city, a district, a street
 VIEWS = (("city", 10, (37.13, 121.95)), ("district", 13, (37.50, 122.10)), ("street", 16, (37.505, 122.11)))
@@ -110,7 +111,7 @@ def _free_port() -> int:
 
 
 class Gunicorn:
-    """The app as `make serve` runs it, in its own process group, logging to ``log``; ready when
+    """The app as `make serve SERVER=gunicorn` runs it, in its own process group, logging to ``log``; ready when
     every worker has built its layer copies (the log's ``tiles ready`` lines)."""
 
     def __init__(self, store: Path, log: Path, workers: int = WORKERS, threads: int = THREADS):
@@ -305,7 +306,7 @@ def _section(results: dict, per_tile: dict, dev: dict, built: float, warm_s: flo
              load: tuple[float, float], memory: list[float]) -> str:
     lines = ["## A million features: raster tiles against vector tiles", "",
              "Data: `bench/synthetic.py` `road_lines(1,000,000)` (MultiLineStrings of 6 vertices, every atlas field) in a "
-             "GeoPackage store" + (f", written in {built:.0f} s" if built else "") + ". Served as `make serve` does: "
+             "GeoPackage store" + (f", written in {built:.0f} s" if built else "") + ". Served as `make serve SERVER=gunicorn` does: "
              f"gunicorn, gthread, {WORKERS} workers x {THREADS} threads, with no tile cache (ATLAS_TILE_CACHE_MB=0: every "
              "tile made per request); headless Chromium at 1280x800, a fresh context (empty browser cache) for each "
              f"load; medians of {RUNS} loads, each pan the median of {PANS} (400x300 px, redrawn). "
