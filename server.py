@@ -306,6 +306,8 @@ class Atlas(Flask):
     """Flask, with each hook's and view's async check made once (Flask asks ``inspect`` for every
     hook of every request: fifteen calls a request, a tenth of a small read's own time)."""
 
+    SYNC_KEPT = 4096  # the app's hooks, views and error handlers: a few hundred at most
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._sync: dict = {}
@@ -315,10 +317,11 @@ class Atlas(Flask):
             return self._sync[func]
         except (KeyError, TypeError):  # TypeError: a callable that cannot be a key is asked each time
             made = super().ensure_sync(func)
-            try:
-                self._sync[func] = made
-            except TypeError:
-                pass
+            if len(self._sync) < self.SYNC_KEPT:
+                try:
+                    self._sync[func] = made
+                except TypeError:
+                    pass
             return made
 
 

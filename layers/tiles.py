@@ -84,12 +84,14 @@ class Tile:
 @dataclass
 class Overview:
     """A layer in memory for zoomed-out tiles: each feature's box (and an index over them), the
-    columns the filters and the style read, its colour, and its simplified geometry (as shapely
-    geometries for vector tiles and as ``raster.Shapes`` for drawing), in the store's order."""
+    columns the filters and the style read, its colour, and its simplified geometry, in the store's
+    order. The geometry is kept once, as ``raster.Shapes`` (flat arrays, drawn from directly); a
+    vector tile's few features are made shapely geometries again from them (``select``): holding
+    a GEOS geometry for each of a million features beside the arrays took about a third of a
+    worker's memory."""
 
     version: str
     frame: pd.DataFrame
-    geoms: np.ndarray
     bounds: np.ndarray
     shapes: raster.Shapes
     colours: np.ndarray
@@ -120,7 +122,7 @@ class Overview:
 
     def select(self, which: np.ndarray) -> gpd.GeoDataFrame:
         return gpd.GeoDataFrame(self.frame.iloc[which].reset_index(drop=True),
-                                geometry=gpd.GeoSeries(self.geoms[which], crs="EPSG:4326"))
+                                geometry=gpd.GeoSeries(self.shapes.geometries(which), crs="EPSG:4326"))
 
 
 def kind_of(geometry_type: str) -> str:
@@ -215,7 +217,7 @@ class Tiles:
             frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
             simple = np.concatenate(geoms) if geoms else np.array([], dtype=object)
             boxes = np.concatenate(bounds) if bounds else np.zeros((0, 4))
-            built = Overview(version, frame, simple, boxes, raster.shapes(simple, kind_of(st["geometry"])),
+            built = Overview(version, frame, boxes, raster.shapes(simple, kind_of(st["geometry"])),
                              self._colours(frame, st, by), 0.0, BoxIndex(boxes))
             built.seconds = time.perf_counter() - started
             if self.store.version() == version:  # a write during the read: serve it, keep nothing

@@ -16,7 +16,7 @@ import numpy as np
 import shapely
 from PIL import Image, ImageDraw
 
-from .grid import SIZE, to_world
+from .grid import SIZE, to_lonlat, to_world
 
 #: Pixels beyond the tile's edge that still count (a line's width, a point's disc reach over).
 MARGIN = 16
@@ -181,6 +181,34 @@ class Shapes:
         kept = old[first]
         return Shapes(self.kind, self.coords[vertices], np.cumsum(first) - 1, self.owner[kept], self.exterior[kept],
                       self.vertex_owner[vertices])
+
+    def geometries(self, features: np.ndarray) -> np.ndarray:
+        """The features numbered ``features`` (ascending) as shapely geometries in longitude and
+        latitude (the vertices kept here, made anew: no geometry is held beside these arrays): a
+        MultiPoint, MultiLineString or MultiPolygon each, None for one without vertices."""
+        features = np.asarray(features, dtype=np.int64)
+        out = np.full(len(features), None, dtype=object)
+        got = self.take(features)
+        if not len(got.coords):
+            return out
+        lon, lat = to_lonlat(got.coords[:, 0], got.coords[:, 1])
+        xy = np.column_stack([lon, lat])
+        present = np.unique(got.vertex_owner)  # the features with vertices, numbered 0.. among them
+        part_owner = np.searchsorted(present, got.owner)
+        if self.kind == "point":
+            parts = shapely.points(xy)
+            made = shapely.multipoints(parts, indices=np.searchsorted(present, got.vertex_owner))
+        elif self.kind == "line":
+            parts = shapely.linestrings(xy, indices=got.part)
+            made = shapely.multilinestrings(parts, indices=part_owner)
+        else:
+            rings = shapely.linearrings(xy, indices=got.part)
+            polygon_of_ring = np.cumsum(got.exterior) - 1  # a polygon begins at each exterior ring
+            polygons = shapely.polygons(rings, indices=polygon_of_ring)
+            first = np.r_[True, polygon_of_ring[1:] != polygon_of_ring[:-1]]
+            made = shapely.multipolygons(polygons, indices=part_owner[first])
+        out[np.searchsorted(features, present)] = made
+        return out
 
 
 def shapes(geoms, kind: str) -> Shapes:
