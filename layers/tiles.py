@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo import memory
 from geo.errors import InvalidParameter
 from geo.store import Query, Store
 from geo.tiles import grid, mvt, pick, raster
@@ -207,18 +208,23 @@ class Tiles:
             st, by = self._style(store, layer)
             columns = self._columns(fields, by)
             tolerance = grid.degrees_per_pixel(OVERVIEW_MAX_ZOOM - 1) / 2
-            frames, geoms, bounds = [], [], []
+            kind = kind_of(st["geometry"])
+            frames, pieces, counts, bounds = [], [], [], []
             for chunk in self.store.stream(layer, Query(columns=columns), chunk_size=100_000):
                 g = np.asarray(chunk.geometry.values, dtype=object)
                 bounds.append(shapely.bounds(g))
-                # as ``features`` simplifies a tile read from the store (polygons keep their shape)
-                geoms.append(shapely.simplify(g, tolerance, preserve_topology=True))
+                # as ``features`` simplifies a tile read from the store (polygons keep their shape);
+                # made into arrays a chunk at a time, so no more than a chunk's geometries are alive
+                pieces.append(raster.shapes(shapely.simplify(g, tolerance, preserve_topology=True), kind))
+                counts.append(len(g))
                 frames.append(pd.DataFrame(chunk.drop(columns=chunk.geometry.name)))
+                del chunk, g
             frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
-            simple = np.concatenate(geoms) if geoms else np.array([], dtype=object)
             boxes = np.concatenate(bounds) if bounds else np.zeros((0, 4))
-            built = Overview(version, frame, boxes, raster.shapes(simple, kind_of(st["geometry"])),
+            built = Overview(version, frame, boxes, raster.concat(pieces, counts, kind),
                              self._colours(frame, st, by), 0.0, BoxIndex(boxes))
+            del frames, pieces, bounds
+            memory.give_back()  # the chunks read and simplified: freed, handed back to the system
             built.seconds = time.perf_counter() - started
             if self.store.version() == version:  # a write during the read: serve it, keep nothing
                 self._overviews[layer] = built

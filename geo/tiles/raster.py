@@ -233,6 +233,20 @@ def shapes(geoms, kind: str) -> Shapes:
     return Shapes(kind, np.column_stack([wx, wy]), part, owner, exterior, owner[part] if len(part) else part)
 
 
+def concat(pieces: list[Shapes], counts: list[int], kind: str) -> Shapes:
+    """The ``Shapes`` of consecutive runs of features as one (``counts``: the features of each run,
+    so its feature numbers follow the runs before it)."""
+    if not pieces:
+        return shapes(np.array([], dtype=object), kind)
+    feature_at = np.cumsum([0, *counts[:-1]])
+    part_at = np.cumsum([0, *(len(p.owner) for p in pieces[:-1])])
+    return Shapes(kind, np.concatenate([p.coords for p in pieces]).reshape(-1, 2),
+                  np.concatenate([p.part + k for p, k in zip(pieces, part_at)]),
+                  np.concatenate([p.owner + f for p, f in zip(pieces, feature_at)]),
+                  np.concatenate([p.exterior for p in pieces]),
+                  np.concatenate([p.vertex_owner + f for p, f in zip(pieces, feature_at)]))
+
+
 def render_shapes(found: Shapes, colours: np.ndarray, z: int, x: int, y: int, *, size: int = SIZE,
                   **style) -> np.ndarray:
     """The tile ``z/x/y`` (``size`` pixels square, RGBA) of ``found`` in ``colours`` ((n, 4)

@@ -20,6 +20,7 @@ from geo.store import Query, open_store
 from geo.tiles import grid, raster
 from geo.tiles.index import BoxIndex
 from layers import build as builder
+from layers import catalog
 from layers import tiles as tiles_module
 from layers.tiles import Tiles
 from tests.conftest import write_sources
@@ -190,3 +191,26 @@ def test_after_an_edit_zoomed_in_tiles_do_not_wait_for_the_overview(tmp_path, mo
     assert counting.queries == before
     assert (again != after).any(axis=2).sum() <= (after[:, :, 3] > 0).sum() / 100  # the tolerance above
     assert _near_same(again, after) and _near_same(after, again)
+
+
+@pytest.mark.parametrize("layer", sorted(CATEGORY))
+def test_an_overview_built_in_chunks_gives_back_each_feature_simplified(store, monkeypatch, layer):
+    """The overview read in several chunks (as a large layer is) holds each feature's geometry
+    once, as drawing arrays; the features a vector tile takes from it (``select``) are the layer's
+    geometries simplified as the overview simplifies them, within 1e-9 degrees, in the store's order."""
+    real_stream = store.stream
+    monkeypatch.setattr(store, "stream", lambda layer, query, chunk_size=5000: real_stream(layer, query, chunk_size=1_000),
+                        raising=False)
+    tiles = Tiles(store, cache_bytes=0)
+    found = tiles.overview(store, layer, [f.name for f in store.fields(layer)])
+    assert not hasattr(found, "geoms")
+    frame = store.query(layer, Query())
+    assert len(found.frame) == len(frame) == N
+    which = np.arange(0, N, 7)
+    picked = found.select(which)
+    tolerance = grid.degrees_per_pixel(tiles_module.OVERVIEW_MAX_ZOOM - 1) / 2
+    expected = shapely.simplify(np.asarray(frame.geometry.values, dtype=object)[which], tolerance, preserve_topology=True)
+    assert picked[catalog.KEY].tolist() == frame[catalog.KEY].iloc[which].tolist()
+    for got, want in zip(picked.geometry.values, expected):
+        parts = shapely.get_parts(want)
+        assert shapely.equals_exact(shapely.normalize(got), shapely.normalize(type(got)(list(parts))), 1e-9)
