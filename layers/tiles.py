@@ -84,13 +84,11 @@ class Tile:
 
 @dataclass
 class Overview:
-    """A layer in memory for zoomed-out tiles: each feature's box (and an index over them), the
-    columns the filters and the style read, its colour, and its simplified geometry, in the store's
-    order. The geometry is kept once, as ``raster.Shapes`` (flat arrays, drawn from directly),
-    made a chunk at a time; a vector tile's few features are made shapely geometries again from
-    them (``select``). Holding a GEOS geometry for each feature beside the arrays, and the whole
-    layer's geometries at once while building, left a worker 761 MB larger for 500,000 lines where
-    it is now 328 MB larger (the freed memory handed back to the system: ``geo.memory``)."""
+    """A layer in memory for zoomed-out tiles, in the store's order: each feature's box (and an
+    index over them), the columns the filters and the style read, its colour and its simplified
+    geometry, kept once as ``raster.Shapes`` (a vector tile's few features made shapely geometries
+    again: ``select``). Built a chunk at a time, its memory handed back after: for 500,000 lines
+    a worker grew 328 MB, where keeping GEOS geometries too had grown it 761 MB."""
 
     version: str
     frame: pd.DataFrame
@@ -208,18 +206,14 @@ class Tiles:
             started = time.perf_counter()
             st, by = self._style(store, layer)
             columns = self._columns(fields, by)
-            tolerance = grid.degrees_per_pixel(OVERVIEW_MAX_ZOOM - 1) / 2
-            kind = kind_of(st["geometry"])
+            tolerance, kind = grid.degrees_per_pixel(OVERVIEW_MAX_ZOOM - 1) / 2, kind_of(st["geometry"])
             frames, pieces, counts, bounds = [], [], [], []
             for chunk in self.store.stream(layer, Query(columns=columns), chunk_size=100_000):
                 g = np.asarray(chunk.geometry.values, dtype=object)
                 bounds.append(shapely.bounds(g))
-                # as ``features`` simplifies a tile read from the store (polygons keep their shape);
-                # made into arrays a chunk at a time, so no more than a chunk's geometries are alive
-                pieces.append(raster.shapes(shapely.simplify(g, tolerance, preserve_topology=True), kind))
+                pieces.append(raster.shapes(shapely.simplify(g, tolerance, preserve_topology=True), kind))  # as features()
                 counts.append(len(g))
                 frames.append(pd.DataFrame(chunk.drop(columns=chunk.geometry.name)))
-                del chunk, g
             frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
             boxes = np.concatenate(bounds) if bounds else np.zeros((0, 4))
             built = Overview(version, frame, boxes, raster.concat(pieces, counts, kind),
@@ -409,13 +403,13 @@ class Tiles:
 
 
 def _coordinate(args: Mapping, name: str, limit: float) -> float:
-    raw = args.get(name)
     try:
-        value = float(raw)
+        value = float(args.get(name))
     except (TypeError, ValueError):
-        value = None
-    if value is None or not -limit <= value <= limit:
-        raise InvalidParameter(f"{name} must be degrees from -{limit} to {limit} (WGS84), got {raw!r}", parameter=name)
+        value = float("nan")  # fails the range below
+    if not -limit <= value <= limit:
+        raise InvalidParameter(f"{name} must be degrees from -{limit} to {limit} (WGS84), got {args.get(name)!r}",
+                               parameter=name)
     return value
 
 
