@@ -62,7 +62,7 @@ def pool(conninfo: str, options: dict):
             # the plan cache as PostgreSQL keeps it (auto): a read whose plan depends on its values
             # is never prepared (``pg.planned``), so it is planned for its own values each run; one
             # by key is prepared after five runs and keeps its generic plan (planning the read of a
-            # feature by id anew each time was a third of the database's time for it)
+            # feature by id anew each time was a fifth of the database's time for it: 0.64 -> 0.51 ms)
             ours = f"-c statement_timeout={options['statement_timeout']} -c datestyle=ISO -c timezone=UTC"
             pool = ConnectionPool(conninfo, min_size=options["pool_min"], max_size=options["pool_max"], open=False,
                                   kwargs={"autocommit": True, "application_name": "weihai-atlas",

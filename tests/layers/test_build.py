@@ -54,7 +54,7 @@ PROJECTED = {"type": "Point", "coordinates": [509000.0, 4152000.0]}
     (broken("parks", 0, geometry={"type": "LineString", "coordinates": [[122, 37], [122.1, 37.1]]}),
      InvalidGeometry, "holds Point"),
     (broken("parks", 0, geometry=None), InvalidGeometry, "has no geometry"),
-    (positioned(position_source={**POI, "kind": "osm"}), SourceError, "kind 'osm' is not one of"),
+    (positioned(position_source={**POI, "kind": "hearsay"}), SourceError, "kind 'hearsay' is not one of"),
     (positioned(position_source={**POI, "crs": None}), SourceError, "without their crs"),
     (positioned(position_source={**POI, "crs": "BD-09"}), SourceError, "crs 'BD-09'"),
     (positioned(position_source={**POI, "coordinates": [37.42, "122.11"]}), SourceError,
@@ -66,6 +66,8 @@ PROJECTED = {"type": "Point", "coordinates": [509000.0, 4152000.0]}
      "accuracy 'surveyed' does not follow from a position source of kind 'public_poi'"),
     (positioned(position_source={**POI, "kind": "none"}), SourceError,
      "allowed: schematic"),
+    (positioned(position_source={**POI, "kind": "osm"}, accuracy="surveyed"), SourceError,
+     "accuracy 'surveyed' does not follow from a position source of kind 'osm' (allowed: approximate)"),
     (positioned(position_note_en=""), SourceError, "needs position_note_zh and position_note_en"),
 ])
 def test_broken_sources_are_refused_with_what_to_fix(tmp_path, sources, error, needle):
