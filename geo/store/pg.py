@@ -82,6 +82,13 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
         with self._connection(what) as con:
             return fn(con)
 
+    def _fetch(self, what: str, statement, params, query: Query, *, one: bool = False):
+        """The rows (or the first row) of ``query``'s statement, prepared or not as ``planned`` says."""
+        def read(con):
+            cursor = con.execute(statement, params, prepare=planned(query))
+            return cursor.fetchone() if one else cursor.fetchall()
+        return self._run(what, read)
+
     def _t(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)
 
@@ -273,8 +280,7 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
             params = params + [at_most + 1]
 
         def read():
-            return int(self._run(f"counting {layer}", lambda con: con.execute(
-                statement, params, prepare=planned(query)).fetchone()[0]))
+            return int(self._fetch(f"counting {layer}", statement, params, query, one=True)[0])
         return self._cached(("count", layer, statement.as_string(None), tuple(map(repr, params))), read)
 
     def _bbox_only(self, query: Query) -> bool:
@@ -288,7 +294,7 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
         order = self._order(layer, meta, query)
         columns = self._columns(layer, meta, query)
         statement, params = self._select(layer, query, self._feature_select(layer, meta, columns), order=order)
-        rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params, prepare=planned(query)).fetchall())
+        rows = self._fetch(f"reading {layer}", statement, params, query)
         return rows_to_frame(rows, columns, meta["fields"], gpkg=False)
 
     def records(self, layer: str, query: Query) -> Records:
@@ -302,8 +308,7 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
         rows = self._ahead_rows(layer, query)  # read beside the version (read_ahead)
         if rows is None:
             statement, params = self._select(layer, query, self._feature_select(layer, meta, columns), order=order)
-            rows = self._run(f"reading {layer}", lambda con: con.execute(
-                statement, params, prepare=planned(query)).fetchall())
+            rows = self._fetch(f"reading {layer}", statement, params, query)
         geometry = shapely.from_wkb(np.array([r[-1] for r in rows], dtype=object)) if rows else np.array([], dtype=object)
         return Records(tuple(columns), [r[:-1] for r in rows], geometry)
 
@@ -345,7 +350,7 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
         select = sql.SQL(", ").join([*(read_expr(c, meta["fields"][c]) for c in names),
                                      sql.SQL("ST_XMin(t.geom), ST_YMin(t.geom), ST_XMax(t.geom), ST_YMax(t.geom)")])
         statement, params = self._select(layer, query, select, order=order, more=1)
-        rows = self._run(f"reading {layer}", lambda con: con.execute(statement, params, prepare=planned(query)).fetchall())
+        rows = self._fetch(f"reading {layer}", statement, params, query)
         more = query.limit is not None and len(rows) > query.limit
         rows = rows[:query.limit] if more else rows
         values = list(zip(*rows)) if rows else [()] * (len(names) + 4)
@@ -365,8 +370,7 @@ class PostGISStore(PostGISVersion, PostGISLayers, PostGISEditor, PostGISLog, Com
         statement = sql.SQL(", ").join([sql.SQL("SELECT count(*)"), *sums]) + sql.SQL(" ") + base
 
         def read():
-            row = self._run(f"totalling {layer}", lambda con: con.execute(
-                statement, params, prepare=planned(query)).fetchone())
+            row = self._fetch(f"totalling {layer}", statement, params, query, one=True)
             out = {"count": int(row[0])}
             for f, v in zip(fields, row[1:]):
                 out[f] = None if v is None else (float(v) if meta["fields"][f] == "float" else int(v))

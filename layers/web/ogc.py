@@ -79,7 +79,7 @@ def render(answer: core.Answer) -> Response:
     if g.ogc.fmt == "html" and answer.template:
         other = {**request.args.to_dict(), "f": "html", "lang": "en" if g.ogc.lang == "zh" else "zh"}
         html = render_template(f"ogc/{answer.template}", d=answer.data, t=words(g.ogc.lang), lang=g.ogc.lang,
-                               base=g.ogc.base, home=request.url_root, switch=f"{request.base_url}?{urlencode(other)}")
+                               base=g.ogc.base, home=root(request) + "/", switch=f"{request.base_url}?{urlencode(other)}")
         response = Response(html, status=answer.status, mimetype="text/html")
     else:
         body = answer.body if answer.body is not None else orjson.dumps(answer.data)

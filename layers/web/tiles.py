@@ -36,7 +36,7 @@ def _cached(response: Response, tag: str, pinned: bool) -> Response:
     scope = "public" if auth.principal() is None else "private"
     age = f"max-age={PINNED_MAX_AGE}, immutable" if pinned else "max-age=0, must-revalidate"
     response.headers["Cache-Control"] = f"{scope}, {age}"
-    response.vary.update(("Cookie", "Authorization"))
+    http.vary(response, ("Cookie", "Authorization"))
     return response
 
 
