@@ -23,7 +23,7 @@ from server import create_app
 from tests.conftest import write_sources
 
 ROOT = Path(__file__).resolve().parents[1]
-SECONDS = 20
+SECONDS = 12
 #: the servers as the Makefile's ``serve`` starts them (its defaults), on a port
 SERVERS = {
     "granian": lambda port: [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "--workers", "2",
