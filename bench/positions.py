@@ -10,6 +10,8 @@ became. Needs git (the old sources are read with ``git show``); not part of ``be
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -40,6 +42,19 @@ def _old_sources(rev: str, folder: Path) -> dict[str, Path]:
         (folder / f"{spec.id}.geojson").write_bytes(text)
         out[spec.id] = folder / f"{spec.id}.geojson"
     return out
+
+
+def _build_as_it_was(sources: dict[str, Path]) -> dict:
+    """The old sources built with the geometry type each layer had then (the parks were points
+    before issue 13 made them areas), so that the before picture is the atlas as it was."""
+    built: dict = {}
+    for spec in catalog.LAYERS:
+        features = json.loads(sources[spec.id].read_text(encoding="utf-8"))["features"]
+        kinds = {f["geometry"]["type"] for f in features if f.get("geometry") and "schematic_radius_m" not in f}
+        if kinds == {"Point"} and spec.geometry_type != "Point":
+            spec = dataclasses.replace(spec, geometry_type="Point")
+        built[spec.id] = builder.build_layer(spec, built, sources[spec.id])
+    return built
 
 
 def _shot(browser, store_path: Path, out: Path) -> None:
@@ -74,7 +89,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="atlas-positions-"))
     old_folder = tmp / "before"
     old_folder.mkdir()
-    before = builder.build_all(_old_sources(BEFORE, old_folder))
+    before = _build_as_it_was(_old_sources(BEFORE, old_folder))
     after = builder.build_all()
     stores = {}
     for name, built in (("before", before), ("after", after)):

@@ -19,9 +19,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from geo.crs import WGS84, gcj02_to_wgs84
+from geo.crs import WGS84, gcj02_to_wgs84, reproject
 from geo.errors import CRSError, GeoError, InvalidGeometry, SourceError
-from geo.measure import measure
+from geo.measure import BUFFER_QUAD_SEGS, MEASURE_CRS, measure
 from geo.store import Store, open_store
 
 from . import catalog
@@ -37,6 +37,8 @@ OPTIONAL = ("functional_area", "status", "year", "date", "figures", "position_so
 POSITION_KEYS = ("kind", "ref", "crs", "coordinates", "retrieved")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MULTI = {"Polygon": "MultiPolygon", "LineString": "MultiLineString"}
+#: The largest schematic circle a source may ask for (a whole range of hills is about 2 km across).
+MAX_SCHEMATIC_RADIUS_M = 5000
 
 
 def cnmaps_boundary(adcode: str):
@@ -134,11 +136,53 @@ def _check_position(where: str, props: dict) -> None:
                           "position was made from it and how far off it may be)")
 
 
+def boundary_part(where: str, directive) -> shapely.Polygon:
+    """``{"adcode": ..., "contains": [lon, lat]}``: the one polygon of that division's official
+    boundary (converted to WGS84) that contains the WGS84 point, e.g. an island's ring."""
+    if not (isinstance(directive, dict) and isinstance(directive.get("adcode"), str)
+            and isinstance(directive.get("contains"), list) and len(directive["contains"]) == 2
+            and all(isinstance(v, (int, float)) for v in directive["contains"])):
+        raise SourceError(f"{where}: boundary_part must be {{\"adcode\": \"371002\", \"contains\": [lon, lat]}} "
+                          f"(the WGS84 point that picks the part), got {directive!r}")
+    try:
+        whole = gcj02_to_wgs84([cnmaps_boundary(directive["adcode"])])[0]
+    except SourceError as exc:
+        raise SourceError(f"{where}: {exc.detail}") from None
+    point = shapely.Point(directive["contains"])
+    parts = [part for part in getattr(whole, "geoms", [whole]) if part.contains(point)]
+    if len(parts) != 1:
+        raise SourceError(f"{where}: no part of the boundary of {directive['adcode']} contains "
+                          f"{directive['contains']}; give a point inside the ring you mean")
+    return parts[0]
+
+
+def schematic_circle(where: str, geom, radius_m, accuracy: str):
+    """A schematic area drawn as a circle of ``radius_m`` metres (in EPSG:4550) round a point: for a
+    place whose extent no public data gives. It is schematic, so the feature's accuracy must say so."""
+    if not (isinstance(radius_m, (int, float)) and not isinstance(radius_m, bool)
+            and 0 < radius_m <= MAX_SCHEMATIC_RADIUS_M):
+        raise SourceError(f"{where}: schematic_radius_m must be a number of metres above 0 and at most "
+                          f"{MAX_SCHEMATIC_RADIUS_M}, got {radius_m!r}")
+    if geom.geom_type != "Point":
+        raise SourceError(f"{where}: schematic_radius_m draws a circle round a Point; the geometry is {geom.geom_type}")
+    if accuracy != "schematic":
+        raise SourceError(f"{where}: a circle drawn round a point is a schematic area; set accuracy to "
+                          f"'schematic' (it is {accuracy!r})")
+    circle = shapely.buffer(reproject([geom], WGS84, MEASURE_CRS)[0], radius_m, quad_segs=BUFFER_QUAD_SEGS)
+    return shapely.set_precision(reproject([circle], MEASURE_CRS, WGS84)[0], 1e-7)
+
+
 def _geometry(spec: LayerSpec, where: str, feature: dict, built: dict):
     props = feature.get("properties") or {}
+    radius = feature.get("schematic_radius_m")
+    if radius is not None:
+        return schematic_circle(where, _geometry(spec, where, {**feature, "schematic_radius_m": None}, built),
+                                radius, props.get("accuracy"))
     if feature.get("geometry") is None:
         if "boundary" in feature or "boundary" in props:
             return gcj02_to_wgs84([cnmaps_boundary(props["district"])])[0]
+        if "boundary_part" in feature:
+            return boundary_part(where, feature["boundary_part"])
         ref = feature.get("geometry_from") or props.get("geometry_from")
         if ref:
             layer, _, fid = str(ref).partition(":")
@@ -150,7 +194,7 @@ def _geometry(spec: LayerSpec, where: str, feature: dict, built: dict):
             if rows.empty:
                 raise SourceError(f"{where}: geometry_from {ref!r} matches no feature")
             return rows.geometry.iloc[0]
-        raise InvalidGeometry(f"{where}: has no geometry; give one, or 'geometry_from' / 'boundary'")
+        raise InvalidGeometry(f"{where}: has no geometry; give one, or 'geometry_from' / 'boundary' / 'boundary_part'")
     try:
         geom = shapely.geometry.shape(feature["geometry"])
     except Exception as exc:

@@ -47,10 +47,12 @@ ACCURACY: dict[str, dict[str, str]] = {
 POSITION_KINDS: dict[str, dict] = {
     "official_boundary": {"zh": "官方边界数据", "en": "official boundary data",
                           "accuracy": ("surveyed", "approximate")},
-    "public_poi": {"zh": "公开地图兴趣点", "en": "public map point of interest", "accuracy": ("approximate",)},
+    # a POI marks a spot: a point made from it is approximate; an area merely drawn round it, schematic
+    "public_poi": {"zh": "公开地图兴趣点", "en": "public map point of interest",
+                   "accuracy": ("approximate", "schematic")},
     "gazetteer": {"zh": "地名录", "en": "gazetteer", "accuracy": ("approximate", "schematic")},
     "address": {"zh": "公开页面中的地址", "en": "address in a cited page", "accuracy": ("approximate",)},
-    # a point made from an OpenStreetMap feature (its way id, version and date in the ref; ODbL)
+    # an OpenStreetMap feature's outline, or a point made from it (way id, version and date in the ref; ODbL)
     "osm": {"zh": "OpenStreetMap 要素", "en": "OpenStreetMap feature", "accuracy": ("approximate",)},
     "none": {"zh": "未找到公开位置", "en": "no public position found", "accuracy": ("schematic",)},
 }
@@ -155,7 +157,8 @@ LAYERS: tuple[LayerSpec, ...] = (
         z=1,
     ),
     LayerSpec(
-        "parks", "公园与景区", "Parks and scenic areas", "Point",
+        # areas: an outline where public data has one, else a schematic circle round the place's point
+        "parks", "公园与景区", "Parks and scenic areas", "MultiPolygon",
         _cats(
             scenic_area=("景区", "scenic area"),
             urban_park=("城市公园", "urban park"),

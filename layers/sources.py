@@ -34,12 +34,19 @@ class Report:
     deleted: list[str] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)  # (key, what happened)
     layers_created: list[str] = field(default_factory=list)
+    #: (layer, old geometry type, new one, the dropped layer the old one is kept as, keys a planner had changed)
+    retyped: list[tuple[str, str, str, str, list[str]]] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.deleted)} deleted"]
         if self.layers_created:
             parts.append("new layers " + ", ".join(self.layers_created))
         text = "sources applied: " + ", ".join(parts)
+        for layer, old, new, kept, edited in self.retyped:
+            text += (f"\nlayer {layer} changed from {old} to {new}: made anew from the sources; the old layer is "
+                     f"kept in the history as the dropped layer {kept} (restore it under that name to see it)")
+            if edited:
+                text += f"; a planner had changed {', '.join(edited)} there: redo those edits on the new {layer}"
         if self.conflicts:
             text += f"; {len(self.conflicts)} conflict(s) left as the planners made them:\n" + "\n".join(
                 f"  {key}: {what}" for key, what in self.conflicts)
@@ -135,8 +142,11 @@ def apply(store: Store, frames: dict[str, gpd.GeoDataFrame], *, take_sources: bo
     kept: dict[str, dict] = {}
     present = set(store.layers())
     for layer, frame in frames.items():
+        spec = catalog.get(layer)
+        if layer in present and spec and store.info(layer).geometry_type != spec.geometry_type:
+            report.retyped.append(_retire(store, layer, spec.geometry_type, message))
+            present.discard(layer)
         if layer not in present:
-            spec = catalog.get(layer)
             store.create_layer(layer, spec.geometry_type if spec else frame.geom_type.iloc[0],
                                [f for f in fields if f.name != catalog.KEY], actor=ACTOR, message=message)
             store.add(layer, frame, actor=ACTOR, message=message)
@@ -194,6 +204,22 @@ def apply(store: Store, frames: dict[str, gpd.GeoDataFrame], *, take_sources: bo
             report.deleted += deletes
     remember(store, frames, kept)
     return report
+
+
+def _retire(store: Store, layer: str, geometry_type: str, message: str) -> tuple:
+    """Set aside a layer of another geometry type than the catalog's: renamed, then dropped (both
+    revisions, so it can be restored under its new name). Returns the report's ``retyped`` entry."""
+    old_type = store.info(layer).geometry_type
+    taken = set(store.layers()) | set(store.dropped_layers())
+    stem = f"{layer}_{old_type.lower()}_before"[:60]
+    kept = next(name for name in [stem] + [f"{stem}{i}" for i in range(2, 100)] if name not in taken)
+    base = (store.document(DOCUMENT) or {}).get(layer, {})
+    edited = sorted(key for key, state in _rows(store.query(layer, Query())).items()
+                    if not _same(state, _decode(base.get(key))))
+    why = f"{message}: layer {layer} changes from {old_type} to {geometry_type}"
+    store.rename_layer(layer, kept, actor=ACTOR, message=f"{why}; the old layer set aside as {kept}")
+    store.drop_layer(kept, actor=ACTOR, message=f"{why}; {kept} dropped (restore it to see the old layer)")
+    return layer, old_type, geometry_type, kept, edited
 
 
 def _plain(value):

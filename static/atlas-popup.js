@@ -60,6 +60,15 @@
     Atlas.el('dt', null, label, list);
     var dd = Atlas.el('dd', null, null, list);
     if (value instanceof Node) { dd.appendChild(value); } else { dd.textContent = String(value); }
+    return dd;
+  }
+
+  // The figures that are an area in 亩 (e.g. 华夏城's 3,767 亩 of former quarries): the popup puts
+  // each beside the area the map measures, or says the map's area is only schematic.
+  function areaFigures(props) {
+    return (Array.isArray(props.figures) ? props.figures : []).filter(function (fig) {
+      return fig && fig.unit_zh === '亩' && typeof fig.value === 'number' && fig.value > 0;
+    });
   }
 
   // where the position comes from (position_source: kind and reference) and how far off it may be;
@@ -121,8 +130,17 @@
       row(list, Atlas.t('figures'), figs);
     }
     if (props.area_m2) {
-      row(list, Atlas.t('area'), Atlas.number(props.area_ha, 1) + ' ' + Atlas.t('ha') + ' · ' +
-          Atlas.number(props.area_mu, 0) + ' ' + Atlas.t('mu'));
+      var schematic = props.accuracy === 'schematic';
+      var area = row(list, Atlas.t('area'), Atlas.number(props.area_ha, 1) + ' ' + Atlas.t('ha') + ' · ' +
+          Atlas.number(props.area_mu, 0) + ' ' + Atlas.t('mu') + (schematic ? Atlas.t('areaSchematic') : ''));
+      if (area) { area.setAttribute('data-schematic', String(schematic)); }
+      areaFigures(props).forEach(function (fig) {
+        var label = lang === 'en' ? (fig.label_en || fig.label_zh) : (fig.label_zh || fig.label_en);
+        var values = {label: label, text: fig.text || fig.value, value: Atlas.number(fig.value, 0),
+                      mu: Atlas.number(props.area_mu, 0), pct: Atlas.number(100 * props.area_mu / fig.value, 0)};
+        var cmp = row(list, Atlas.t('areaVsFigure'), Atlas.t(schematic ? 'areaVsFigureSchematic' : 'areaVsFigureOutline', values));
+        if (cmp) { cmp.className = 'atlas-area-compare'; }
+      });
     }
     if (props.length_km) { row(list, Atlas.t('length'), Atlas.number(props.length_km, 2) + ' ' + Atlas.t('km')); }
     // the layer's other fields (an imported layer's own), each under its title (cfg.fieldTitles)

@@ -28,6 +28,10 @@ def _feature(fid, name_zh, name_en, category, district, geometry, **extra):
 
 def small_sources() -> dict[str, list[dict]]:
     square = lambda x, y, d=0.01: {"type": "MultiPolygon", "coordinates": [[[[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]]]}
+    # a park's outline: a box of half-widths dx, dy (degrees) round its centre
+    box = lambda x, y, dx, dy: {"type": "MultiPolygon", "coordinates": [[[
+        [round(x - dx, 6), round(y - dy, 6)], [round(x + dx, 6), round(y - dy, 6)], [round(x + dx, 6), round(y + dy, 6)],
+        [round(x - dx, 6), round(y + dy, 6)], [round(x - dx, 6), round(y - dy, 6)]]]]}
     return {
         "districts": [
             dict(_feature("districts-huancui", "环翠区", "Huancui District", "district", "371002", None,
@@ -44,14 +48,14 @@ def small_sources() -> dict[str, list[dict]]:
         ],
         "parks": [
             _feature("parks-huaxiacheng", "华夏城", "Huaxia City", "scenic_area", "371002",
-                     {"type": "Point", "coordinates": [122.0631, 37.4437]}, status="operating",
+                     box(122.0631, 37.4437, 0.005, 0.004), status="operating",
                      figures=[{"label_zh": "占地", "label_en": "area", "value": 3767, "unit_zh": "亩",
                                "unit_en": "mu", "text": "3767亩"}],
                      position_source={"kind": "public_poi", "ref": "测试兴趣点（高德）", "crs": "GCJ-02",
                                       "coordinates": [122.0681, 37.4448], "retrieved": "2026-12-01"},
                      position_note_zh="测试位置：兴趣点换算而来，偏差约300米", position_note_en="test position: a converted POI, about 300 m off"),
             _feature("parks-hostile", '<img src=x onerror="document.title=\'pwned\'">', "${alert(1)}",
-                     "urban_park", "371002", {"type": "Point", "coordinates": [122.12, 37.50]},
+                     "urban_park", "371002", box(122.12, 37.50, 0.002, 0.002),
                      position_source={"kind": "address", "ref": '<img src=x onerror="document.title=\'pwned\'">',
                                       "crs": None, "coordinates": None, "retrieved": None},
                      position_note_zh='<img src=x onerror="document.title=\'pwned\'">', position_note_en="${alert(1)}"),

@@ -10,7 +10,7 @@ from tests.auth_helpers import add_users, bearer, csrf, login, make_app, tokens
 ROAD = {"type": "Feature", "properties": {"name_zh": "新修道路", "category": "bottleneck_road", "district": "371002"},
         "geometry": {"type": "LineString", "coordinates": [[122.10, 37.50], [122.11, 37.51]]}, "message": "新建"}
 PARK = {"type": "Feature", "properties": {"name_zh": "新公园", "category": "urban_park", "district": "371002"},
-        "geometry": {"type": "Point", "coordinates": [122.12, 37.5]}}
+        "geometry": {"type": "Polygon", "coordinates": [[[122.12, 37.5], [122.121, 37.5], [122.121, 37.501], [122.12, 37.5]]]}}
 
 
 def _version(client, key="roads-wangdaohenan"):

@@ -111,7 +111,7 @@ def test_queryables_for_gdal_and_qgis(client):
     r = client.get("/ogc/collections/parks/queryables", headers={"Accept": "application/schema+json"})
     assert r.content_type == "application/schema+json"
     body = json.loads(r.data)
-    assert body["properties"]["geometry"]["$ref"] == "https://geojson.org/schema/Point.json"  # QGIS
+    assert body["properties"]["geometry"]["$ref"] == "https://geojson.org/schema/MultiPolygon.json"  # QGIS
     assert body["properties"]["name_zh"] == {"title": "名称", "type": "string"}
     assert body["properties"]["year"]["type"] == "integer"
     assert {"id": "name_zh", "title": "名称", "type": "string"} in body["queryables"]  # GDAL's older form
@@ -156,9 +156,9 @@ def test_limit_above_the_maximum_is_the_maximum(client):
 @pytest.mark.parametrize("code, swap", [("4326", True), ("4490", True), ("4549", True), ("4550", True),
                                          ("4528", True), ("4529", True), ("3857", False)])
 def test_crs_in_the_authority_axis_order(client, code, swap):
-    r, body = get_json(client, f"/ogc/collections/parks/items/parks-huaxiacheng?crs={URI}{code}")
+    r, body = get_json(client, f"/ogc/collections/projects/items/projects-yuanyao?crs={URI}{code}")
     assert r.headers["Content-Crs"] == f"<{URI}{code}>"
-    x, y = Transformer.from_crs("EPSG:4326", f"EPSG:{code}", always_xy=True).transform(122.0631, 37.4437)
+    x, y = Transformer.from_crs("EPSG:4326", f"EPSG:{code}", always_xy=True).transform(122.185, 37.535)
     want = (y, x) if swap else (x, y)
     got = body["geometry"]["coordinates"]
     tolerance = 1e-7 if code in ("4326", "4490") else 0.005

