@@ -45,7 +45,7 @@
     figures: ['数据', 'Figures'],
     area: ['面积', 'Area'],
     areaSchematic: ['（示意范围，非实测）', ' (schematic area, not measured)'],
-    areaVsFigure: ['与文章数字', 'Against the article'],
+    areaVsFigure: ['对照文章', 'Against the article'],
     areaVsFigureOutline: ['本图轮廓 {mu} 亩，为文章“{label} {text}”的 {pct}%',
                           "the map's outline is {mu} mu, {pct}% of the article's {label} ({value} mu)"],
     areaVsFigureSchematic: ['文章称“{label} {text}”；本图范围只是示意，没有公开轮廓可与之比较',

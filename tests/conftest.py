@@ -44,7 +44,8 @@ def small_sources() -> dict[str, list[dict]]:
                           "common_prosperity", "371002", None), geometry_from="districts:districts-huancui"),
             _feature("zones-likoushan", "里口山近郊休闲样板片区", "Likou Mountain leisure model zone",
                      "rural_revitalization", "371002", square(122.05, 37.47), status="under_construction",
-                     accuracy="schematic"),
+                     accuracy="schematic", figures=[{"label_zh": "片区面积", "label_en": "zone area", "value": 1500,
+                                                     "unit_zh": "亩", "unit_en": "mu", "text": "1500亩"}]),
         ],
         "parks": [
             _feature("parks-huaxiacheng", "华夏城", "Huaxia City", "scenic_area", "371002",

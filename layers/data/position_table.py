@@ -35,6 +35,8 @@ def rows() -> list[str]:
                 found += [a or b for a, b in OFF.findall(p["accuracy_note_en"])]
             if p["accuracy"] == "surveyed":
                 found = ["as the source (not stated)"]
+            elif pos["kind"] == "osm" and (f["geometry"] or {}).get("type") not in (None, "Point"):
+                found = ["as the OpenStreetMap outline (its precision is not stated)"]
             elif pos["kind"] == "official_boundary" and f["geometry"] is None:
                 found = ["the official boundary; the zone's own extent is not published"]
             elif not found and ("placeholder" in p["accuracy_note_en"] or "not the real site" in p["accuracy_note_en"]):

@@ -5,6 +5,7 @@ to any host but the live server fails the test.
 """
 from __future__ import annotations
 
+import copy
 import re
 import urllib.request
 
@@ -121,21 +122,26 @@ def test_styles_follow_category_status_and_accuracy(open_map):
     assert style["parks-hostile"]["color"] == parks["urban_park"]["color"]
     assert style["districts-huancui"]["dash"] is None            # surveyed: solid
     assert style["districts-gaoqu"]["dash"] == "2 6"              # schematic: dotted
-    assert style["parks-huaxiacheng"]["dash"] == "5 3"            # an approximate point: dashed ring
+    assert style["parks-huaxiacheng"]["dash"] == "8 5"            # an approximate area: dashed outline
+    assert style["projects-yuanyao"]["dash"] == "5 3"             # an approximate point: dashed ring
     # status: an operating project is filled, one under construction half filled
     assert style["projects-yuanyao"]["fillOpacity"] > style["projects-weiqiao"]["fillOpacity"]
 
 
 #: Point rings no JS ever hard-coded: a page that ignores the palette in its config draws others.
 POINT_DASHES = {"surveyed": "9 1", "approximate": "7 2", "schematic": "1 4"}
-#: A point of each accuracy class (the small atlas's points are all approximate).
-POINT_ACCURACY = {"parks-huaxiacheng": "surveyed", "parks-hostile": "approximate", "projects-yuanyao": "schematic"}
+#: A point of each accuracy class (the small atlas's points are all approximate; one more is added).
+POINT_ACCURACY = {"projects-weiqiao": "surveyed", "projects-third": "approximate", "projects-yuanyao": "schematic"}
 
 
 @pytest.fixture(scope="module")
 def palette_server(tmp_path_factory):
     """The small atlas with its points spread over the accuracy classes."""
     sources = small_sources()
+    third = copy.deepcopy(sources["projects"][0])
+    third["properties"].update(id="projects-third", name_zh="第三个项目")
+    third["geometry"]["coordinates"] = [122.15, 37.52]
+    sources["projects"].append(third)
     for features in sources.values():
         for f in features:
             if f["properties"]["id"] in POINT_ACCURACY:  # set by hand: no position source to follow from
@@ -155,7 +161,7 @@ def test_point_rings_and_legend_patterns_come_from_the_palette(open_map, palette
     monkeypatch.setitem(style.ACCURACY_STYLE["approximate"], "pattern", "dotted")  # the legend's, likewise
     page = open_map(VIEW, server=palette_server)
     drawn = page.js("""() => { const out = [];
-        ['parks', 'projects'].forEach(id => Atlas.layers[id].eachLayer(g => g.eachLayer(l => out.push({
+        ['projects'].forEach(id => Atlas.layers[id].eachLayer(g => g.eachLayer(l => out.push({
             id: l.feature.id, accuracy: l.feature.properties.accuracy, dash: l.options.dashArray,
             palette: Atlas.layerConfig(id).style.accuracy[l.feature.properties.accuracy]})))); return out; }""")
     assert {d["accuracy"] for d in drawn} == set(style.ACCURACY_STYLE), drawn
@@ -179,6 +185,13 @@ def test_hover_shows_tooltip_and_click_opens_the_right_popup(open_map):
     for part in ("华夏城", "Huaxia City", "景区", "运营中", "环翠区", "占地：3767亩", "华夏城的说明", "近似位置",
                  "测试数据", "公园与景区"):
         assert part in text, part
+    # its outline's area in 亩, beside the article's figure (measured here on the ellipsoid)
+    mu = abs(Geod(ellps="WGS84").polygon_area_perimeter([122.0581, 122.0681, 122.0681, 122.0581],
+                                                        [37.4397, 37.4397, 37.4477, 37.4477])[0]) / (10000 / 15)
+    shown = re.search(r"本图轮廓 ([\d,]+) 亩，为文章“占地 3767亩”的 (\d+)%", text)
+    assert shown, text
+    assert abs(int(shown[1].replace(",", "")) - mu) < 2 and abs(int(shown[2]) - 100 * mu / 3767) < 1
+    assert box.locator("dd[data-schematic=false]").count() == 1 and "非实测" not in text
     # where the position comes from, beside the accuracy note (zh first)
     position = box.locator(".atlas-popup-position")
     assert position.get_attribute("data-position-kind") == "public_poi"
@@ -201,6 +214,9 @@ def test_hover_shows_tooltip_and_click_opens_the_right_popup(open_map):
     page.page.mouse.click(*page.screen_point(37.475, 122.055))
     zone = popup(page, "zones-likoushan")
     assert "示意范围" in zone.inner_text() and "在建" in zone.inner_text() and "亩" in zone.inner_text()
+    # a schematic area: its measure is qualified, and the article's figure is not compared with it
+    assert zone.locator("dd[data-schematic=true]").inner_text().endswith("亩（示意范围，非实测）")
+    assert zone.locator("dd.atlas-area-compare").inner_text() == "文章称“片区面积 1500亩”；本图范围只是示意，没有公开轮廓可与之比较"
 
 
 def test_popup_sections_of_the_page_and_of_the_offline_map(open_map, browser, tmp_path):
@@ -281,8 +297,10 @@ def test_search_flies_to_the_feature_and_opens_its_popup(open_map, query, fid, l
     page.page.keyboard.press("Enter")
     popup(page, fid)
     page.wait_idle()
+    # the feature is in view (its popup may have panned the map a little), close up
+    assert page.js("([lat, lng]) => Atlas.map.getBounds().pad(-0.1).contains([lat, lng])", list(latlng))
     center = page.js("() => Atlas.map.getCenter()")
-    assert abs(center["lat"] - latlng[0]) < 0.002 and abs(center["lng"] - latlng[1]) < 0.002
+    assert abs(center["lat"] - latlng[0]) < 0.005 and abs(center["lng"] - latlng[1]) < 0.005
     assert page.js("() => Atlas.map.getZoom()") >= max(15, start_zoom)
 
 
@@ -381,6 +399,7 @@ def test_english_interface_and_labels(open_map):
     page.page.mouse.click(*page.screen_point(*HUAXIA))
     text = popup(page, "parks-huaxiacheng").inner_text()
     assert "Huaxia City" in text and "华夏城" in text and "scenic area" in text and "3767 mu (3767亩)" in text
+    assert re.search(r"the map's outline is [\d,]+ mu, \d+% of the article's area \(3,767 mu\)", text), text
     assert "About Huaxia City" in text and "operating" in text and "Huancui District" in text
     assert "Position source：public map point of interest" in text and "test position: a converted POI, about 300 m off" in text
     assert "测试位置" not in text  # the English note, not the Chinese one
