@@ -8,6 +8,7 @@ from geo.store import Query, open_store
 from layers import build as builder
 from layers.api import edits
 from layers.sources import remember as remember_sources
+from tests import pg
 from tests.conftest import small_sources, write_sources
 
 
@@ -101,11 +102,12 @@ def test_a_store_built_before_the_position_fields_gets_them(tmp_path):
     assert park["position_note_zh"] == "测试位置：兴趣点换算而来，偏差约300米" and park["status"] == "completed"
 
 
-def test_a_layer_whose_geometry_type_changed_is_made_anew_and_the_old_one_kept(tmp_path):
+@pytest.mark.parametrize("backend", ["gpkg", "postgis"])
+def test_a_layer_whose_geometry_type_changed_is_made_anew_and_the_old_one_kept(tmp_path, backend):
     """A store built when the parks were points (before issue 13): a rebuild cannot merge areas into
     a point layer feature by feature, so the old layer is set aside as a dropped layer (revisions:
     restorable, with the planner's edit) and the parks are made anew from the sources."""
-    store = open_store(tmp_path / "atlas.gpkg", key="id")
+    store = open_store(tmp_path / "atlas.gpkg" if backend == "gpkg" else pg.fresh_url(), key="id")
     layers = builder.build_all(write_sources(tmp_path / "v1"))
     points = layers["parks"].copy()
     points["geometry"] = points.geometry.representative_point()  # each park a dot, as it was
