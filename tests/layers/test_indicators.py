@@ -15,7 +15,9 @@ from layers.accounts.visible import VisibleStore
 from layers.analysis import indicator_registry as registry
 from layers.analysis import indicator_tables, indicators
 
-from .indicators_atlas import make_store
+from geo.store import Field, open_store
+
+from .indicators_atlas import GREENS, districts_frame, frame, make_store
 
 MU = 10000 / 15
 A, B, C = "371002", "371003", "371082"
@@ -90,6 +92,19 @@ def test_a_point_of_unknown_size_follows_the_unsized_rule_and_says_it_is_an_assu
     result = parks(store, "unsized", unsized=rule)
     assert values(result)[A] == pytest.approx(100 * math.pi * radius ** 2 / 1e6, abs=0.05)
     assert any("assumption" in n["en"] and f"unsized={rule}" in n["en"] for n in result["notes"])
+
+
+def test_a_schematic_park_counts_and_the_result_says_its_extent_is_not_measured(store, tmp_path):
+    """The atlas's parks without a public outline are schematic circles (issue 13): they count by
+    their drawn shape, and the notes say how many are only schematic."""
+    greens = frame([GREENS[0]])
+    greens["accuracy"] = ["schematic"]
+    sketch = open_store(tmp_path / "sketch.gpkg", key="id")
+    sketch.replace({"districts": districts_frame(), "greens": greens}, {"greens": (Field("area_m2", "float"),)})
+    result = parks(sketch, "half")
+    assert values(result)[A] == 50.0
+    assert any("1 parks have a schematic extent" in n["en"] and "示意" in n["zh"] for n in result["notes"])
+    assert not any("schematic extent" in n["en"] for n in parks(store, "half")["notes"])  # no accuracy field: no word
 
 
 def test_a_park_below_the_small_class_does_not_count(store):
