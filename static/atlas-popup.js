@@ -177,14 +177,28 @@
     return box;
   };
 
+  // How far in from the map's right edge its right-hand controls reach (px; 0 with none shown).
+  function rightControls() {
+    var container = Atlas.map.getContainer(), edge = container.getBoundingClientRect().right, reach = 0;
+    container.querySelectorAll('.leaflet-right .leaflet-control').forEach(function (control) {
+      var box = control.getBoundingClientRect();
+      if (box.width && box.height) { reach = Math.max(reach, edge - box.left); }
+    });
+    return reach;
+  }
+
   // The popup of ``feature`` (of the layer ``cfg``) at ``latlng``; null when a module of
   // Atlas.popupClicks took the click instead.
   Atlas.openPopup = function (feature, latlng, cfg) {
     if (Atlas.popupClicks.some(function (taken) { return taken(feature, latlng, cfg); })) { return null; }
     Atlas.hover.out();
     var width = Math.min(340, Math.max(220, window.innerWidth - 70));
+    // keep the popup clear of the controls down the right (layers, legend) where the map is wide enough
+    var right = rightControls();
+    var clear = Atlas.map.getSize().x - right - 60 >= width + 30 ? right + 10 : 10;
     var popup = L.popup({maxWidth: width, minWidth: Math.min(240, width), maxHeight: Math.max(200, window.innerHeight * 0.55),
-                         autoPanPaddingTopLeft: [10, 60], className: 'atlas-leaflet-popup'})
+                         autoPanPaddingTopLeft: [10, 60], autoPanPaddingBottomRight: [clear, 10],
+                         className: 'atlas-leaflet-popup'})
       .setLatLng(latlng).setContent(Atlas.popupContent(feature, cfg)).openOn(Atlas.map);
     Atlas.highlight(feature);
     popup.on('remove', function () { Atlas.highlight(null); });

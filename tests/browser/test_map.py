@@ -219,6 +219,22 @@ def test_hover_shows_tooltip_and_click_opens_the_right_popup(open_map):
     assert zone.locator("dd.atlas-area-compare").inner_text() == "文章称“片区面积 1500亩”；本图范围只是示意，没有公开轮廓可与之比较"
 
 
+def test_a_popup_near_the_right_edge_pans_clear_of_the_legend_and_layer_control(open_map):
+    # 远遥 about 450 px right of the centre at zoom 14: under the legend and the layer control
+    page = open_map(f"?center={YUANYAO[0]},{YUANYAO[1] - 0.0386}&zoom=14")
+    x, _ = page.screen_point(*YUANYAO)
+    assert x > 1280 - 300  # where the right-hand controls are
+    page.page.mouse.click(*page.screen_point(*YUANYAO))
+    box = popup(page, "projects-yuanyao")
+    page.page.wait_for_timeout(400)  # the pan
+    shown = box.locator("xpath=ancestor::div[contains(@class, 'leaflet-popup')][1]").bounding_box()
+    for control in [b for b in control_boxes(page) if "layers" in b["name"] or "legend" in b["name"]]:
+        apart = shown["x"] + shown["width"] <= control["x0"] or control["x1"] <= shown["x"] or \
+            shown["y"] + shown["height"] <= control["y0"] or control["y1"] <= shown["y"]
+        assert apart, (shown, control)
+    assert len([b for b in control_boxes(page) if "legend" in b["name"]]) == 1
+
+
 def test_popup_sections_of_the_page_and_of_the_offline_map(open_map, browser, tmp_path):
     """The modules that add to the popup (Atlas.popupSections): the page's Select button, the offline
     map's "all fields"; each only where its module is loaded."""
