@@ -47,14 +47,13 @@ def _old_sources(rev: str, folder: Path) -> dict[str, Path]:
 def _build_as_it_was(sources: dict[str, Path]) -> dict:
     """The old sources built with the geometry type each layer had then (the parks were points
     before issue 13 made them areas), so that the before picture is the atlas as it was."""
-    built: dict = {}
+    specs = []
     for spec in catalog.LAYERS:
         features = json.loads(sources[spec.id].read_text(encoding="utf-8"))["features"]
         kinds = {f["geometry"]["type"] for f in features if f.get("geometry") and "schematic_radius_m" not in f}
-        if kinds == {"Point"} and spec.geometry_type != "Point":
-            spec = dataclasses.replace(spec, geometry_type="Point")
-        built[spec.id] = builder.build_layer(spec, built, sources[spec.id])
-    return built
+        points = kinds == {"Point"} and spec.geometry_type != "Point"
+        specs.append(dataclasses.replace(spec, geometry_type="Point") if points else spec)
+    return builder.build_all(sources, tuple(specs))
 
 
 def _shot(browser, store_path: Path, out: Path) -> None:

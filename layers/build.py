@@ -21,7 +21,7 @@ import shapely
 
 from geo.crs import WGS84, gcj02_to_wgs84, reproject
 from geo.errors import CRSError, GeoError, InvalidGeometry, SourceError
-from geo.measure import BUFFER_QUAD_SEGS, MEASURE_CRS, measure
+from geo.measure import BUFFER_QUAD_SEGS, MEASURE_CRS, measure, projected
 from geo.store import Store, open_store
 
 from . import catalog
@@ -168,16 +168,12 @@ def schematic_circle(where: str, geom, radius_m, accuracy: str):
     if accuracy != "schematic":
         raise SourceError(f"{where}: a circle drawn round a point is a schematic area; set accuracy to "
                           f"'schematic' (it is {accuracy!r})")
-    circle = shapely.buffer(reproject([geom], WGS84, MEASURE_CRS)[0], radius_m, quad_segs=BUFFER_QUAD_SEGS)
+    circle = shapely.buffer(projected([geom])[0], radius_m, quad_segs=BUFFER_QUAD_SEGS)
     return shapely.set_precision(reproject([circle], MEASURE_CRS, WGS84)[0], 1e-7)
 
 
 def _geometry(spec: LayerSpec, where: str, feature: dict, built: dict):
     props = feature.get("properties") or {}
-    radius = feature.get("schematic_radius_m")
-    if radius is not None:
-        return schematic_circle(where, _geometry(spec, where, {**feature, "schematic_radius_m": None}, built),
-                                radius, props.get("accuracy"))
     if feature.get("geometry") is None:
         if "boundary" in feature or "boundary" in props:
             return gcj02_to_wgs84([cnmaps_boundary(props["district"])])[0]
@@ -226,7 +222,10 @@ def build_layer(spec: LayerSpec, built: dict[str, gpd.GeoDataFrame], path: Path 
         props = (feature or {}).get("properties") or {}
         where = f"{path.name}: feature {i} ({props.get('id') or 'no id'})"
         _check_props(spec, where, props)
-        geoms.append(_check_geometry(spec, where, _geometry(spec, where, feature, built)))
+        geom = _geometry(spec, where, feature, built)
+        if feature.get("schematic_radius_m") is not None:
+            geom = schematic_circle(where, geom, feature["schematic_radius_m"], props.get("accuracy"))
+        geoms.append(_check_geometry(spec, where, geom))
         row = {k: props.get(k) for k in REQUIRED + OPTIONAL if k != "sources"}
         row["figures"] = json.dumps(props.get("figures") or [], ensure_ascii=False)
         row["source"] = json.dumps(props["sources"], ensure_ascii=False)
@@ -245,10 +244,12 @@ def build_layer(spec: LayerSpec, built: dict[str, gpd.GeoDataFrame], path: Path 
     return frame[list(FIELD_NAMES) + ["geometry"]]
 
 
-def build_all(sources: dict[str, Path] | None = None) -> dict[str, gpd.GeoDataFrame]:
-    """Every catalog layer built from its source (``sources`` overrides paths, for tests)."""
+def build_all(sources: dict[str, Path] | None = None,
+              specs: tuple[LayerSpec, ...] = catalog.LAYERS) -> dict[str, gpd.GeoDataFrame]:
+    """Every catalog layer built from its source (``sources`` overrides paths, for tests; ``specs``
+    the layers, e.g. as they were declared before a geometry type changed)."""
     built: dict[str, gpd.GeoDataFrame] = {}
-    for spec in catalog.LAYERS:
+    for spec in specs:
         built[spec.id] = build_layer(spec, built, (sources or {}).get(spec.id))
     seen: dict[str, str] = {}
     for layer, frame in built.items():

@@ -143,8 +143,9 @@ def apply(store: Store, frames: dict[str, gpd.GeoDataFrame], *, take_sources: bo
     present = set(store.layers())
     for layer, frame in frames.items():
         spec = catalog.get(layer)
-        if layer in present and spec and store.info(layer).geometry_type != spec.geometry_type:
-            report.retyped.append(_retire(store, layer, spec.geometry_type, message))
+        had = store.info(layer).geometry_type if layer in present and spec else None
+        if had is not None and had != spec.geometry_type:
+            report.retyped.append(_retire(store, layer, had, spec.geometry_type, message))
             present.discard(layer)
         if layer not in present:
             store.create_layer(layer, spec.geometry_type if spec else frame.geom_type.iloc[0],
@@ -206,10 +207,9 @@ def apply(store: Store, frames: dict[str, gpd.GeoDataFrame], *, take_sources: bo
     return report
 
 
-def _retire(store: Store, layer: str, geometry_type: str, message: str) -> tuple:
+def _retire(store: Store, layer: str, old_type: str, geometry_type: str, message: str) -> tuple:
     """Set aside a layer of another geometry type than the catalog's: renamed, then dropped (both
     revisions, so it can be restored under its new name). Returns the report's ``retyped`` entry."""
-    old_type = store.info(layer).geometry_type
     taken = set(store.layers()) | set(store.dropped_layers())
     stem = f"{layer}_{old_type.lower()}_before"[:60]
     kept = next(name for name in [stem] + [f"{stem}{i}" for i in range(2, 100)] if name not in taken)
