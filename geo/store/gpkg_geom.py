@@ -13,6 +13,7 @@ import shapely
 import shapely.validation
 
 from ..errors import InvalidGeometry
+from .base import GEOMETRY_FAMILY
 from .gpkg_rows import quote, wkb
 
 #: GeoPackage blob header: magic "GP", version 0, flags (bit 0: little-endian; bits 1-3: envelope
@@ -24,8 +25,6 @@ _XY_FLAGS = 0b00000011
 #: A single part goes into a layer of its multi type; nothing else changes type.
 _PROMOTE = {("Point", "MultiPoint"): shapely.multipoints, ("LineString", "MultiLineString"): shapely.multilinestrings,
             ("Polygon", "MultiPolygon"): shapely.multipolygons}
-_FAMILY = {"Point": "point", "MultiPoint": "point", "LineString": "line", "MultiLineString": "line",
-           "Polygon": "polygon", "MultiPolygon": "polygon"}
 _AT = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)")
 
 
@@ -126,7 +125,7 @@ def fit(geom, layer: str, layer_type: str):
     if layer_type not in ("Geometry", kind):
         promote = _PROMOTE.get((kind, layer_type))
         if promote is None:
-            want = _FAMILY.get(layer_type, layer_type)
+            want = GEOMETRY_FAMILY.get(layer_type, layer_type)
             raise InvalidGeometry(f"图层 {layer!r} 只收 {layer_type} / layer {layer!r} holds {layer_type} ({want} "
                                   f"shapes); a {kind} cannot go into it: draw a {want} instead",
                                   parameter="geometry")

@@ -23,6 +23,7 @@ import shapely.validation
 from geo.errors import GeoError, InvalidGeometry, InvalidParameter
 from geo.measure import measure
 from geo.store import Store
+from geo.store.base import GEOMETRY_FAMILY
 
 from .. import catalog
 from .features import with_version
@@ -169,8 +170,8 @@ def check_geometry(store: Store, layer: str, value):
         geom = {"MultiPolygon": shapely.multipolygons, "MultiLineString": shapely.multilinestrings,
                 "MultiPoint": shapely.multipoints}[kind]([geom])
     if kind not in ("Geometry", geom.geom_type):
-        raise InvalidGeometry(f"layer {layer!r} holds {kind} features; a {geom.geom_type} cannot go in it",
-                              parameter="geometry")
+        raise InvalidGeometry(f"layer {layer!r} holds {kind} features; a {geom.geom_type} cannot go in it: "
+                              f"draw a {GEOMETRY_FAMILY.get(kind, kind)} instead", parameter="geometry")
     if not shapely.is_valid(geom):
         reason = shapely.validation.explain_validity(geom)
         where = _WHERE.search(reason)

@@ -68,7 +68,7 @@ def test_bad_geometry_is_refused_with_the_place_marked(store):
     assert "Self-intersection" in err.value.detail
     projected = [[[500000, 4150000], [500100, 4150000], [500100, 4150100], [500000, 4150000]]]
     for geometry, words in (({"type": "LineString", "coordinates": [[122, 37.5], [122.1, 37.5]]}, "holds MultiPolygon"),
-                            ({"type": "Point", "coordinates": [122.1, 37.5]}, "a Point cannot go in it"),
+                            ({"type": "Point", "coordinates": [122.1, 37.5]}, "a Point cannot go in it: draw a polygon instead"),
                             ({"type": "Polygon", "coordinates": projected}, "longitude/latitude"),
                             ({"type": "Polygon"}, "not readable")):
         with pytest.raises(InvalidGeometry, match=words):
