@@ -22,9 +22,8 @@ from ..errors import InvalidParameter, StoreError
 
 #: Layer (table) names: they become SQL identifiers, so only this shape is ever accepted.
 LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-#: The kind of shape a layer's geometry type holds, as a message tells someone what to draw.
-GEOMETRY_FAMILY = {"Point": "point", "MultiPoint": "point", "LineString": "line", "MultiLineString": "line",
-                   "Polygon": "polygon", "MultiPolygon": "polygon"}
+GEOMETRY_FAMILY = {m + t: f for t, f in (("Point", "point"), ("LineString", "line"), ("Polygon", "polygon"))
+                   for m in ("", "Multi")}  #: the shape a geometry type holds: what an error tells someone to draw
 #: The field types of every backend: text, whole numbers (64-bit), floating point, true/false, ISO
 #: dates (text ``YYYY-MM-DD``) and JSON (stored as its text, read back as text).
 FIELD_TYPES = ("str", "int", "float", "bool", "date", "json")
